@@ -1,0 +1,86 @@
+"""The `estore` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from estore.common.auth import TokenIssuer, load_private_key
+from estore.common.config import ConfigError, Settings
+from estore.common.logs import configure_logging
+from estore.common.runtime import grpc_server, token_verifier
+from estore.common.server import serve_until_signalled
+from estore.services import SERVICES
+
+SERVICE_TOKEN_TTL_SECONDS = 365 * 24 * 3600
+
+
+async def _serve(settings: Settings, names: Sequence[str]) -> None:
+    verifier = token_verifier(settings)
+    servers = []
+    for name in names:
+        entry = SERVICES[name]
+        definition = await entry.create(settings)
+        servers.append(grpc_server(definition, settings, verifier, entry.port(settings)))
+    await serve_until_signalled(servers)
+
+
+def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    configure_logging(args.service, settings.log_level)
+    asyncio.run(_serve(settings, [args.service]))
+    return 0
+
+
+def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from estore.up import run_up
+
+    return run_up(settings, fresh=args.fresh)
+
+
+def _cmd_mint_service_token(settings: Settings, args: argparse.Namespace) -> int:
+    issuer = TokenIssuer(
+        load_private_key(settings.jwt_private_key_file),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    print(issuer.mint_service_token(args.name, ttl_seconds=args.ttl_days * 86400).token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="estore", description="EStore gRPC services")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve one service in the foreground")
+    serve.add_argument("service", choices=sorted(SERVICES))
+    serve.set_defaults(handler=_cmd_serve)
+
+    up = commands.add_parser("up", help="run PostgreSQL, Redis and all three services")
+    up.add_argument("--fresh", action="store_true", help="start from empty stores")
+    up.set_defaults(handler=_cmd_up)
+
+    token = commands.add_parser("token", help="token tools").add_subparsers(
+        dest="token_command", required=True
+    )
+    mint = token.add_parser("mint-service", help="print a service-role token for Payments")
+    mint.add_argument("--name", default="payments", help="the calling service's name")
+    mint.add_argument("--ttl-days", type=int, default=SERVICE_TOKEN_TTL_SECONDS // 86400)
+    mint.set_defaults(handler=_cmd_mint_service_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        result: int = args.handler(settings, args)
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"estore: {error}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

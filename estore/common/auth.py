@@ -1,0 +1,190 @@
+"""Bearer tokens: Ed25519-signed JWTs issued by UserService and verified by every service."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from estore.common.errors import PermissionDenied, Unauthenticated
+
+ALGORITHM = "EdDSA"
+SERVICE_ROLE = "service"
+USER_ROLE = "user"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a signed-in user, an internal service, or nobody."""
+
+    user_id: int | None = None
+    is_admin: bool = False
+    is_verified: bool = False
+    is_service: bool = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None or self.is_service
+
+    def require_user(self) -> int:
+        """The signed-in user's id; UNAUTHENTICATED for anyone else."""
+        if self.user_id is None:
+            raise Unauthenticated("sign in first", reason="AUTH_TOKEN_MISSING")
+        return self.user_id
+
+    def require_admin(self) -> None:
+        """PERMISSION_DENIED unless the caller is an admin."""
+        if not self.is_authenticated:
+            raise Unauthenticated("sign in first", reason="AUTH_TOKEN_MISSING")
+        if not self.is_admin:
+            raise PermissionDenied("this needs an admin", reason="ADMIN_REQUIRED")
+
+    def require_service(self) -> None:
+        """PERMISSION_DENIED unless the caller is an internal service or an admin."""
+        if not self.is_authenticated:
+            raise Unauthenticated("sign in first", reason="AUTH_TOKEN_MISSING")
+        if not (self.is_service or self.is_admin):
+            raise PermissionDenied("this needs the service role", reason="SERVICE_ROLE_REQUIRED")
+
+
+ANONYMOUS = Caller()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A signed access token and when it stops being valid."""
+
+    token: str
+    expires_at: datetime
+
+
+class TokenVerifier:
+    """Checks signature (EdDSA only), `exp`, `iss` and `aud`, and turns claims into a Caller."""
+
+    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str) -> None:
+        self._key = public_key
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> Caller:
+        """The caller a token stands for; Unauthenticated if anything about it is wrong."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired", reason="AUTH_TOKEN_EXPIRED") from None
+        except jwt.InvalidTokenError:
+            raise Unauthenticated("the token is not valid", reason="AUTH_TOKEN_INVALID") from None
+        if claims.get("role") == SERVICE_ROLE:
+            return Caller(is_service=True)
+        subject = str(claims["sub"])
+        if not subject.isdigit():
+            raise Unauthenticated("the token is not valid", reason="AUTH_TOKEN_INVALID")
+        return Caller(
+            user_id=int(subject),
+            is_admin=claims.get("admin") is True,
+            is_verified=claims.get("verified") is True,
+        )
+
+    def caller_from_authorization(self, value: str | None) -> Caller:
+        """The caller of an `authorization` metadata value (None: anonymous)."""
+        if value is None:
+            return ANONYMOUS
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated(
+                "authorization must be 'Bearer <token>'", reason="AUTH_TOKEN_INVALID"
+            )
+        return self.verify(token.strip())
+
+
+class TokenIssuer:
+    """Signs access tokens for users and long-lived tokens for internal services."""
+
+    def __init__(
+        self,
+        private_key: Ed25519PrivateKey,
+        *,
+        issuer: str,
+        audience: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._key = private_key
+        self._issuer = issuer
+        self._audience = audience
+        self._clock = clock
+
+    def _sign(self, subject: str, ttl_seconds: int, extra: dict[str, object]) -> IssuedToken:
+        now = int(self._clock())
+        expires = now + ttl_seconds
+        claims = {
+            "sub": subject,
+            "iss": self._issuer,
+            "aud": self._audience,
+            "iat": now,
+            "exp": expires,
+            "jti": uuid.uuid4().hex,
+            **extra,
+        }
+        token = jwt.encode(claims, self._key, algorithm=ALGORITHM)
+        return IssuedToken(token, datetime.fromtimestamp(expires, UTC))
+
+    def issue_access_token(
+        self, user_id: int, *, is_admin: bool, is_verified: bool, ttl_seconds: int
+    ) -> IssuedToken:
+        """A user's access token."""
+        extra = {"role": USER_ROLE, "admin": is_admin, "verified": is_verified}
+        return self._sign(str(user_id), ttl_seconds, extra)
+
+    def mint_service_token(self, name: str, *, ttl_seconds: int) -> IssuedToken:
+        """A token with role `service` for an internal caller such as Payments."""
+        return self._sign(f"service:{name}", ttl_seconds, {"role": SERVICE_ROLE})
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """Read an Ed25519 public key from a PEM file."""
+    key = serialization.load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} does not hold an Ed25519 public key")
+    return key
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """Read an Ed25519 private key from an unencrypted PEM file."""
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def ensure_dev_keys(private_path: Path, public_path: Path) -> None:
+    """Create an Ed25519 key pair for development when the files are not there yet."""
+    if private_path.exists() and public_path.exists():
+        return
+    key = Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    public_path.parent.mkdir(parents=True, exist_ok=True)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private_path.touch(mode=0o600)
+    private_path.write_bytes(private_pem)
+    public_path.write_bytes(public_pem)

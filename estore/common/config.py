@@ -1,0 +1,132 @@
+"""Settings: every `ESTORE_*` environment variable, read once into a frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value we cannot use."""
+
+
+class _Env:
+    """Typed reads of `ESTORE_*` variables with clear errors."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str, default: str = "") -> str:
+        return self._environ.get(name, "").strip() or default
+
+    def optional(self, name: str) -> str | None:
+        return self._environ.get(name, "").strip() or None
+
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not an integer") from None
+        if not minimum <= value <= maximum:
+            raise ConfigError(f"{name}={value} is outside {minimum}..{maximum}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        raw = self._environ.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if value < minimum:
+            raise ConfigError(f"{name}={value} is below {minimum}")
+        return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the services and the CLI read from the environment."""
+
+    data_dir: Path
+    users_database_url: str | None
+    inventory_redis_url: str | None
+    payments_redis_url: str | None
+    host: str
+    users_port: int
+    inventory_port: int
+    payments_port: int
+    inventory_target: str
+    jwt_private_key_file: Path
+    jwt_public_key_file: Path
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_ttl_seconds: int
+    service_token: str | None
+    bcrypt_rounds: int
+    payments_fee_bps: int
+    currency: str
+    reservation_ttl_seconds: int
+    inventory_deadline_seconds: float
+    smtp_url: str | None
+    mail_outbox: Path
+    bootstrap_admin_email: str | None
+    bootstrap_admin_password: str | None
+    health_probe_interval_seconds: float
+    shutdown_grace_seconds: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from `environ` (default `os.environ`); ConfigError on bad values."""
+        env = _Env(os.environ if environ is None else environ)
+        data_dir = Path(env.text("ESTORE_DATA_DIR", ".estore"))
+        redis_url = env.optional("ESTORE_REDIS_URL")
+        currency = env.text("ESTORE_CURRENCY", "USD").upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise ConfigError(f"ESTORE_CURRENCY={currency!r} is not an ISO 4217 code")
+        keys = data_dir / "keys"
+        return cls(
+            data_dir=data_dir,
+            users_database_url=env.optional("ESTORE_USERS_DATABASE_URL"),
+            inventory_redis_url=env.optional("ESTORE_INVENTORY_REDIS_URL") or redis_url,
+            payments_redis_url=env.optional("ESTORE_PAYMENTS_REDIS_URL") or redis_url,
+            host=env.text("ESTORE_HOST", "0.0.0.0"),  # noqa: S104 - a server listens on all
+            users_port=env.integer("ESTORE_USERS_PORT", 50051, maximum=65535),
+            inventory_port=env.integer("ESTORE_INVENTORY_PORT", 50052, maximum=65535),
+            payments_port=env.integer("ESTORE_PAYMENTS_PORT", 50053, maximum=65535),
+            inventory_target=env.text("ESTORE_INVENTORY_TARGET", "localhost:50052"),
+            jwt_private_key_file=Path(
+                env.text("ESTORE_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))
+            ),
+            jwt_public_key_file=Path(
+                env.text("ESTORE_JWT_PUBLIC_KEY_FILE", str(keys / "jwt_public.pem"))
+            ),
+            jwt_issuer=env.text("ESTORE_JWT_ISSUER", "estore"),
+            jwt_audience=env.text("ESTORE_JWT_AUDIENCE", "estore"),
+            access_token_ttl_seconds=env.integer(
+                "ESTORE_ACCESS_TOKEN_TTL_SECONDS", 3600, minimum=1
+            ),
+            service_token=env.optional("ESTORE_SERVICE_TOKEN"),
+            bcrypt_rounds=env.integer("ESTORE_BCRYPT_ROUNDS", 12, minimum=4, maximum=31),
+            payments_fee_bps=env.integer("ESTORE_PAYMENTS_FEE_BPS", 500, maximum=10000),
+            currency=currency,
+            reservation_ttl_seconds=env.integer("ESTORE_RESERVATION_TTL_SECONDS", 900, minimum=1),
+            inventory_deadline_seconds=env.number(
+                "ESTORE_INVENTORY_DEADLINE_SECONDS", 5.0, minimum=0.01
+            ),
+            smtp_url=env.optional("ESTORE_SMTP_URL"),
+            mail_outbox=Path(env.text("ESTORE_MAIL_OUTBOX", str(data_dir / "outbox.jsonl"))),
+            bootstrap_admin_email=env.optional("ESTORE_BOOTSTRAP_ADMIN_EMAIL"),
+            bootstrap_admin_password=env.optional("ESTORE_BOOTSTRAP_ADMIN_PASSWORD"),
+            health_probe_interval_seconds=env.number(
+                "ESTORE_HEALTH_PROBE_INTERVAL_SECONDS", 2.0, minimum=0.05
+            ),
+            shutdown_grace_seconds=env.number("ESTORE_SHUTDOWN_GRACE_SECONDS", 10.0),
+            log_level=env.text("ESTORE_LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,170 @@
+"""One server interceptor: request id, caller, error mapping and the access log line."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from estore.common import context
+from estore.common.auth import TokenVerifier
+from estore.common.errors import DomainError, Unauthenticated
+from estore.common.status import build_status, status_code_of, to_rpc_status
+
+log = logging.getLogger("estore.rpc")
+
+REQUEST_ID_HEADER = "x-request-id"
+_MAX_REQUEST_ID = 128
+
+Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
+
+
+def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in ctx.invocation_metadata() or ():
+        if isinstance(value, str):
+            values.setdefault(key.lower(), value)
+    return values
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps the RPCs of our own services (`/estore.*`); health and reflection pass through."""
+
+    def __init__(self, domain: str, verifier: TokenVerifier) -> None:
+        self._domain = domain
+        self._verifier = verifier
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or not method.startswith("/estore."):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._wrap_unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+    async def _begin(self, ctx: grpc.aio.ServicerContext[Any, Any]) -> None:
+        metadata = _metadata(ctx)
+        request_id = metadata.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID] or uuid.uuid4().hex
+        context.request_id.set(request_id)
+        try:
+            context.set_caller(
+                self._verifier.caller_from_authorization(metadata.get("authorization"))
+            )
+        except Unauthenticated as refused:
+            context.set_caller(refused)
+        await ctx.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+
+    async def _fail(
+        self, ctx: grpc.aio.ServicerContext[Any, Any], error: BaseException, method: str
+    ) -> grpc.StatusCode:
+        if isinstance(error, DomainError):
+            status = to_rpc_status(error, self._domain)
+        elif isinstance(error, NotImplementedError):
+            status = build_status(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"{method} is not implemented yet",
+                "NOT_IMPLEMENTED",
+                self._domain,
+            )
+        else:
+            log.exception("unexpected error in %s", method, extra={"method": method})
+            status = build_status(
+                grpc.StatusCode.INTERNAL,
+                f"internal error; quote request id {context.request_id.get()}",
+                "INTERNAL_ERROR",
+                self._domain,
+            )
+        await ctx.abort(status.code, status.details, status.trailing_metadata)
+        raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+
+    def _finish(
+        self, method: str, ctx: grpc.aio.ServicerContext[Any, Any], started: float, code: Any
+    ) -> None:
+        if code is None:
+            code = ctx.code() or grpc.StatusCode.OK
+        name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        log.info(
+            "rpc finished",
+            extra={
+                "method": method,
+                "code": name,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            },
+        )
+
+    def _wrap_unary(self, inner: Handler, method: str) -> Handler:
+        async def behavior(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            started = time.perf_counter()
+            code: grpc.StatusCode | None = None
+            try:
+                await self._begin(ctx)
+                result = inner(request, ctx)
+                if inspect.isawaitable(result):
+                    result = await result
+                code = grpc.StatusCode.OK
+                return result
+            except grpc.aio.AbortError:
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                code = _code_of(error)
+                await self._fail(ctx, error, method)
+            finally:
+                self._finish(method, ctx, started, code)
+
+        return behavior
+
+    def _wrap_stream(self, inner: Handler, method: str) -> Handler:
+        async def behavior(
+            request: Any, ctx: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            code: grpc.StatusCode | None = None
+            try:
+                await self._begin(ctx)
+                async for item in inner(request, ctx):
+                    yield item
+                code = grpc.StatusCode.OK
+            except grpc.aio.AbortError:
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                code = _code_of(error)
+                await self._fail(ctx, error, method)
+            finally:
+                self._finish(method, ctx, started, code)
+
+        return behavior
+
+
+def _code_of(error: Exception) -> grpc.StatusCode:
+    if isinstance(error, DomainError):
+        return status_code_of(error)
+    if isinstance(error, NotImplementedError):
+        return grpc.StatusCode.UNIMPLEMENTED
+    return grpc.StatusCode.INTERNAL

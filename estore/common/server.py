@@ -1,0 +1,149 @@
+"""Server bootstrap shared by the three services: grpc.aio, health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from estore.common.auth import TokenVerifier
+from estore.common.interceptor import ServerInterceptor
+from estore.common.reflection import enable_reflection
+
+log = logging.getLogger("estore.server")
+
+Probe = Callable[[], Awaitable[bool]]
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def always_healthy() -> bool:
+    """A probe for a service without dependencies."""
+    return True
+
+
+@dataclass
+class ServiceDefinition:
+    """What a service brings to the shared bootstrap."""
+
+    name: str  # short name: users, inventory, payments; errors carry domain `estore.<name>`
+    full_name: str  # the proto service, e.g. estore.users.v1.UserService
+    register: Callable[[grpc.aio.Server], None]
+    probe: Probe = always_healthy
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
+
+
+class GrpcServer:
+    """One gRPC server for one service, with health tracking its dependency probe."""
+
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        verifier: TokenVerifier,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        probe_interval: float = 2.0,
+        probe_timeout: float = 2.0,
+        grace: float = 10.0,
+    ) -> None:
+        self.definition = definition
+        self._address = f"{host}:{port}"
+        self._probe_interval = probe_interval
+        self._probe_timeout = probe_timeout
+        self._grace = grace
+        self.health = health.aio.HealthServicer()
+        self._server = grpc.aio.server(
+            interceptors=(ServerInterceptor(f"estore.{definition.name}", verifier),),
+            options=(("grpc.so_reuseport", 1),),
+        )
+        self._probe_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.port = 0
+
+    async def start(self) -> int:
+        """Bind, start serving, and start probing; returns the bound port."""
+        definition = self.definition
+        definition.register(self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        enable_reflection(self._server, [definition.full_name, health.SERVICE_NAME])
+        self.port = self._server.add_insecure_port(self._address)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self._address}")
+        await self._set_health(await self._probe_once())
+        await self._server.start()
+        self._probe_task = asyncio.create_task(self._probe_loop(), name=f"probe-{definition.name}")
+        log.info(
+            "serving",
+            extra={"service_name": definition.full_name, "port": self.port},
+        )
+        return self.port
+
+    async def _probe_once(self) -> bool:
+        try:
+            return await asyncio.wait_for(self.definition.probe(), self._probe_timeout)
+        except Exception:
+            return False
+
+    async def _set_health(self, healthy: bool) -> None:
+        if self._stopping:
+            return
+        status = SERVING if healthy else NOT_SERVING
+        for name in ("", self.definition.full_name):
+            await self.health.set(name, status)
+
+    async def _probe_loop(self) -> None:
+        healthy: bool | None = None
+        while not self._stopping:
+            await asyncio.sleep(self._probe_interval)
+            now = await self._probe_once()
+            if now != healthy:
+                log.info("health changed", extra={"healthy": now})
+                healthy = now
+            await self._set_health(now)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health to NOT_SERVING, stop taking calls, finish in-flight ones, then close resources."""
+        if self._stopping:
+            return
+        self._stopping = True
+        await self.health.enter_graceful_shutdown()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe_task
+        await self._server.stop(self._grace if grace is None else grace)
+        for close in self.definition.on_stop:
+            await close()
+        log.info("stopped", extra={"service_name": self.definition.full_name})
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
+
+
+async def serve_until_signalled(
+    servers: Sequence[GrpcServer], on_started: Callable[[], None] | None = None
+) -> None:
+    """Start the servers and run them until SIGTERM or SIGINT, then shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        for server in servers:
+            await server.start()
+        if on_started is not None:
+            on_started()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await asyncio.gather(*(server.stop() for server in servers))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,72 @@
+"""The one table that maps domain errors to gRPC status codes and `google.rpc` details."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from estore.common import errors
+
+STATUS_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Aborted: grpc.StatusCode.ABORTED,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code_of(error: errors.DomainError) -> grpc.StatusCode:
+    """The status code for a domain error; an unlisted subclass takes its nearest base's."""
+    for cls in type(error).__mro__:
+        code = STATUS_CODES.get(cls)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
+    """A `grpc.Status` carrying exactly one ErrorInfo, plus BadRequest or RetryInfo as fits."""
+    extra: list[any_pb2.Any] = []
+    if isinstance(error, errors.InvalidArgument) and error.violations:
+        violations = [
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations
+        ]
+        extra.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
+    if isinstance(error, errors.ResourceExhausted):
+        delay = duration_pb2.Duration(seconds=max(1, error.retry_after_seconds))
+        extra.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    return build_status(
+        status_code_of(error), error.message, error.reason, domain, error.metadata, extra
+    )
+
+
+def build_status(
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    domain: str,
+    metadata: dict[str, str] | None = None,
+    extra_details: list[any_pb2.Any] | None = None,
+) -> grpc.Status:
+    """A status with `code`, `message`, one ErrorInfo(reason, domain) and any extra details."""
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata or {})
+    proto = status_pb2.Status(
+        code=code.value[0],
+        message=message,
+        details=[_pack(info), *(extra_details or [])],
+    )
+    return rpc_status.to_status(proto)

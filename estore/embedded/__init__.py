@@ -1,0 +1,1 @@
+"""Throwaway PostgreSQL and Redis processes for `estore up` and the tests."""

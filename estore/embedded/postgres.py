@@ -1,0 +1,127 @@
+"""A private PostgreSQL server in a directory of its own, started from the OS binaries."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from mirakuru import TCPExecutor
+
+from estore.embedded.ports import free_port
+
+SUPERUSER = "postgres"
+
+
+class MissingBinary(RuntimeError):
+    """An OS binary we need is not installed."""
+
+
+def postgres_bin_dir() -> Path:
+    """Where initdb and postgres live: Debian's versioned folder first, then PATH."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for folder in candidates:
+        if (folder / "initdb").exists() and (folder / "postgres").exists():
+            return folder
+    initdb = shutil.which("initdb")
+    if initdb and shutil.which("postgres"):
+        return Path(initdb).resolve().parent
+    raise MissingBinary(
+        "PostgreSQL server binaries not found: install them with "
+        "`sudo apt-get install postgresql` (or set ESTORE_USERS_DATABASE_URL)"
+    )
+
+
+def _run_as() -> dict[str, Any]:
+    """PostgreSQL refuses to run as root: when we are root, run it as an unprivileged user."""
+    if os.geteuid() != 0:
+        return {}
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return {"user": entry.pw_uid, "group": entry.pw_gid}
+    raise RuntimeError("running as root and no unprivileged user (postgres, nobody) exists")
+
+
+class EmbeddedPostgres:
+    """initdb once, then a `postgres` process on 127.0.0.1:`port` with trust authentication."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, durable: bool = True) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._durable = durable
+        self._bin = postgres_bin_dir()
+        self._as = _run_as()
+        self._executor: TCPExecutor | None = None
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{dbname}"
+
+    def _prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._as:
+            os.chown(self.data_dir, self._as["user"], self._as["group"])
+        os.chmod(self.data_dir, 0o700)
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        command = [
+            str(self._bin / "initdb"),
+            "-D", str(self.data_dir),
+            "-U", SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+        ]  # fmt: skip
+        if not self._durable:
+            command.append("--no-sync")
+        result = subprocess.run(command, capture_output=True, text=True, check=False, **self._as)
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
+
+    def start(self, timeout: float = 60) -> None:
+        """Create the cluster if needed and start the server; returns when it accepts TCP."""
+        self._prepare()
+        command = [
+            str(self._bin / "postgres"),
+            "-D", str(self.data_dir),
+            "-p", str(self.port),
+            "-c", f"listen_addresses={self.host}",
+            "-c", "unix_socket_directories=",
+            "-c", "max_connections=200",
+        ]  # fmt: skip
+        if not self._durable:
+            command += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
+            command += ["-c", "full_page_writes=off"]
+        log_file = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
+        self._executor = TCPExecutor(
+            command,
+            host=self.host,
+            port=self.port,
+            timeout=timeout,
+            stop_signal=signal.SIGINT,  # "fast" shutdown: does not wait for clients to leave
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            popen_kwargs=self._as,
+        )
+        self._executor.start()
+
+    @property
+    def running(self) -> bool:
+        return self._executor is not None and self._executor.running()
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown); the data stays."""
+        if self._executor is not None:
+            self._executor.stop()
+            self._executor = None

@@ -1,0 +1,77 @@
+"""A private Redis server in a directory of its own, started from the OS binary."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from mirakuru import TCPExecutor
+
+from estore.embedded.ports import free_port
+from estore.embedded.postgres import MissingBinary
+
+
+def redis_server_binary() -> str:
+    """The redis-server binary on PATH."""
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if binary is None:
+        raise MissingBinary(
+            "redis-server not found: install it with `sudo apt-get install redis-server` "
+            "(or set ESTORE_REDIS_URL)"
+        )
+    return binary
+
+
+class EmbeddedRedis:
+    """redis-server on 127.0.0.1:`port`, its files in `data_dir`; with a config file if given."""
+
+    def __init__(
+        self, data_dir: Path, port: int | None = None, *, config_file: Path | None = None
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._config_file = config_file
+        self._executor: TCPExecutor | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://{self.host}:{self.port}/{db}"
+
+    def start(self, timeout: float = 30) -> None:
+        """Start the server; returns when it accepts TCP connections."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [redis_server_binary()]
+        if self._config_file is not None:
+            command.append(str(self._config_file.resolve()))
+        else:  # throwaway: nothing on disk
+            command += ["--save", "", "--appendonly", "no"]
+        command += [
+            "--port", str(self.port),
+            "--bind", self.host,
+            "--dir", str(self.data_dir),
+            "--daemonize", "no",
+            "--logfile", "",
+        ]  # fmt: skip
+        log_file = (self.data_dir / "redis.log").open("ab")
+        self._executor = TCPExecutor(
+            command,
+            host=self.host,
+            port=self.port,
+            timeout=timeout,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self._executor.start()
+
+    @property
+    def running(self) -> bool:
+        return self._executor is not None and self._executor.running()
+
+    def stop(self) -> None:
+        """Stop the server (it saves first when persistence is on)."""
+        if self._executor is not None:
+            self._executor.stop()
+            self._executor = None

@@ -1,0 +1,1 @@
+"""InventoryService: products, categories, analytics, stock and reservations, on Redis."""

@@ -1,0 +1,1 @@
+"""PaymentService: payment methods and orders, on Redis; reserves stock through Inventory."""

@@ -1,0 +1,27 @@
+"""The three services by name: how to build each and where it listens."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from estore.common.config import Settings
+from estore.common.server import ServiceDefinition
+from estore.inventory.app import create_service as create_inventory
+from estore.payments.app import create_service as create_payments
+from estore.users.app import create_service as create_users
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """How the CLI starts one service."""
+
+    create: Callable[[Settings], Awaitable[ServiceDefinition]]
+    port: Callable[[Settings], int]
+
+
+SERVICES: dict[str, ServiceEntry] = {
+    "users": ServiceEntry(create_users, lambda s: s.users_port),
+    "inventory": ServiceEntry(create_inventory, lambda s: s.inventory_port),
+    "payments": ServiceEntry(create_payments, lambda s: s.payments_port),
+}

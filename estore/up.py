@@ -1,0 +1,140 @@
+"""`estore up`: throwaway PostgreSQL and Redis under the data dir, then all three services."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import fcntl
+import os
+import shutil
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import psycopg
+
+from estore.common.auth import TokenIssuer, ensure_dev_keys, load_private_key
+from estore.common.config import Settings
+from estore.common.logs import configure_logging
+from estore.common.runtime import grpc_server, token_verifier
+from estore.common.server import serve_until_signalled
+from estore.embedded.postgres import EmbeddedPostgres
+from estore.embedded.redis import EmbeddedRedis
+from estore.services import SERVICES
+
+REDIS_CONF = Path(__file__).parent / "embedded" / "redis.conf"
+USERS_DATABASE = "estore_users"
+
+
+def _say(message: str) -> None:
+    print(f"estore up: {message}", file=sys.stderr, flush=True)
+
+
+def _hold_lock(data_dir: Path, stack: ExitStack) -> bool:
+    lock = stack.enter_context((data_dir / "up.lock").open("a+"))
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        _say(f"another `estore up` is already running here (pid {lock.read().strip() or '?'})")
+        return False
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return True
+
+
+def _start_postgres(data_dir: Path, stack: ExitStack) -> str:
+    _say("starting PostgreSQL ...")
+    postgres = EmbeddedPostgres(data_dir / "postgres")
+    postgres.start()
+    stack.callback(postgres.stop)
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (USERS_DATABASE,)
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{USERS_DATABASE}"')
+    _say(f"PostgreSQL on 127.0.0.1:{postgres.port}")
+    return postgres.url(USERS_DATABASE)
+
+
+def _start_redis(data_dir: Path, stack: ExitStack) -> str:
+    _say("starting Redis ...")
+    redis = EmbeddedRedis(data_dir / "redis", config_file=REDIS_CONF)
+    redis.start()
+    stack.callback(redis.stop)
+    _say(f"Redis on 127.0.0.1:{redis.port}")
+    return redis.url()
+
+
+def _prepare(settings: Settings, stack: ExitStack) -> Settings:
+    data_dir = settings.data_dir
+    database_url = settings.users_database_url or _start_postgres(data_dir, stack)
+    if settings.inventory_redis_url and settings.payments_redis_url:
+        inventory_redis, payments_redis = settings.inventory_redis_url, settings.payments_redis_url
+    else:
+        embedded = _start_redis(data_dir, stack)
+        inventory_redis = settings.inventory_redis_url or embedded
+        payments_redis = settings.payments_redis_url or embedded
+    ensure_dev_keys(settings.jwt_private_key_file, settings.jwt_public_key_file)
+    service_token = settings.service_token
+    if not service_token:
+        issuer = TokenIssuer(
+            load_private_key(settings.jwt_private_key_file),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+        service_token = issuer.mint_service_token("payments", ttl_seconds=30 * 86400).token
+    return dataclasses.replace(
+        settings,
+        users_database_url=database_url,
+        inventory_redis_url=inventory_redis,
+        payments_redis_url=payments_redis,
+        service_token=service_token,
+    )
+
+
+async def _serve_all(settings: Settings) -> None:
+    verifier = token_verifier(settings)
+    servers = []
+    for name, entry in SERVICES.items():
+        definition = await entry.create(settings)
+        servers.append((name, grpc_server(definition, settings, verifier, entry.port(settings))))
+
+    def announce() -> None:
+        for name, server in servers:
+            _say(f"{name:<9} listening on localhost:{server.port}")
+        users, inventory = servers[0][1].port, servers[1][1].port
+        _say("try:")
+        print(f"  grpcurl -plaintext localhost:{inventory} list", file=sys.stderr)
+        print(
+            f"  grpcurl -plaintext localhost:{users} grpc.health.v1.Health/Check", file=sys.stderr
+        )
+        print(
+            f'  grpcurl -plaintext -d \'{{"email": "ana@example.com", '
+            f'"password": "correct horse"}}\' localhost:{users} '
+            "estore.users.v1.UserService/Register",
+            file=sys.stderr,
+        )
+        _say("press Ctrl-C to stop")
+
+    await serve_until_signalled([server for _, server in servers], on_started=announce)
+
+
+def run_up(settings: Settings, *, fresh: bool = False) -> int:
+    """Bring everything up in the foreground; stop all of it on Ctrl-C or SIGTERM."""
+    configure_logging("estore", settings.log_level)
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        if not _hold_lock(data_dir, stack):
+            return 1
+        if fresh:
+            for folder in ("postgres", "redis"):
+                shutil.rmtree(data_dir / folder, ignore_errors=True)
+        ready = _prepare(settings, stack)
+        asyncio.run(_serve_all(ready))
+    _say("stopped")
+    return 0

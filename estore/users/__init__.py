@@ -1,0 +1,1 @@
+"""UserService: accounts, passwords, email verification and sign-in, on PostgreSQL."""

@@ -1,0 +1,86 @@
+"""Session-wide test harness: throwaway PostgreSQL and Redis, keys, and per-test isolation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis as redis_sync
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from estore.common.auth import TokenIssuer, TokenVerifier
+from estore.embedded.postgres import EmbeddedPostgres
+from estore.embedded.redis import EmbeddedRedis
+
+ISSUER = "estore"
+AUDIENCE = "estore"
+MACHINE_PORTS = {5432, 6379}  # the machine's own servers: never ours
+
+
+@pytest.fixture(scope="session")
+def scratch_dir() -> Iterator[Path]:
+    """A temporary folder that an unprivileged PostgreSQL user can reach."""
+    folder = Path(tempfile.mkdtemp(prefix="estore-test-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(scratch_dir: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server for the whole session, on a free port."""
+    server = EmbeddedPostgres(scratch_dir / "postgres", durable=False)
+    assert server.port not in MACHINE_PORTS
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(scratch_dir: Path) -> Iterator[EmbeddedRedis]:
+    """A Redis server for the whole session, on a free port."""
+    server = EmbeddedRedis(scratch_dir / "redis")
+    assert server.port not in MACHINE_PORTS
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield postgres_server.url(name)
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    """The session's Redis, emptied for this test."""
+    with redis_sync.Redis.from_url(redis_server.url()) as client:
+        client.flushall()
+    return redis_server.url()
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="session")
+def token_issuer(signing_key: Ed25519PrivateKey) -> TokenIssuer:
+    return TokenIssuer(signing_key, issuer=ISSUER, audience=AUDIENCE)
+
+
+@pytest.fixture(scope="session")
+def token_verifier(signing_key: Ed25519PrivateKey) -> TokenVerifier:
+    return TokenVerifier(signing_key.public_key(), issuer=ISSUER, audience=AUDIENCE)

@@ -1,0 +1,76 @@
+"""Helpers for gRPC tests: running servers on port 0 and reading rich error details."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from estore.common.auth import TokenVerifier
+from estore.common.server import GrpcServer, ServiceDefinition
+
+
+@asynccontextmanager
+async def running_server(
+    definition: ServiceDefinition,
+    verifier: TokenVerifier,
+    *,
+    probe_interval: float = 0.05,
+    grace: float = 0.5,
+) -> AsyncIterator[tuple[GrpcServer, grpc.aio.Channel]]:
+    """A real server on 127.0.0.1:0 and a channel to it; both closed afterwards."""
+    server = GrpcServer(definition, verifier, probe_interval=probe_interval, grace=grace)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield server, channel
+    finally:
+        await channel.close()
+        await server.stop(grace=0)
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    """Call metadata carrying `token`."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+@dataclass
+class ErrorDetails:
+    """The google.rpc details of a failed call."""
+
+    code: grpc.StatusCode
+    message: str
+    infos: list[error_details_pb2.ErrorInfo]
+    bad_requests: list[error_details_pb2.BadRequest]
+    retry_infos: list[error_details_pb2.RetryInfo]
+
+    @property
+    def reason(self) -> str:
+        assert len(self.infos) == 1, f"expected exactly one ErrorInfo, got {self.infos}"
+        return str(self.infos[0].reason)
+
+    @property
+    def violated_fields(self) -> set[str]:
+        return {v.field for br in self.bad_requests for v in br.field_violations}
+
+
+def error_details(error: grpc.aio.AioRpcError) -> ErrorDetails:
+    """Unpack the google.rpc.Status a server sent with a failed call."""
+    status = rpc_status.from_call(error)
+    assert status is not None, f"no google.rpc.Status on {error.code()}: {error.details()}"
+    found = ErrorDetails(error.code(), status.message, [], [], [])
+    for detail in status.details:
+        for cls, bucket in (
+            (error_details_pb2.ErrorInfo, found.infos),
+            (error_details_pb2.BadRequest, found.bad_requests),
+            (error_details_pb2.RetryInfo, found.retry_infos),
+        ):
+            if detail.Is(cls.DESCRIPTOR):
+                message = cls()
+                detail.Unpack(message)
+                bucket.append(message)
+    return found

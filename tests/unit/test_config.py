@@ -1,0 +1,50 @@
+"""Settings come from ESTORE_* variables with the spec's defaults, and bad values are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from estore.common.config import ConfigError, Settings
+
+
+def test_defaults_match_the_spec() -> None:
+    settings = Settings.from_env({})
+    assert settings.data_dir == Path(".estore")
+    assert (settings.users_port, settings.inventory_port, settings.payments_port) == (
+        50051,
+        50052,
+        50053,
+    )
+    assert settings.inventory_target == "localhost:50052"
+    assert settings.bcrypt_rounds == 12
+    assert settings.payments_fee_bps == 500
+    assert settings.currency == "USD"
+    assert settings.reservation_ttl_seconds == 900
+    assert settings.mail_outbox == Path(".estore/outbox.jsonl")
+    assert settings.jwt_public_key_file == Path(".estore/keys/jwt_public.pem")
+    assert settings.smtp_url is None
+
+
+def test_redis_url_applies_to_both_unless_overridden() -> None:
+    settings = Settings.from_env(
+        {"ESTORE_REDIS_URL": "redis://a:1/0", "ESTORE_PAYMENTS_REDIS_URL": "redis://b:2/0"}
+    )
+    assert settings.inventory_redis_url == "redis://a:1/0"
+    assert settings.payments_redis_url == "redis://b:2/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ESTORE_USERS_PORT", "http"),
+        ("ESTORE_USERS_PORT", "70000"),
+        ("ESTORE_BCRYPT_ROUNDS", "2"),
+        ("ESTORE_PAYMENTS_FEE_BPS", "-1"),
+        ("ESTORE_CURRENCY", "dollars"),
+    ],
+)
+def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
