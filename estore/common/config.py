@@ -73,6 +73,9 @@ class Settings:
     currency: str
     reservation_ttl_seconds: int
     inventory_deadline_seconds: float
+    payments_processor_latency_seconds: float
+    payments_lease_seconds: int
+    payments_sweep_interval_seconds: float
     smtp_url: str | None
     mail_outbox: Path
     bootstrap_admin_email: str | None
@@ -80,6 +83,7 @@ class Settings:
     health_probe_interval_seconds: float
     shutdown_grace_seconds: float
     log_level: str
+    page_token_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -120,6 +124,13 @@ class Settings:
             inventory_deadline_seconds=env.number(
                 "ESTORE_INVENTORY_DEADLINE_SECONDS", 5.0, minimum=0.01
             ),
+            payments_processor_latency_seconds=env.number(
+                "ESTORE_PAYMENTS_PROCESSOR_LATENCY_SECONDS", 0.0
+            ),
+            payments_lease_seconds=env.integer("ESTORE_PAYMENTS_LEASE_SECONDS", 30, minimum=1),
+            payments_sweep_interval_seconds=env.number(
+                "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS", 5.0, minimum=0.05
+            ),
             smtp_url=env.optional("ESTORE_SMTP_URL"),
             mail_outbox=Path(env.text("ESTORE_MAIL_OUTBOX", str(data_dir / "outbox.jsonl"))),
             bootstrap_admin_email=env.optional("ESTORE_BOOTSTRAP_ADMIN_EMAIL"),
@@ -129,4 +140,5 @@ class Settings:
             ),
             shutdown_grace_seconds=env.number("ESTORE_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env.text("ESTORE_LOG_LEVEL", "INFO").upper(),
+            page_token_secret=env.optional("ESTORE_PAGE_TOKEN_SECRET"),
         )

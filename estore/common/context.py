@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
 
 from estore.common.auth import ANONYMOUS, Caller
 from estore.common.errors import Unauthenticated
 
 request_id: ContextVar[str] = ContextVar("request_id", default="")
+# When the current call's deadline passes, on the time.monotonic() clock (None: no deadline).
+deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
 _caller: ContextVar[Caller | Unauthenticated] = ContextVar("caller", default=ANONYMOUS)
 
 
@@ -22,3 +25,9 @@ def current_caller() -> Caller:
     if isinstance(caller, Unauthenticated):
         raise caller
     return caller
+
+
+def time_remaining() -> float | None:
+    """Seconds left before the current call's deadline, or None when it has none."""
+    until = deadline.get()
+    return None if until is None else max(0.0, until - time.monotonic())

@@ -67,6 +67,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metadata = _metadata(ctx)
         request_id = metadata.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID] or uuid.uuid4().hex
         context.request_id.set(request_id)
+        remaining = ctx.time_remaining()
+        context.deadline.set(None if remaining is None else time.monotonic() + remaining)
         try:
             context.set_caller(
                 self._verifier.caller_from_authorization(metadata.get("authorization"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from redis.asyncio import Redis
 
 from estore.common.config import ConfigError
@@ -24,3 +26,16 @@ def redis_probe(redis: Redis) -> Probe:
         return bool(await redis.ping())
 
     return probe
+
+
+def text(value: object) -> str:
+    """A Redis reply value as text (replies are bytes unless decode_responses is set)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def shared_secret(redis: Redis, key: str, configured: str | None = None) -> bytes:
+    """A secret every instance agrees on: the configured one, else one stored once in Redis."""
+    if configured:
+        return configured.encode()
+    await redis.set(key, secrets.token_hex(32), nx=True)
+    return text(await redis.get(key)).encode()

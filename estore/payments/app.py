@@ -1,21 +1,72 @@
-"""Wires PaymentService to its Redis."""
+"""Wires PaymentService to its Redis, the card processor and InventoryService."""
 
 from __future__ import annotations
 
-from estore.common.config import Settings
-from estore.common.redis import connect_redis, redis_probe
+from estore.common.config import ConfigError, Settings
+from estore.common.idempotency import Idempotency
+from estore.common.paging import PageTokens
+from estore.common.redis import connect_redis, redis_probe, shared_secret
 from estore.common.server import ServiceDefinition
+from estore.payments.inventory_client import InventoryClient
+from estore.payments.processor import Processor, SimulatedProcessor
+from estore.payments.recovery import Recovery
+from estore.payments.saga import Inventory, OrderSaga, PaymentsConfig
+from estore.payments.service import PaymentService
 from estore.payments.servicer import PaymentServicer
+from estore.payments.store import P, PaymentStore
 from generated.estore.payments.v1 import payment_service_pb2 as payments_pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
 
 FULL_NAME = payments_pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
 
 
-async def create_service(settings: Settings) -> ServiceDefinition:
-    """Connect to Redis (lazily) and build the service."""
+def _inventory_client(settings: Settings) -> InventoryClient:
+    if not settings.service_token:
+        raise ConfigError(
+            "ESTORE_SERVICE_TOKEN is not set: mint one with `estore token mint-service`"
+        )
+    return InventoryClient.connect(
+        settings.inventory_target,
+        settings.service_token,
+        deadline_cap_seconds=settings.inventory_deadline_seconds,
+    )
+
+
+async def create_service(
+    settings: Settings,
+    *,
+    inventory: Inventory | None = None,
+    processor: Processor | None = None,
+) -> ServiceDefinition:
+    """Connect, run a recovery pass, start the sweeper, and build the service."""
     redis = connect_redis(settings.payments_redis_url, "ESTORE_PAYMENTS_REDIS_URL")
-    servicer = PaymentServicer()
+    client = _inventory_client(settings) if inventory is None else None
+    inventory = inventory or client
+    assert inventory is not None
+    processor = processor or SimulatedProcessor(
+        redis, latency_seconds=settings.payments_processor_latency_seconds
+    )
+    store = PaymentStore(redis)
+    idempotency = Idempotency(redis, f"{P}:idem", wait_seconds=10.0)
+    config = PaymentsConfig(
+        currency=settings.currency,
+        fee_bps=settings.payments_fee_bps,
+        reservation_ttl_seconds=settings.reservation_ttl_seconds,
+        lease_seconds=settings.payments_lease_seconds,
+    )
+    saga = OrderSaga(store, inventory, processor, idempotency, config)
+    secret = await shared_secret(redis, f"{P}:page-token-secret", settings.page_token_secret)
+    service = PaymentService(store, saga, inventory, processor, idempotency, PageTokens(secret))
+    recovery = Recovery(store, saga, settings.payments_sweep_interval_seconds)
+    recovery.start()  # its first pass finishes what a crashed instance left half done
+
+    async def close() -> None:
+        await recovery.stop()
+        if client is not None:
+            await client.close()
+        await redis.aclose()
+
+    servicer = PaymentServicer(service, settings.currency)
     return ServiceDefinition(
         name="payments",
         full_name=FULL_NAME,
@@ -23,5 +74,5 @@ async def create_service(settings: Settings) -> ServiceDefinition:
             servicer, server
         ),
         probe=redis_probe(redis),
-        on_stop=(redis.aclose,),
+        on_stop=(close,),
     )

@@ -1,0 +1,163 @@
+"""Orders and payment methods to and from the flat string fields they have in Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from estore.common.redis import text
+from estore.payments.cards import CardSummary
+from estore.payments.models import (
+    Order,
+    OrderNote,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    Refund,
+)
+
+
+def to_ms(moment: datetime) -> int:
+    """Epoch milliseconds of an aware datetime."""
+    return int(moment.timestamp() * 1000)
+
+
+def truncate_ms(moment: datetime) -> datetime:
+    """`moment` at the millisecond precision orders are stored with."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def from_ms(value: bytes | str | int) -> datetime:
+    """An aware UTC datetime from epoch milliseconds."""
+    return datetime.fromtimestamp(int(value) / 1000, UTC)
+
+
+def order_fields(order: Order) -> dict[str, str | int]:
+    """The hash fields of an order (notes and refunds live in lists of their own)."""
+    return {
+        "id": order.id,
+        "user_id": order.user_id,
+        "product_id": order.product_id,
+        "quantity": order.quantity,
+        "currency": order.currency,
+        "unit_price": order.unit_price_minor,
+        "price": order.price_minor,
+        "fee": order.fee_minor,
+        "total": order.total_minor,
+        "refund_amount": order.refund_amount_minor,
+        "status": order.status.value,
+        "payment_status": order.payment_status.value,
+        "reservation_id": order.reservation_id,
+        "created_at": to_ms(order.created_at),
+        "updated_at": to_ms(order.updated_at),
+        "expires_at": to_ms(order.expires_at),
+        "payment_method_id": order.payment_method_id,
+        "payment_error": order.payment_error,
+        "cancel_reason": order.cancel_reason,
+        "charge_id": order.charge_id,
+        "restocked": int(order.restocked),
+    }
+
+
+def order_from_fields(raw: dict[bytes, bytes], notes: list[bytes], refunds: list[bytes]) -> Order:
+    """Rebuild an order from its hash and lists."""
+    f = {k.decode(): v.decode() for k, v in raw.items()}
+    return Order(
+        id=f["id"],
+        user_id=int(f["user_id"]),
+        product_id=f["product_id"],
+        quantity=int(f["quantity"]),
+        currency=f["currency"],
+        unit_price_minor=int(f["unit_price"]),
+        price_minor=int(f["price"]),
+        fee_minor=int(f["fee"]),
+        total_minor=int(f["total"]),
+        refund_amount_minor=int(f["refund_amount"]),
+        status=OrderStatus(f["status"]),
+        payment_status=PaymentStatus(f["payment_status"]),
+        reservation_id=f["reservation_id"],
+        created_at=from_ms(f["created_at"]),
+        updated_at=from_ms(f["updated_at"]),
+        expires_at=from_ms(f["expires_at"]),
+        payment_method_id=f.get("payment_method_id", ""),
+        payment_error=f.get("payment_error", ""),
+        cancel_reason=f.get("cancel_reason", ""),
+        charge_id=f.get("charge_id", ""),
+        restocked=f.get("restocked") == "1",
+        notes=tuple(_note(json.loads(n)) for n in notes),
+        refunds=tuple(_refund(json.loads(r)) for r in refunds),
+    )
+
+
+def note_entry(note: OrderNote) -> str:
+    return json.dumps({"text": note.text, "at": to_ms(note.created_at), "by": note.author_user_id})
+
+
+def _note(entry: dict[str, object]) -> OrderNote:
+    return OrderNote(str(entry["text"]), from_ms(str(entry["at"])), int(str(entry["by"])))
+
+
+def refund_entry(refund: Refund) -> str:
+    return json.dumps(
+        {
+            "amount": refund.amount_minor,
+            "reason": refund.reason,
+            "restocked": refund.restocked,
+            "at": to_ms(refund.created_at),
+            "by": refund.author_user_id,
+        }
+    )
+
+
+def _refund(entry: dict[str, object]) -> Refund:
+    return Refund(
+        int(str(entry["amount"])),
+        str(entry["reason"]),
+        bool(entry["restocked"]),
+        from_ms(str(entry["at"])),
+        int(str(entry["by"])),
+    )
+
+
+def method_fields(method: PaymentMethod) -> dict[str, str | int]:
+    card = method.card
+    return {
+        "id": method.id,
+        "user_id": method.user_id,
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "holder_name": card.holder_name,
+        "processor_token": method.processor_token,
+        "created_at": to_ms(method.created_at),
+    }
+
+
+def method_from_fields(raw: Mapping[Any, Any]) -> PaymentMethod:
+    f = {text(k): text(v) for k, v in raw.items()}
+    card = CardSummary(
+        f["brand"], f["last4"], int(f["exp_month"]), int(f["exp_year"]), f["holder_name"]
+    )
+    return PaymentMethod(
+        f["id"], int(f["user_id"]), card, f["processor_token"], from_ms(f["created_at"])
+    )
+
+
+def order_to_json(order: Order) -> dict[str, object]:
+    """An order as JSON-ready data (for stored idempotent responses)."""
+    return {
+        "fields": order_fields(order),
+        "notes": [note_entry(n) for n in order.notes],
+        "refunds": [refund_entry(r) for r in order.refunds],
+    }
+
+
+def order_from_json(data: dict[str, Any]) -> Order:
+    """The order `order_to_json` described."""
+    raw = {str(k).encode(): str(v).encode() for k, v in data["fields"].items()}
+    return order_from_fields(
+        raw, [n.encode() for n in data["notes"]], [r.encode() for r in data["refunds"]]
+    )

@@ -1,0 +1,44 @@
+-- Move an order from the status it had when read to a new one, or report why not.
+-- KEYS: order hash, orders by old status, orders by new status, user's by old status,
+--       user's by new status, processing (lease deadlines), expiring (unpaid order deadlines),
+--       the order's refunds list
+-- ARGV[1] index member, ARGV[2] expected status, ARGV[3] expected payment status ('' any),
+-- ARGV[4] expected refund amount ('' any), ARGV[5] new status,
+-- ARGV[6] processing: lease deadline ms, '' to remove, '-' to leave,
+-- ARGV[7] expiring: deadline ms, '' to remove, '-' to leave,
+-- ARGV[8] an entry to append to the refunds list ('' none), ARGV[9..] field/value pairs.
+-- Returns {1} on success, {0, status, payment_status} on a mismatch, {-1} if missing.
+local current = redis.call('HMGET', KEYS[1], 'status', 'payment_status', 'refund_amount', 'id')
+if not current[1] then
+  return {-1}
+end
+if current[1] ~= ARGV[2]
+    or (ARGV[3] ~= '' and current[2] ~= ARGV[3])
+    or (ARGV[4] ~= '' and current[3] ~= ARGV[4]) then
+  return {0, current[1], current[2]}
+end
+if #ARGV >= 9 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+end
+if ARGV[8] ~= '' then
+  redis.call('RPUSH', KEYS[8], ARGV[8])
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[5])
+if ARGV[5] ~= ARGV[2] then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('ZADD', KEYS[5], 0, ARGV[1])
+end
+local order_id = current[4]
+if ARGV[6] == '' then
+  redis.call('ZREM', KEYS[6], order_id)
+elseif ARGV[6] ~= '-' then
+  redis.call('ZADD', KEYS[6], ARGV[6], order_id)
+end
+if ARGV[7] == '' then
+  redis.call('ZREM', KEYS[7], order_id)
+elseif ARGV[7] ~= '-' then
+  redis.call('ZADD', KEYS[7], ARGV[7], order_id)
+end
+return {1}

@@ -1,0 +1,88 @@
+"""Payments' plain data: orders, notes, refunds and payment methods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from estore.payments.cards import CardSummary
+
+
+class OrderStatus(Enum):
+    """Where an order is in its life."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+
+
+class PaymentStatus(Enum):
+    """Where an order's payment is."""
+
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class PaymentMethod:
+    """A saved card: only its summary and the processor's token."""
+
+    id: str
+    user_id: int
+    card: CardSummary
+    processor_token: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OrderNote:
+    """A timestamped note on an order."""
+
+    text: str
+    created_at: datetime
+    author_user_id: int
+
+
+@dataclass(frozen=True)
+class Refund:
+    """One (partial) refund of an order."""
+
+    amount_minor: int
+    reason: str
+    restocked: bool
+    created_at: datetime
+    author_user_id: int
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order with its money in integer minor units of `currency`."""
+
+    id: str
+    user_id: int
+    product_id: str
+    quantity: int
+    currency: str
+    unit_price_minor: int
+    price_minor: int
+    fee_minor: int
+    total_minor: int
+    refund_amount_minor: int
+    status: OrderStatus
+    payment_status: PaymentStatus
+    reservation_id: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    payment_method_id: str = ""
+    payment_error: str = ""
+    cancel_reason: str = ""
+    charge_id: str = ""
+    restocked: bool = False
+    notes: tuple[OrderNote, ...] = field(default_factory=tuple)
+    refunds: tuple[Refund, ...] = field(default_factory=tuple)

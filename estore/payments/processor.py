@@ -1,0 +1,144 @@
+"""The card processor interface, and a simulator that answers like a card network.
+
+The simulator keeps its ledger in Redis, apart from the orders, because it stands for an
+outside system: it must remember charges across a Payments crash, which is what lets recovery
+ask "was this order charged?" and lets a retried charge with the same idempotency key be a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from estore.common.redis import text
+from estore.payments.cards import CardInput, normalise_number
+
+
+class ChargeOutcome(Enum):
+    """How a charge attempt ended."""
+
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    PROCESSOR_ERROR = "processor_error"  # retryable
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What the processor said about one charge."""
+
+    outcome: ChargeOutcome
+    charge_id: str = ""
+    decline_code: str = ""  # CARD_DECLINED, INSUFFICIENT_FUNDS, EXPIRED_CARD
+
+
+class Processor(Protocol):
+    """What Payments needs from a card processor."""
+
+    async def tokenize(self, card: CardInput) -> str:
+        """Exchange a card for an opaque token to charge later."""
+        ...
+
+    async def charge(
+        self, token: str, amount_minor: int, currency: str, idempotency_key: str
+    ) -> ChargeResult:
+        """Charge the card once per idempotency key; a repeat returns the first result."""
+        ...
+
+    async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
+        """The result of an earlier charge with this key, or None if none was made."""
+        ...
+
+    async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> None:
+        """Refund part or all of a charge, once per idempotency key."""
+        ...
+
+
+# The simulator's test cards: number -> (outcome, decline code).
+TEST_CARDS: dict[str, tuple[ChargeOutcome, str]] = {
+    "4242424242424242": (ChargeOutcome.SUCCEEDED, ""),
+    "4000000000000002": (ChargeOutcome.DECLINED, "CARD_DECLINED"),
+    "4000000000009995": (ChargeOutcome.DECLINED, "INSUFFICIENT_FUNDS"),
+    "4000000000000069": (ChargeOutcome.DECLINED, "EXPIRED_CARD"),
+    "4000000000000119": (ChargeOutcome.PROCESSOR_ERROR, ""),
+}
+
+
+class SimulatedProcessor:
+    """Answers per TEST_CARDS (any other valid card succeeds) after `latency_seconds`."""
+
+    def __init__(self, redis: Redis, *, latency_seconds: float = 0.0) -> None:
+        self._redis = redis
+        self._latency = latency_seconds
+        self._prefix = "sim:{sim}"
+
+    async def _pause(self) -> None:
+        if self._latency:
+            await asyncio.sleep(self._latency)
+
+    async def tokenize(self, card: CardInput) -> str:
+        await self._pause()
+        outcome, code = TEST_CARDS.get(normalise_number(card.number), (ChargeOutcome.SUCCEEDED, ""))
+        token = f"tok_{secrets.token_hex(12)}"
+        # Only the behaviour is kept, as a real network would keep its own vault.
+        await self._redis.hset(
+            f"{self._prefix}:token:{token}", mapping={"outcome": outcome.value, "code": code}
+        )
+        return token
+
+    async def charge(
+        self, token: str, amount_minor: int, currency: str, idempotency_key: str
+    ) -> ChargeResult:
+        await self._pause()
+        earlier = await self.find_charge(idempotency_key)
+        if earlier is not None:
+            return earlier
+        card = await self._redis.hgetall(f"{self._prefix}:token:{token}")
+        if not card:
+            return ChargeResult(ChargeOutcome.DECLINED, decline_code="CARD_DECLINED")
+        outcome = ChargeOutcome(text(card[b"outcome"]))
+        if outcome is ChargeOutcome.PROCESSOR_ERROR:
+            return ChargeResult(outcome)
+        result = ChargeResult(
+            outcome,
+            charge_id=f"ch_{secrets.token_hex(12)}" if outcome is ChargeOutcome.SUCCEEDED else "",
+            decline_code=text(card[b"code"]),
+        )
+        record = json.dumps(
+            {
+                "outcome": result.outcome.value,
+                "charge_id": result.charge_id,
+                "code": result.decline_code,
+                "amount": amount_minor,
+                "currency": currency,
+            }
+        )
+        # One atomic SET NX: two concurrent charges with one key record (and report) one result.
+        if await self._redis.set(f"{self._prefix}:charge:{idempotency_key}", record, nx=True):
+            return result
+        return await self.find_charge(idempotency_key) or result
+
+    async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
+        found = await self._redis.get(f"{self._prefix}:charge:{idempotency_key}")
+        if found is None:
+            return None
+        record = json.loads(found)
+        return ChargeResult(
+            ChargeOutcome(record["outcome"]),
+            charge_id=record["charge_id"],
+            decline_code=record["code"],
+        )
+
+    async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> None:
+        await self._pause()
+        await self._redis.set(f"{self._prefix}:refund:{idempotency_key}", amount_minor, nx=True)
+
+    async def charges_for(self, idempotency_key: str) -> int:
+        """How many successful charges exist for a key (0 or 1): for tests and audits."""
+        found = await self.find_charge(idempotency_key)
+        return int(found is not None and found.outcome is ChargeOutcome.SUCCEEDED)

@@ -1,0 +1,343 @@
+"""The order saga: reserve, write, charge, then commit or release; and finishing half-done ones."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from estore.common.auth import Caller
+from estore.common.errors import Aborted, InvalidArgument
+from estore.common.idempotency import Idempotency, fingerprint
+from estore.common.money import fee_for
+from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
+from estore.payments.errors import (
+    CardDeclined,
+    EmailNotVerified,
+    OrderNotFound,
+    OrderNotPending,
+    ProcessorUnavailable,
+    ReservationLost,
+)
+from estore.payments.inventory_client import Reservation
+from estore.payments.models import Order, OrderStatus, PaymentMethod, PaymentStatus
+from estore.payments.processor import ChargeOutcome, ChargeResult, Processor
+from estore.payments.store import KEEP, PaymentStore, Transition
+
+log = logging.getLogger("estore.payments")
+
+MAX_QUANTITY = 10_000
+MAX_ID_LENGTH = 128
+
+
+class Inventory(Protocol):
+    """What the saga needs from Inventory (inventory_client.InventoryClient in production)."""
+
+    async def reserve(
+        self, product_id: str, quantity: int, reservation_id: str, ttl_seconds: int
+    ) -> Reservation: ...
+
+    async def commit(self, reservation_id: str) -> Reservation: ...
+
+    async def release(self, reservation_id: str) -> Reservation: ...
+
+    async def restock(
+        self, product_id: str, quantity: int, request_id: str, reason: str
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class PaymentsConfig:
+    """The rules' numbers."""
+
+    currency: str
+    fee_bps: int
+    reservation_ttl_seconds: int
+    lease_seconds: int = 30
+    charge_attempts: int = 3
+    retry_pause_seconds: float = 0.05
+
+
+def require_buyer(caller: Caller) -> int:
+    """The caller's user id if they may buy: signed in with a verified email."""
+    user_id = caller.require_user()
+    if not caller.is_verified:
+        raise EmailNotVerified("verify your email address first")
+    return user_id
+
+
+def check_id(field: str, value: str, *, required: bool = True) -> None:
+    """INVALID_ARGUMENT for a missing (when required) or over-long id."""
+    if required and not value:
+        raise InvalidArgument.field(field, "is required")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidArgument.field(field, f"must be at most {MAX_ID_LENGTH} characters")
+
+
+def price_order(unit_price_minor: int, quantity: int, fee_bps: int) -> tuple[int, int, int]:
+    """(price, fee, total) in minor units: fee is price x bps / 10000 rounded half-up."""
+    price = unit_price_minor * quantity
+    fee = fee_for(price, fee_bps)
+    return price, fee, price + fee
+
+
+def order_id_for(user_id: int, request_id: str) -> str:
+    """The order id: derived from the request id when there is one, so a retry finds it."""
+    if not request_id:
+        return uuid.uuid4().hex
+    return hashlib.sha256(f"{user_id}:{request_id}".encode()).hexdigest()[:32]
+
+
+class OrderSaga:
+    """Creates and charges orders, and finishes or undoes half-done ones."""
+
+    def __init__(
+        self,
+        store: PaymentStore,
+        inventory: Inventory,
+        processor: Processor,
+        idempotency: Idempotency,
+        config: PaymentsConfig,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._inventory = inventory
+        self._processor = processor
+        self._idempotency = idempotency
+        self._config = config
+        self._clock = clock
+
+    async def create_order(
+        self,
+        caller: Caller,
+        product_id: str,
+        quantity: int,
+        method: PaymentMethod | None,
+        request_id: str,
+    ) -> Order:
+        """Reserve, write, and (with a method) charge; once per request id."""
+        user_id = require_buyer(caller)
+        check_id("product_id", product_id)
+        check_id("request_id", request_id, required=False)
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidArgument.field("quantity", f"must be 1 to {MAX_QUANTITY}")
+        method_id = method.id if method else ""
+        request = fingerprint("create_order", product_id, quantity, method_id)
+        return await self._idempotency.run(
+            f"user:{user_id}:create_order",
+            request_id,
+            request,
+            lambda: self._create(user_id, product_id, quantity, method, request_id),
+            order_to_json,
+            order_from_json,
+        )
+
+    async def _create(
+        self,
+        user_id: int,
+        product_id: str,
+        quantity: int,
+        method: PaymentMethod | None,
+        request_id: str,
+    ) -> Order:
+        order_id = order_id_for(user_id, request_id)
+        existing = await self._store.get_order(order_id)
+        if existing is not None:  # a retry after a crash: finish what was begun
+            return await self.resume(existing)
+        reservation = await self._inventory.reserve(
+            product_id, quantity, order_id, self._config.reservation_ttl_seconds
+        )
+        if reservation.state != "HELD":
+            raise ReservationLost(
+                "the stock hold for this request has lapsed; use a new request_id"
+            )
+        order = self._new_order(order_id, user_id, reservation, method)
+        lease = self._lease_until() if method else None
+        try:
+            created = await self._store.create_order(order, lease)
+        except BaseException:
+            await self._release_quietly(order)
+            raise
+        if not created:
+            raise Aborted(
+                "this order is being created by another call", reason="REQUEST_IN_PROGRESS"
+            )
+        if method is None:
+            return order
+        return await self._charge(order, method)
+
+    def _new_order(
+        self, order_id: str, user_id: int, reservation: Reservation, method: PaymentMethod | None
+    ) -> Order:
+        price, fee, total = price_order(
+            reservation.unit_price_minor, reservation.quantity, self._config.fee_bps
+        )
+        now = truncate_ms(self._clock())
+        return Order(
+            id=order_id,
+            user_id=user_id,
+            product_id=reservation.product_id,
+            quantity=reservation.quantity,
+            currency=self._config.currency,
+            unit_price_minor=reservation.unit_price_minor,
+            price_minor=price,
+            fee_minor=fee,
+            total_minor=total,
+            refund_amount_minor=0,
+            status=OrderStatus.PENDING,
+            payment_status=PaymentStatus.PROCESSING if method else PaymentStatus.PENDING,
+            reservation_id=reservation.id,
+            created_at=now,
+            updated_at=now,
+            expires_at=truncate_ms(reservation.expires_at),
+            payment_method_id=method.id if method else "",
+        )
+
+    def _lease_until(self) -> int:
+        return to_ms(self._clock() + timedelta(seconds=self._config.lease_seconds))
+
+    async def start_payment(self, order: Order, method: PaymentMethod) -> Order:
+        """Charge a PENDING order that waits for payment (PayOrder)."""
+        if order.status is not OrderStatus.PENDING:
+            raise OrderNotPending(f"the order is {order.status.value}")
+        if order.expires_at <= self._clock():
+            await self.expire(order)
+            raise OrderNotPending("the order's stock hold has expired")
+        change = Transition(
+            OrderStatus.PENDING,
+            {"payment_status": PaymentStatus.PROCESSING.value, "payment_method_id": method.id,
+             "payment_error": "", "updated_at": to_ms(self._clock())},
+            expect_payment_status=PaymentStatus.PENDING.value,
+            processing_until_ms=str(self._lease_until()),
+            expiring_at_ms=KEEP,
+        )  # fmt: skip
+        if not (await self._store.transition(order, change)).applied:
+            raise Aborted(
+                "the order changed meanwhile; try again", reason="CONCURRENT_MODIFICATION"
+            )
+        processing = replace(
+            order, payment_status=PaymentStatus.PROCESSING, payment_method_id=method.id
+        )
+        return await self._charge(processing, method)
+
+    async def _charge(self, order: Order, method: PaymentMethod) -> Order:
+        result = await self._charge_with_retries(order, method)
+        if result.outcome is ChargeOutcome.SUCCEEDED:
+            return await self._settle_paid(order, result.charge_id)
+        if result.outcome is ChargeOutcome.DECLINED:
+            await self._settle_failed(order, result.decline_code)
+            raise CardDeclined(
+                f"the card was declined ({result.decline_code})",
+                reason=result.decline_code,
+                metadata={"order_id": order.id},
+            )
+        await self._back_to_pending(order)
+        raise ProcessorUnavailable(
+            "the card processor is unavailable; the order is kept PENDING, pay it later",
+            metadata={"order_id": order.id},
+        )
+
+    async def _charge_with_retries(self, order: Order, method: PaymentMethod) -> ChargeResult:
+        result = ChargeResult(ChargeOutcome.PROCESSOR_ERROR)
+        for attempt in range(self._config.charge_attempts):
+            if attempt:
+                await asyncio.sleep(self._config.retry_pause_seconds * 2**attempt)
+            result = await self._processor.charge(
+                method.processor_token, order.total_minor, order.currency, charge_key(order)
+            )
+            if result.outcome is not ChargeOutcome.PROCESSOR_ERROR:
+                break
+        return result
+
+    async def _settle_paid(self, order: Order, charge_id: str) -> Order:
+        """Charged: commit the hold, then PAID; if the hold lapsed, refund and cancel."""
+        try:
+            await self._inventory.commit(order.reservation_id)
+        except ReservationLost:
+            await self._processor.refund(charge_id, order.total_minor, f"{order.id}:void")
+            await self._settle_failed(order, "RESERVATION_EXPIRED")
+            raise
+        paid = replace(
+            order,
+            status=OrderStatus.PAID,
+            payment_status=PaymentStatus.COMPLETED,
+            charge_id=charge_id,
+            payment_error="",
+            updated_at=truncate_ms(self._clock()),
+        )
+        change = Transition(
+            OrderStatus.PAID,
+            {"payment_status": paid.payment_status.value, "charge_id": charge_id,
+             "payment_error": "", "updated_at": to_ms(paid.updated_at)},
+            expect_payment_status=PaymentStatus.PROCESSING.value,
+        )  # fmt: skip
+        outcome = await self._store.transition(order, change)
+        if not outcome.applied and outcome.status != OrderStatus.PAID.value:
+            log.error("charged order %s could not be marked paid: %s", order.id, outcome)
+        return paid
+
+    async def _settle_failed(self, order: Order, error: str) -> None:
+        """Declined or interrupted: CANCELLED with FAILED payment, and the stock released."""
+        change = Transition(
+            OrderStatus.CANCELLED,
+            {"payment_status": PaymentStatus.FAILED.value, "payment_error": error,
+             "cancel_reason": f"payment failed: {error}", "updated_at": to_ms(self._clock())},
+            expect_payment_status=PaymentStatus.PROCESSING.value,
+        )  # fmt: skip
+        await self._store.transition(order, change)
+        await self._release_quietly(order)
+
+    async def _back_to_pending(self, order: Order) -> None:
+        change = Transition(
+            OrderStatus.PENDING,
+            {"payment_status": PaymentStatus.PENDING.value,
+             "payment_error": ProcessorUnavailable.reason, "updated_at": to_ms(self._clock())},
+            expect_payment_status=PaymentStatus.PROCESSING.value,
+            expiring_at_ms=str(to_ms(order.expires_at)),
+        )  # fmt: skip
+        await self._store.transition(order, change)
+
+    async def _release_quietly(self, order: Order) -> None:
+        """Release the hold; if Inventory cannot be reached, the hold expires by itself."""
+        try:
+            await self._inventory.release(order.reservation_id)
+        except Exception:
+            log.warning("could not release %s; it will expire", order.reservation_id)
+
+    async def resume(self, order: Order) -> Order:
+        """Finish or undo an order a crashed call left PROCESSING, as the processor says."""
+        if order.payment_status is not PaymentStatus.PROCESSING:
+            await self._store.forget_due("processing", order.id)
+            return order
+        result = await self._processor.find_charge(charge_key(order))
+        if result is not None and result.outcome is ChargeOutcome.SUCCEEDED:
+            return await self._settle_paid(order, result.charge_id)
+        error = result.decline_code if result is not None else "INTERRUPTED"
+        await self._settle_failed(order, error)
+        return await self._store.get_order(order.id) or order
+
+    async def expire(self, order: Order) -> None:
+        """An unpaid order whose hold ran out: CANCELLED, and the hold released."""
+        change = Transition(
+            OrderStatus.CANCELLED,
+            {"cancel_reason": "reservation expired", "updated_at": to_ms(self._clock())},
+            expect_payment_status=PaymentStatus.PENDING.value,
+        )
+        if (await self._store.transition(order, change)).applied:
+            await self._release_quietly(order)
+
+    async def load(self, order_id: str) -> Order:
+        order = await self._store.get_order(order_id) if order_id else None
+        if order is None:
+            raise OrderNotFound("no such order")
+        return order
+
+
+def charge_key(order: Order) -> str:
+    """The processor idempotency key: one charge per order, whatever happens."""
+    return f"{order.id}:charge"

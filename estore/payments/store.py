@@ -1,0 +1,209 @@
+"""The only place with Redis commands for orders and payment methods.
+
+Every key lives under the hash tag `{pay}`, so each script's keys share one slot and the same
+scripts run on Redis Cluster. Lists of orders are sorted sets whose members are
+`<created_at ms, 15 digits>:<order id>` at score 0, read newest first with ZREVRANGEBYLEX: an
+exact keyset cursor in one command, whatever the number of orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from estore.common.redis import text
+from estore.payments.codec import (
+    method_fields,
+    method_from_fields,
+    note_entry,
+    order_fields,
+    order_from_fields,
+    to_ms,
+)
+from estore.payments.models import Order, OrderNote, OrderStatus, PaymentMethod
+
+P = "pay:{pay}"
+_LUA = Path(__file__).parent / "lua"
+KEEP = "-"
+
+
+def _order_key(order_id: str) -> str:
+    return f"{P}:order:{order_id}"
+
+
+def _index(user_id: int | None, status: OrderStatus | None) -> str:
+    owner = f"{P}:user:{user_id}:orders" if user_id is not None else f"{P}:orders"
+    return f"{owner}:{status.value}" if status is not None else owner
+
+
+def index_member(order: Order) -> str:
+    return f"{to_ms(order.created_at):015d}:{order.id}"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A compare-and-set change of an order's status and fields."""
+
+    new_status: OrderStatus
+    fields: dict[str, str | int]
+    expect_payment_status: str = ""
+    expect_refund_amount: str = ""
+    processing_until_ms: str = ""  # '' leaves the recovery index, '-' keeps it as it is
+    expiring_at_ms: str = ""  # '' leaves the expiry index, '-' keeps it as it is
+    refund_entry: str = ""
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """Whether a transition happened; when not, what the order is now."""
+
+    applied: bool
+    missing: bool = False
+    status: str = ""
+    payment_status: str = ""
+
+
+class PaymentStore:
+    """Orders, their indexes, and payment methods in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._create = redis.register_script((_LUA / "create_order.lua").read_text())
+        self._transition = redis.register_script((_LUA / "transition.lua").read_text())
+        self._append = redis.register_script((_LUA / "append_capped.lua").read_text())
+
+    async def create_order(self, order: Order, processing_until_ms: int | None) -> bool:
+        """Write a new order; False when an order with its id exists already."""
+        keys = [
+            _order_key(order.id),
+            _index(None, None),
+            _index(None, order.status),
+            _index(order.user_id, None),
+            _index(order.user_id, order.status),
+            f"{P}:orders:processing",
+            f"{P}:orders:expiring",
+        ]
+        expiring = to_ms(order.expires_at) if order.status is OrderStatus.PENDING else ""
+        processing = "" if processing_until_ms is None else processing_until_ms
+        args: list[str | int] = [index_member(order), processing, expiring]
+        for name, value in order_fields(order).items():
+            args += [name, value]
+        return bool(await self._create(keys=keys, args=args))
+
+    async def get_order(self, order_id: str) -> Order | None:
+        """One order with its notes and refunds (one round trip)."""
+        key = _order_key(order_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(key)
+            pipe.lrange(f"{key}:notes", 0, -1)
+            pipe.lrange(f"{key}:refunds", 0, -1)
+            raw, notes, refunds = await pipe.execute()
+        return order_from_fields(raw, notes, refunds) if raw else None
+
+    async def transition(self, order: Order, change: Transition) -> TransitionResult:
+        """Apply `change` if the order still has the status it had when read."""
+        keys = [
+            _order_key(order.id),
+            _index(None, order.status),
+            _index(None, change.new_status),
+            _index(order.user_id, order.status),
+            _index(order.user_id, change.new_status),
+            f"{P}:orders:processing",
+            f"{P}:orders:expiring",
+            f"{_order_key(order.id)}:refunds",
+        ]
+        args: list[str | int] = [
+            index_member(order),
+            order.status.value,
+            change.expect_payment_status,
+            change.expect_refund_amount,
+            change.new_status.value,
+            change.processing_until_ms,
+            change.expiring_at_ms,
+            change.refund_entry,
+        ]
+        for name, value in change.fields.items():
+            args += [name, value]
+        reply = await self._transition(keys=keys, args=args)
+        if reply[0] == 1:
+            return TransitionResult(applied=True)
+        if reply[0] == -1:
+            return TransitionResult(applied=False, missing=True)
+        return TransitionResult(False, False, text(reply[1]), text(reply[2]))
+
+    async def add_note(self, order_id: str, note: OrderNote, limit: int) -> int:
+        """Append a note: the new count, 0 when full, -1 when the order is missing."""
+        key = _order_key(order_id)
+        return int(
+            await self._append(
+                keys=[key, f"{key}:notes"],
+                args=[note_entry(note), limit, to_ms(note.created_at)],
+            )
+        )
+
+    async def list_orders(
+        self, user_id: int | None, status: OrderStatus | None, after: str, limit: int
+    ) -> tuple[list[Order], str]:
+        """A page of orders newest first, after the member `after`; and the next cursor."""
+        upper = f"({after}" if after else "+"
+        members = await self._redis.zrevrangebylex(
+            _index(user_id, status), upper, "-", start=0, num=limit + 1
+        )
+        page = [text(m) for m in members[:limit]]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for member in page:
+                key = _order_key(member.split(":", 1)[1])
+                pipe.hgetall(key)
+                pipe.lrange(f"{key}:notes", 0, -1)
+                pipe.lrange(f"{key}:refunds", 0, -1)
+            replies = await pipe.execute()
+        orders = [
+            order_from_fields(*replies[i : i + 3]) for i in range(0, len(replies), 3) if replies[i]
+        ]
+        return orders, (page[-1] if len(members) > limit else "")
+
+    async def due_order_ids(self, which: str, now_ms: int, limit: int) -> list[str]:
+        """Ids of orders whose `processing` lease or `expiring` deadline has passed."""
+        ids = await self._redis.zrangebyscore(f"{P}:orders:{which}", "-inf", now_ms, 0, limit)
+        return [text(i) for i in ids]
+
+    async def forget_due(self, which: str, order_id: str) -> None:
+        """Drop an order from the `processing` or `expiring` index."""
+        await self._redis.zrem(f"{P}:orders:{which}", order_id)
+
+    async def add_method(self, method: PaymentMethod) -> None:
+        """Save a payment method and index it under its owner."""
+        member = f"{to_ms(method.created_at):015d}:{method.id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(f"{P}:pm:{method.id}", mapping=method_fields(method))  # type: ignore[arg-type]
+            pipe.zadd(f"{P}:user:{method.user_id}:pms", {member: 0})
+            await pipe.execute()
+
+    async def get_method(self, method_id: str) -> PaymentMethod | None:
+        raw = await self._redis.hgetall(f"{P}:pm:{method_id}")
+        return method_from_fields(raw) if raw else None
+
+    async def list_methods(
+        self, user_id: int, after: str, limit: int
+    ) -> tuple[list[PaymentMethod], str]:
+        """A page of a user's payment methods, oldest first; and the next cursor."""
+        lower = f"({after}" if after else "-"
+        members = await self._redis.zrangebylex(
+            f"{P}:user:{user_id}:pms", lower, "+", start=0, num=limit + 1
+        )
+        page = [text(m) for m in members[:limit]]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for member in page:
+                pipe.hgetall(f"{P}:pm:{member.split(':', 1)[1]}")
+            raws = await pipe.execute()
+        methods = [method_from_fields(raw) for raw in raws if raw]
+        return methods, (page[-1] if len(members) > limit else "")
+
+    async def delete_method(self, method: PaymentMethod) -> None:
+        member = f"{to_ms(method.created_at):015d}:{method.id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"{P}:pm:{method.id}")
+            pipe.zrem(f"{P}:user:{method.user_id}:pms", member)
+            await pipe.execute()
