@@ -6,25 +6,21 @@ import time
 from contextvars import ContextVar
 
 from estore.common.auth import ANONYMOUS, Caller
-from estore.common.errors import Unauthenticated
 
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 # When the current call's deadline passes, on the time.monotonic() clock (None: no deadline).
 deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
-_caller: ContextVar[Caller | Unauthenticated] = ContextVar("caller", default=ANONYMOUS)
+_caller: ContextVar[Caller] = ContextVar("caller", default=ANONYMOUS)
 
 
-def set_caller(caller: Caller | Unauthenticated) -> None:
-    """Remember who calls, or why their credentials were refused."""
+def set_caller(caller: Caller) -> None:
+    """Remember who calls."""
     _caller.set(caller)
 
 
 def current_caller() -> Caller:
-    """The caller of the current request; raises the credential error if there was one."""
-    caller = _caller.get()
-    if isinstance(caller, Unauthenticated):
-        raise caller
-    return caller
+    """The caller of the current request (anonymous when no token was sent)."""
+    return _caller.get()
 
 
 def time_remaining() -> float | None:

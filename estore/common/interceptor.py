@@ -14,7 +14,7 @@ import grpc
 
 from estore.common import context
 from estore.common.auth import TokenVerifier
-from estore.common.errors import DomainError, Unauthenticated
+from estore.common.errors import DomainError
 from estore.common.status import build_status, status_code_of, to_rpc_status
 
 log = logging.getLogger("estore.rpc")
@@ -69,12 +69,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         context.request_id.set(request_id)
         remaining = ctx.time_remaining()
         context.deadline.set(None if remaining is None else time.monotonic() + remaining)
-        try:
-            context.set_caller(
-                self._verifier.caller_from_authorization(metadata.get("authorization"))
-            )
-        except Unauthenticated as refused:
-            context.set_caller(refused)
+        # A token is checked whenever one is sent, even to RPCs that need none.
+        context.set_caller(self._verifier.caller_from_authorization(metadata.get("authorization")))
         await ctx.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
 
     async def _fail(

@@ -134,3 +134,9 @@ def test_service_token_has_the_service_role(token_issuer, token_verifier) -> Non
     assert caller.is_service
     assert caller.user_id is None
     caller.require_service()
+
+
+async def test_a_sent_token_is_checked_even_where_none_is_needed(stub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListUsers(users_pb.ListUsersRequest(), metadata=bearer("forged.token.here"))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
