@@ -30,7 +30,8 @@ class UserServiceStub:
     access tokens that every EStore service accepts. Default port 50051.
 
     Authentication: callers send the metadata `authorization: Bearer <token>`
-    with a token from Login. RPCs documented as "anyone" need no token.
+    with a token from Login. RPCs documented as "anyone" need no token, but a
+    token that is sent is still checked.
     Tokens are EdDSA (Ed25519) JWTs; `exp`, `iss` and `aud` are checked.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
@@ -119,7 +120,8 @@ class UserServiceServicer:
     access tokens that every EStore service accepts. Default port 50051.
 
     Authentication: callers send the metadata `authorization: Bearer <token>`
-    with a token from Login. RPCs documented as "anyone" need no token.
+    with a token from Login. RPCs documented as "anyone" need no token, but a
+    token that is sent is still checked.
     Tokens are EdDSA (Ed25519) JWTs; `exp`, `iss` and `aud` are checked.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
@@ -350,7 +352,8 @@ class UserService:
     access tokens that every EStore service accepts. Default port 50051.
 
     Authentication: callers send the metadata `authorization: Bearer <token>`
-    with a token from Login. RPCs documented as "anyone" need no token.
+    with a token from Login. RPCs documented as "anyone" need no token, but a
+    token that is sent is still checked.
     Tokens are EdDSA (Ed25519) JWTs; `exp`, `iss` and `aud` are checked.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
