@@ -18,10 +18,15 @@ class ServiceEntry:
 
     create: Callable[[Settings], Awaitable[ServiceDefinition]]
     port: Callable[[Settings], int]
+    metrics_port: Callable[[Settings], int]
 
 
 SERVICES: dict[str, ServiceEntry] = {
-    "users": ServiceEntry(create_users, lambda s: s.users_port),
-    "inventory": ServiceEntry(create_inventory, lambda s: s.inventory_port),
-    "payments": ServiceEntry(create_payments, lambda s: s.payments_port),
+    "users": ServiceEntry(create_users, lambda s: s.users_port, lambda s: s.users_metrics_port),
+    "inventory": ServiceEntry(
+        create_inventory, lambda s: s.inventory_port, lambda s: s.inventory_metrics_port
+    ),
+    "payments": ServiceEntry(
+        create_payments, lambda s: s.payments_port, lambda s: s.payments_metrics_port
+    ),
 }

@@ -101,7 +101,18 @@ async def _serve_all(settings: Settings) -> None:
     servers = []
     for name, entry in SERVICES.items():
         definition = await entry.create(settings)
-        servers.append((name, grpc_server(definition, settings, verifier, entry.port(settings))))
+        servers.append(
+            (
+                name,
+                grpc_server(
+                    definition,
+                    settings,
+                    verifier,
+                    entry.port(settings),
+                    entry.metrics_port(settings),
+                ),
+            )
+        )
 
     def announce() -> None:
         for name, server in servers:

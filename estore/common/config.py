@@ -61,6 +61,9 @@ class Settings:
     users_port: int
     inventory_port: int
     payments_port: int
+    users_metrics_port: int
+    inventory_metrics_port: int
+    payments_metrics_port: int
     inventory_target: str
     jwt_private_key_file: Path
     jwt_public_key_file: Path
@@ -104,6 +107,11 @@ class Settings:
             users_port=env.integer("ESTORE_USERS_PORT", 50051, maximum=65535),
             inventory_port=env.integer("ESTORE_INVENTORY_PORT", 50052, maximum=65535),
             payments_port=env.integer("ESTORE_PAYMENTS_PORT", 50053, maximum=65535),
+            users_metrics_port=env.integer("ESTORE_USERS_METRICS_PORT", 9451, maximum=65535),
+            inventory_metrics_port=env.integer(
+                "ESTORE_INVENTORY_METRICS_PORT", 9452, maximum=65535
+            ),
+            payments_metrics_port=env.integer("ESTORE_PAYMENTS_METRICS_PORT", 9453, maximum=65535),
             inventory_target=env.text("ESTORE_INVENTORY_TARGET", "localhost:50052"),
             jwt_private_key_file=Path(
                 env.text("ESTORE_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))

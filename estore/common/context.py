@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from estore.common.auth import ANONYMOUS, Caller
 
 request_id: ContextVar[str] = ContextVar("request_id", default="")
+service: ContextVar[str] = ContextVar("service", default="")  # users, inventory, payments
 # When the current call's deadline passes, on the time.monotonic() clock (None: no deadline).
 deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
 _caller: ContextVar[Caller] = ContextVar("caller", default=ANONYMOUS)

@@ -15,6 +15,7 @@ import grpc
 from estore.common import context
 from estore.common.auth import TokenVerifier
 from estore.common.errors import DomainError
+from estore.common.metrics import Metrics
 from estore.common.status import build_status, status_code_of, to_rpc_status
 
 log = logging.getLogger("estore.rpc")
@@ -36,9 +37,11 @@ def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Wraps the RPCs of our own services (`/estore.*`); health and reflection pass through."""
 
-    def __init__(self, domain: str, verifier: TokenVerifier) -> None:
-        self._domain = domain
+    def __init__(self, service: str, verifier: TokenVerifier, metrics: Metrics) -> None:
+        self._service = service
+        self._domain = f"estore.{service}"
         self._verifier = verifier
+        self._metrics = metrics
 
     async def intercept_service(
         self,
@@ -67,6 +70,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metadata = _metadata(ctx)
         request_id = metadata.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID] or uuid.uuid4().hex
         context.request_id.set(request_id)
+        context.service.set(self._service)
         remaining = ctx.time_remaining()
         context.deadline.set(None if remaining is None else time.monotonic() + remaining)
         # A token is checked whenever one is sent, even to RPCs that need none.
@@ -102,13 +106,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if code is None:
             code = ctx.code() or grpc.StatusCode.OK
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        seconds = time.perf_counter() - started
+        self._metrics.observe_rpc(method, name, seconds)
         log.info(
             "rpc finished",
-            extra={
-                "method": method,
-                "code": name,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            },
+            extra={"method": method, "code": name, "duration_ms": round(seconds * 1000, 3)},
         )
 
     def _wrap_unary(self, inner: Handler, method: str) -> Handler:

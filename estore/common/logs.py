@@ -25,7 +25,7 @@ class JsonFormatter(logging.Formatter):
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
-            "service": getattr(record, "service", self._service),
+            "service": getattr(record, "service", None) or context.service.get() or self._service,
             "logger": record.name,
             "message": record.getMessage(),
         }

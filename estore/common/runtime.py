@@ -25,7 +25,11 @@ def token_verifier(settings: Settings) -> TokenVerifier:
 
 
 def grpc_server(
-    definition: ServiceDefinition, settings: Settings, verifier: TokenVerifier, port: int
+    definition: ServiceDefinition,
+    settings: Settings,
+    verifier: TokenVerifier,
+    port: int,
+    metrics_port: int | None = None,
 ) -> GrpcServer:
     """A GrpcServer for `definition` configured from `settings`."""
     return GrpcServer(
@@ -33,6 +37,7 @@ def grpc_server(
         verifier,
         host=settings.host,
         port=port,
+        metrics_port=metrics_port,
         probe_interval=settings.health_probe_interval_seconds,
         grace=settings.shutdown_grace_seconds,
     )

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from estore.common.auth import TokenVerifier
 from estore.common.interceptor import ServerInterceptor
+from estore.common.metrics import Metrics, Sampler
 from estore.common.reflection import enable_reflection
 
 log = logging.getLogger("estore.server")
@@ -38,6 +39,7 @@ class ServiceDefinition:
     register: Callable[[grpc.aio.Server], None]
     probe: Probe = always_healthy
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
+    sampler: Sampler | None = None  # gauges read from the store, refreshed with each probe
 
 
 class GrpcServer:
@@ -53,20 +55,25 @@ class GrpcServer:
         probe_interval: float = 2.0,
         probe_timeout: float = 2.0,
         grace: float = 10.0,
+        metrics_port: int | None = None,
     ) -> None:
         self.definition = definition
+        self.metrics = Metrics(definition.name)
+        self._metrics_port = metrics_port
+        self._host = host
         self._address = f"{host}:{port}"
         self._probe_interval = probe_interval
         self._probe_timeout = probe_timeout
         self._grace = grace
         self.health = health.aio.HealthServicer()
         self._server = grpc.aio.server(
-            interceptors=(ServerInterceptor(f"estore.{definition.name}", verifier),),
+            interceptors=(ServerInterceptor(definition.name, verifier, self.metrics),),
             options=(("grpc.so_reuseport", 1),),
         )
         self._probe_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.port = 0
+        self.metrics_port = 0
 
     async def start(self) -> int:
         """Bind, start serving, and start probing; returns the bound port."""
@@ -78,11 +85,19 @@ class GrpcServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {self._address}")
         await self._set_health(await self._probe_once())
+        await self._sample()
+        if self._metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self._host, self._metrics_port)
         await self._server.start()
         self._probe_task = asyncio.create_task(self._probe_loop(), name=f"probe-{definition.name}")
         log.info(
             "serving",
-            extra={"service_name": definition.full_name, "port": self.port},
+            extra={
+                "service": definition.name,
+                "service_name": definition.full_name,
+                "port": self.port,
+                "metrics_port": self.metrics_port,
+            },
         )
         return self.port
 
@@ -91,6 +106,16 @@ class GrpcServer:
             return await asyncio.wait_for(self.definition.probe(), self._probe_timeout)
         except Exception:
             return False
+
+    async def _sample(self) -> None:
+        if self.definition.sampler is None:
+            return
+        try:
+            samples = await asyncio.wait_for(self.definition.sampler(), self._probe_timeout)
+        except Exception:  # stale gauges are better than a failed probe loop
+            log.debug("sampling failed", exc_info=True)
+            return
+        self.metrics.set_samples(samples)
 
     async def _set_health(self, healthy: bool) -> None:
         if self._stopping:
@@ -105,9 +130,11 @@ class GrpcServer:
             await asyncio.sleep(self._probe_interval)
             now = await self._probe_once()
             if now != healthy:
-                log.info("health changed", extra={"healthy": now})
+                log.info("health changed", extra={"service": self.definition.name, "healthy": now})
                 healthy = now
             await self._set_health(now)
+            if now:
+                await self._sample()
 
     async def stop(self, grace: float | None = None) -> None:
         """Health to NOT_SERVING, stop taking calls, finish in-flight ones, then close resources."""
@@ -120,9 +147,10 @@ class GrpcServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe_task
         await self._server.stop(self._grace if grace is None else grace)
+        self.metrics.close()
         for close in self.definition.on_stop:
             await close()
-        log.info("stopped", extra={"service_name": self.definition.full_name})
+        log.info("stopped", extra={"service": self.definition.name})
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()

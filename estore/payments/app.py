@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
 from estore.common.idempotency import Idempotency
 from estore.common.paging import PageTokens
@@ -17,17 +20,32 @@ from estore.payments.store import P, PaymentStore
 from generated.estore.payments.v1 import payment_service_pb2 as payments_pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
 
+log = logging.getLogger("estore.payments")
+SERVICE_TOKEN_TTL_SECONDS = 30 * 86400
 FULL_NAME = payments_pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
 
 
-def _inventory_client(settings: Settings) -> InventoryClient:
-    if not settings.service_token:
+def _service_token(settings: Settings) -> str:
+    """ESTORE_SERVICE_TOKEN, or (on a dev machine holding the private key) a freshly minted one."""
+    if settings.service_token:
+        return settings.service_token
+    if not settings.jwt_private_key_file.exists():
         raise ConfigError(
             "ESTORE_SERVICE_TOKEN is not set: mint one with `estore token mint-service`"
         )
+    log.warning("ESTORE_SERVICE_TOKEN is not set; minting one with the local private key")
+    issuer = TokenIssuer(
+        load_private_key(settings.jwt_private_key_file),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    return issuer.mint_service_token("payments", ttl_seconds=SERVICE_TOKEN_TTL_SECONDS).token
+
+
+def _inventory_client(settings: Settings) -> InventoryClient:
     return InventoryClient.connect(
         settings.inventory_target,
-        settings.service_token,
+        _service_token(settings),
         deadline_cap_seconds=settings.inventory_deadline_seconds,
     )
 

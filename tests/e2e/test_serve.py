@@ -53,6 +53,9 @@ def served(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[dict[s
         "ESTORE_USERS_DATABASE_URL": database_url,
         "ESTORE_REDIS_URL": redis_url,
         "ESTORE_HOST": "127.0.0.1",
+        "ESTORE_USERS_METRICS_PORT": "0",
+        "ESTORE_INVENTORY_METRICS_PORT": "0",
+        "ESTORE_PAYMENTS_METRICS_PORT": "0",
     }
     ports = {name: free_port() for name in SERVICES}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -103,9 +106,13 @@ def test_grpcurl_lists_each_service_and_checks_health(served: dict[str, int]) ->
         assert json.loads(check.stdout) == {"status": "SERVING"}
 
 
-def test_an_unbuilt_rpc_answers_unimplemented(served: dict[str, int]) -> None:
+def test_a_call_without_a_token_is_unauthenticated_with_error_info(
+    served: dict[str, int],
+) -> None:
     reply = grpcurl(
         "-d", "{}", f"127.0.0.1:{served['payments']}",
         "estore.payments.v1.PaymentService/ListOrders",
     )  # fmt: skip
-    assert "Unimplemented" in reply.stderr, reply.stderr
+    assert reply.returncode != 0
+    assert "Unauthenticated" in reply.stderr, reply.stderr
+    assert "AUTH_TOKEN_MISSING" in reply.stderr, reply.stderr
