@@ -6,6 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from estore.common.tls import TlsFiles
 
 
 class ConfigError(ValueError):
@@ -23,6 +27,10 @@ class _Env:
 
     def optional(self, name: str) -> str | None:
         return self._environ.get(name, "").strip() or None
+
+    def path(self, name: str) -> Path | None:
+        raw = self.optional(name)
+        return Path(raw) if raw else None
 
     def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
         raw = self._environ.get(name, "").strip()
@@ -86,7 +94,17 @@ class Settings:
     health_probe_interval_seconds: float
     shutdown_grace_seconds: float
     log_level: str
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_ca_file: Path | None = None
     page_token_secret: str | None = None
+
+    @property
+    def tls(self) -> TlsFiles:
+        """The TLS files (TLS is off unless a certificate is configured)."""
+        from estore.common.tls import TlsFiles  # tls imports ConfigError from here
+
+        return TlsFiles(self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -148,5 +166,8 @@ class Settings:
             ),
             shutdown_grace_seconds=env.number("ESTORE_SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env.text("ESTORE_LOG_LEVEL", "INFO").upper(),
+            tls_cert_file=env.path("ESTORE_TLS_CERT_FILE"),
+            tls_key_file=env.path("ESTORE_TLS_KEY_FILE"),
+            tls_ca_file=env.path("ESTORE_TLS_CA_FILE"),
             page_token_secret=env.optional("ESTORE_PAGE_TOKEN_SECRET"),
         )

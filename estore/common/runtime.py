@@ -38,6 +38,7 @@ def grpc_server(
         host=settings.host,
         port=port,
         metrics_port=metrics_port,
+        credentials=settings.tls.server_credentials(),
         probe_interval=settings.health_probe_interval_seconds,
         grace=settings.shutdown_grace_seconds,
     )

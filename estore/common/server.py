@@ -56,11 +56,13 @@ class GrpcServer:
         probe_timeout: float = 2.0,
         grace: float = 10.0,
         metrics_port: int | None = None,
+        credentials: grpc.ServerCredentials | None = None,
     ) -> None:
         self.definition = definition
         self.metrics = Metrics(definition.name)
         self._metrics_port = metrics_port
         self._host = host
+        self._credentials = credentials
         self._address = f"{host}:{port}"
         self._probe_interval = probe_interval
         self._probe_timeout = probe_timeout
@@ -81,7 +83,10 @@ class GrpcServer:
         definition.register(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         enable_reflection(self._server, [definition.full_name, health.SERVICE_NAME])
-        self.port = self._server.add_insecure_port(self._address)
+        if self._credentials is not None:
+            self.port = self._server.add_secure_port(self._address, self._credentials)
+        else:
+            self.port = self._server.add_insecure_port(self._address)
         if self.port == 0:
             raise OSError(f"cannot listen on {self._address}")
         await self._set_health(await self._probe_once())

@@ -47,6 +47,7 @@ def _inventory_client(settings: Settings) -> InventoryClient:
         settings.inventory_target,
         _service_token(settings),
         deadline_cap_seconds=settings.inventory_deadline_seconds,
+        credentials=settings.tls.channel_credentials(),
     )
 
 
