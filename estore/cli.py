@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 from collections.abc import Sequence
 
 from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
+from estore.common.errors import DomainError
 from estore.common.logs import configure_logging
 from estore.common.runtime import grpc_server, token_verifier
 from estore.common.server import serve_until_signalled
 from estore.services import SERVICES
+from estore.users.app import create_admin, run_migrations
 
 SERVICE_TOKEN_TTL_SECONDS = 365 * 24 * 3600
 
@@ -23,7 +26,11 @@ async def _serve(settings: Settings, names: Sequence[str]) -> None:
     for name in names:
         entry = SERVICES[name]
         definition = await entry.create(settings)
-        servers.append(grpc_server(definition, settings, verifier, entry.port(settings)))
+        servers.append(
+            grpc_server(
+                definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
+            )
+        )
     await serve_until_signalled(servers)
 
 
@@ -49,6 +56,32 @@ def _cmd_mint_service_token(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    applied = asyncio.run(run_migrations(settings))
+    print(f"applied {', '.join(applied)}" if applied else "the database is up to date")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    """The new admin's password: one line of stdin, or typed twice at a prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != password:
+        print("estore: the passwords differ", file=sys.stderr)
+        return None
+    return password
+
+
+def _cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    if password is None:
+        return 1
+    user, outcome = asyncio.run(create_admin(settings, args.email, password))
+    print(f"{outcome.value} admin {user.email} (id {user.id})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="estore", description="EStore gRPC services")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run PostgreSQL, Redis and all three services")
     up.add_argument("--fresh", action="store_true", help="start from empty stores")
     up.set_defaults(handler=_cmd_up)
+
+    migrate = commands.add_parser("migrate", help="apply pending UserService migrations")
+    migrate.set_defaults(handler=_cmd_migrate)
+
+    users = commands.add_parser("users", help="user administration").add_subparsers(
+        dest="users_command", required=True
+    )
+    create_admin = users.add_parser("create-admin", help="create or promote a verified admin")
+    create_admin.add_argument("--email", required=True, help="the admin's email address")
+    create_admin.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin, not a prompt"
+    )
+    create_admin.set_defaults(handler=_cmd_create_admin)
 
     token = commands.add_parser("token", help="token tools").add_subparsers(
         dest="token_command", required=True
@@ -79,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError) as error:
         print(f"estore: {error}", file=sys.stderr)
         return 2
+    except DomainError as error:  # e.g. a bad email for create-admin, or the database is down
+        print(f"estore: {error.message}", file=sys.stderr)
+        return 1
     return result
 
 

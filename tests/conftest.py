@@ -84,3 +84,29 @@ def token_issuer(signing_key: Ed25519PrivateKey) -> TokenIssuer:
 @pytest.fixture(scope="session")
 def token_verifier(signing_key: Ed25519PrivateKey) -> TokenVerifier:
     return TokenVerifier(signing_key.public_key(), issuer=ISSUER, audience=AUDIENCE)
+
+
+# UserService: a migrated template database, copied for each test that needs the users schema.
+
+
+@pytest.fixture(scope="session")
+async def users_template(postgres_server: EmbeddedPostgres) -> str:
+    """The name of a database holding UserService's migrations (never used directly)."""
+    from estore.users.migrate import migrate
+
+    name = f"users_template_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    await migrate(postgres_server.url(name))
+    return name
+
+
+@pytest.fixture
+def users_database_url(postgres_server: EmbeddedPostgres, users_template: str) -> Iterator[str]:
+    """A fresh database for one test with UserService's migrations applied."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{users_template}"')
+    yield postgres_server.url(name)
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

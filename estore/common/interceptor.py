@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from estore.common import context
 from estore.common.auth import TokenVerifier
-from estore.common.errors import DomainError
+from estore.common.errors import DomainError, InvalidArgument
 from estore.common.metrics import Metrics
 from estore.common.status import build_status, status_code_of, to_rpc_status
 
@@ -24,6 +25,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _MAX_REQUEST_ID = 128
 
 Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
+Decoder = Callable[[bytes], Any] | None
 
 
 def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
@@ -52,16 +54,17 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if handler is None or not method.startswith("/estore."):
             return handler
+        # Requests are decoded inside the wrapper, so that undecodable bytes become
+        # INVALID_ARGUMENT with an ErrorInfo instead of grpc's bare UNKNOWN.
+        decode = handler.request_deserializer
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
+                self._wrap_unary(handler.unary_unary, method, decode),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
+                self._wrap_stream(handler.unary_stream, method, decode),
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -113,13 +116,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             extra={"method": method, "code": name, "duration_ms": round(seconds * 1000, 3)},
         )
 
-    def _wrap_unary(self, inner: Handler, method: str) -> Handler:
-        async def behavior(request: Any, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    def _wrap_unary(self, inner: Handler, method: str, decode: Decoder) -> Handler:
+        async def behavior(raw: bytes, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:
                 await self._begin(ctx)
-                result = inner(request, ctx)
+                result = inner(_decoded(raw, decode), ctx)
                 if inspect.isawaitable(result):
                     result = await result
                 code = grpc.StatusCode.OK
@@ -137,15 +140,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return behavior
 
-    def _wrap_stream(self, inner: Handler, method: str) -> Handler:
+    def _wrap_stream(self, inner: Handler, method: str, decode: Decoder) -> Handler:
         async def behavior(
-            request: Any, ctx: grpc.aio.ServicerContext[Any, Any]
+            raw: bytes, ctx: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             started = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:
                 await self._begin(ctx)
-                async for item in inner(request, ctx):
+                async for item in inner(_decoded(raw, decode), ctx):
                     yield item
                 code = grpc.StatusCode.OK
             except grpc.aio.AbortError:
@@ -160,6 +163,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 self._finish(method, ctx, started, code)
 
         return behavior
+
+
+def _decoded(raw: bytes, decode: Decoder) -> Any:
+    if decode is None:
+        return raw
+    try:
+        return decode(raw)
+    except DecodeError:
+        raise InvalidArgument(
+            "the request is not a valid protobuf message for this method",
+            reason="MALFORMED_REQUEST",
+        ) from None
 
 
 def _code_of(error: Exception) -> grpc.StatusCode:

@@ -1,43 +1,139 @@
-"""Wires UserService to its PostgreSQL pool."""
+"""Wires UserService: migrations, the PostgreSQL pool, passwords, mail, tokens and the servicer."""
 
 from __future__ import annotations
 
+import logging
+import secrets
+from typing import Any
+
 from psycopg_pool import AsyncConnectionPool
 
+from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
+from estore.common.errors import InvalidArgument
+from estore.common.paging import PageTokens
 from estore.common.server import ServiceDefinition
+from estore.users.mailer import mailer_for
+from estore.users.migrate import migrate
+from estore.users.models import AdminOutcome, User
+from estore.users.passwords import PasswordHasher
+from estore.users.repository import UserRepository
+from estore.users.service import UserService, ensure_admin
 from estore.users.servicer import UserServicer
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
 
+log = logging.getLogger("estore.users")
+
 FULL_NAME = users_pb.DESCRIPTOR.services_by_name["UserService"].full_name
+POOL_MAX_SIZE = 10
+POOL_TIMEOUT_SECONDS = 5.0
+# psycopg_pool backs off exponentially between reconnection attempts, up to this long in total;
+# a short limit keeps the wait after PostgreSQL comes back short (the next request starts over).
+RECONNECT_TIMEOUT_SECONDS = 5.0
 
 
-async def create_service(settings: Settings) -> ServiceDefinition:
-    """Open the pool (without waiting for the database) and build the service."""
+def database_url(settings: Settings) -> str:
+    """ESTORE_USERS_DATABASE_URL; ConfigError when it is unset."""
     if not settings.users_database_url:
         raise ConfigError(
             "ESTORE_USERS_DATABASE_URL is not set (or use `estore up`, which runs its own)"
         )
-    pool = AsyncConnectionPool(
-        settings.users_database_url,
+    return settings.users_database_url
+
+
+def _open_pool(url: str, max_size: int = POOL_MAX_SIZE) -> AsyncConnectionPool[Any]:
+    return AsyncConnectionPool(
+        url,
         open=False,
         min_size=1,
-        max_size=10,
+        max_size=max_size,
         check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
-    await pool.open(wait=False)
 
-    async def probe() -> bool:
-        async with pool.connection(timeout=2) as connection:
-            await connection.execute("SELECT 1")
-        return True
 
-    servicer = UserServicer()
+def _issuer(settings: Settings) -> TokenIssuer:
+    return TokenIssuer(
+        load_private_key(settings.jwt_private_key_file),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+
+
+async def _page_tokens(settings: Settings, store: UserRepository) -> PageTokens:
+    if settings.page_token_secret:
+        if len(settings.page_token_secret.encode()) < 16:
+            raise ConfigError("ESTORE_PAGE_TOKEN_SECRET must be at least 16 bytes")
+        return PageTokens(settings.page_token_secret.encode())
+    return PageTokens(await store.shared_secret(secrets.token_bytes(32)))
+
+
+async def _bootstrap_admin(
+    settings: Settings, store: UserRepository, hasher: PasswordHasher
+) -> None:
+    email, password = settings.bootstrap_admin_email, settings.bootstrap_admin_password
+    if not email or not password:
+        return
+    # Never promote an existing account: whoever registered this email first owns its password.
+    try:
+        user, outcome = await ensure_admin(store, hasher, email, password, promote=False)
+    except InvalidArgument as error:
+        raise ConfigError(f"ESTORE_BOOTSTRAP_ADMIN_*: {error.message}") from None
+    if outcome is AdminOutcome.CREATED:
+        log.info("bootstrap admin created", extra={"email": user.email, "user_id": user.id})
+    elif not user.is_admin:
+        log.warning("bootstrap admin email belongs to a non-admin account; left as it is")
+
+
+async def create_service(
+    settings: Settings,
+    *,
+    issuer: TokenIssuer | None = None,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+) -> ServiceDefinition:
+    """Migrate the database, open the pool and build the service (tests may inject `issuer`)."""
+    url = database_url(settings)
+    issuer = issuer or _issuer(settings)
+    await migrate(url)
+    pool = _open_pool(url)
+    await pool.open()
+    try:
+        store = UserRepository(pool, timeout=pool_timeout)
+        hasher = PasswordHasher(settings.bcrypt_rounds)
+        await hasher.prepare()
+        service = UserService(
+            store,
+            hasher,
+            mailer_for(settings),
+            issuer,
+            await _page_tokens(settings, store),
+            access_token_ttl_seconds=settings.access_token_ttl_seconds,
+        )
+        await _bootstrap_admin(settings, store, hasher)
+    except BaseException:
+        await pool.close()
+        raise
+    servicer = UserServicer(service)
     return ServiceDefinition(
         name="users",
         full_name=FULL_NAME,
         register=lambda server: users_grpc.add_UserServiceServicer_to_server(servicer, server),
-        probe=probe,
+        probe=store.ping,
         on_stop=(pool.close,),
     )
+
+
+async def run_migrations(settings: Settings) -> list[str]:
+    """`estore migrate`: apply pending migrations; returns the versions applied."""
+    return await migrate(database_url(settings))
+
+
+async def create_admin(settings: Settings, email: str, password: str) -> tuple[User, AdminOutcome]:
+    """`estore users create-admin`: create or promote a verified admin with this password."""
+    url = database_url(settings)
+    await migrate(url)
+    async with _open_pool(url, max_size=1) as pool:
+        store = UserRepository(pool)
+        hasher = PasswordHasher(settings.bcrypt_rounds)
+        return await ensure_admin(store, hasher, email, password, promote=True)

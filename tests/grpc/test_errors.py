@@ -131,3 +131,14 @@ async def test_request_id_is_echoed_or_made(raising, token_issuer) -> None:
     )
     await call
     assert len(dict(await call.initial_metadata())["x-request-id"]) == 32
+
+
+async def test_undecodable_request_is_invalid_argument_not_unknown(token_verifier) -> None:
+    servicer = RaisingServicer()
+    async with running_server(_definition(servicer), token_verifier) as (_, channel):
+        call = channel.unary_unary("/estore.users.v1.UserService/GetCurrentUser")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(b"\xff\xff\xff")
+    details = error_details(caught.value)
+    assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.reason == "MALFORMED_REQUEST"

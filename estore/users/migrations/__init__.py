@@ -1,0 +1,1 @@
+"""UserService's versioned SQL migrations, applied in file-name order by `estore.users.migrate`."""

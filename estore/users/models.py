@@ -1,0 +1,113 @@
+"""UserService's plain data: accounts, filters, pages, tokens and sign-ins."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class User:
+    """An account as clients see it (never the password hash)."""
+
+    id: int
+    email: str
+    is_active: bool
+    is_verified: bool
+    is_admin: bool
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An account with its bcrypt hash, for checking a password."""
+
+    user: User
+    password_hash: str
+
+
+class TokenPurpose(enum.StrEnum):
+    """What an emailed token is good for."""
+
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """An emailed token to store: only its SHA-256 digest, its purpose and its lifetime."""
+
+    digest: bytes
+    purpose: TokenPurpose
+    ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """ListUsers' filters; None and "" do not filter."""
+
+    is_active: bool | None = None
+    is_verified: bool | None = None
+    is_admin: bool | None = None
+    email_prefix: str = ""
+
+    def scope(self) -> str:
+        """A canonical text of the filter, binding page tokens to it."""
+        flags = (self.is_active, self.is_verified, self.is_admin)
+        return "|".join("-" if flag is None else str(int(flag)) for flag in flags) + (
+            "|" + self.email_prefix
+        )
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """One ListUsers request."""
+
+    filter: UserFilter
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of ListUsers."""
+
+    users: list[User]
+    next_page_token: str
+
+
+@dataclass(frozen=True)
+class UserUpdate:
+    """UpdateUser: the account, the mask's paths and the new values of the mutable fields."""
+
+    user_id: int
+    paths: tuple[str, ...]
+    is_active: bool = False
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What Login returns: a signed access token, its expiry and the account."""
+
+    access_token: str
+    expires_at: datetime
+    user: User
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    """Recent failed sign-ins for one email: how many (up to the limit) and when that eases."""
+
+    count: int
+    retry_after_seconds: float
+
+
+class AdminOutcome(enum.Enum):
+    """What `ensure_admin` did."""
+
+    CREATED = "created"
+    PROMOTED = "promoted"
+    UNCHANGED = "unchanged"

@@ -1,0 +1,112 @@
+"""UserRepository against a real PostgreSQL: uniqueness, single-use tokens, throttling, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from estore.embedded.ports import free_port
+from estore.users.errors import EmailAlreadyExists, StoreUnavailable
+from estore.users.models import NewToken, TokenPurpose, UserFilter
+from estore.users.repository import UserRepository
+
+VERIFY = TokenPurpose.VERIFY_EMAIL
+RESET = TokenPurpose.RESET_PASSWORD
+
+
+@pytest.fixture
+async def repository(users_database_url: str) -> AsyncIterator[UserRepository]:
+    async with AsyncConnectionPool(
+        users_database_url, open=False, max_size=10, check=AsyncConnectionPool.check_connection
+    ) as pool:
+        yield UserRepository(pool)
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def test_emails_are_unique_whatever_their_case(repository: UserRepository) -> None:
+    await repository.create_user("ana@example.com", "hash")
+    with pytest.raises(EmailAlreadyExists):
+        await repository.create_user("ANA@Example.com", "hash")
+    found = await repository.get_credentials(email="Ana@example.com")
+    assert found is not None
+    assert found.password_hash == "hash"
+
+
+async def test_a_refused_account_leaves_no_token(repository: UserRepository) -> None:
+    await repository.create_user("ana@example.com", "hash")
+    with pytest.raises(EmailAlreadyExists):
+        await repository.create_user(
+            "ana@example.com", "hash", token=NewToken(_digest("t"), VERIFY, 60)
+        )
+    assert await repository.verify_email(_digest("t")) is None
+
+
+async def test_a_token_is_used_exactly_once_under_concurrency(repository: UserRepository) -> None:
+    user = await repository.create_user(
+        "ana@example.com", "hash", token=NewToken(_digest("t"), VERIFY, 60)
+    )
+    results = await asyncio.gather(*(repository.verify_email(_digest("t")) for _ in range(20)))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert winners[0].id == user.id
+    assert winners[0].is_verified
+
+
+async def test_an_expired_token_is_told_apart_from_a_used_one(
+    repository: UserRepository, users_database_url: str
+) -> None:
+    user = await repository.create_user("ana@example.com", "hash")
+    await repository.add_token(user.id, NewToken(_digest("old"), RESET, 0))
+    await repository.add_token(user.id, NewToken(_digest("new"), RESET, 60))
+    assert await repository.reset_password(_digest("old"), "h2") is None
+    assert await repository.token_expired(_digest("old"), RESET)
+    assert await repository.reset_password(_digest("new"), "h2") is not None
+    assert not await repository.token_expired(_digest("new"), RESET)
+    assert not await repository.token_expired(_digest("new"), VERIFY)
+
+
+async def test_login_failures_count_within_the_window(
+    repository: UserRepository, users_database_url: str
+) -> None:
+    for _ in range(7):
+        await repository.record_login_failure("ana@example.com", 900)
+    failures = await repository.login_failures("ana@example.com", 900, 5)
+    assert failures.count == 5
+    assert 895 < failures.retry_after_seconds <= 900
+    assert (await repository.login_failures("bob@example.com", 900, 5)).count == 0
+    with psycopg.connect(users_database_url, autocommit=True) as connection:
+        connection.execute("UPDATE login_failures SET at = at - interval '14 minutes'")
+    failures = await repository.login_failures("ana@example.com", 900, 5)
+    assert failures.count == 5
+    assert 55 < failures.retry_after_seconds <= 60
+
+
+async def test_list_users_keyset_and_filters(repository: UserRepository) -> None:
+    ids = [(await repository.create_user(f"u{i}@example.com", "h")).id for i in range(5)]
+    await repository.create_user("u%x@example.com", "h", is_admin=True)
+    page = await repository.list_users(UserFilter(), ids[1], 2)
+    assert [u.id for u in page] == ids[2:4]
+    assert len(await repository.list_users(UserFilter(email_prefix="u%"), 0, 10)) == 1
+    assert len(await repository.list_users(UserFilter(is_admin=False), 0, 10)) == 5
+
+
+async def test_the_shared_secret_is_whoever_stored_it_first(repository: UserRepository) -> None:
+    first = await repository.shared_secret(b"a" * 32)
+    assert await repository.shared_secret(b"b" * 32) == first == b"a" * 32
+
+
+async def test_a_database_that_is_not_there_is_unavailable() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    async with AsyncConnectionPool(url, open=False, min_size=1, reconnect_timeout=1) as pool:
+        repository = UserRepository(pool, timeout=0.3)
+        with pytest.raises(StoreUnavailable) as caught:
+            await repository.get_user(1)
+        assert caught.value.reason == "STORE_UNAVAILABLE"
