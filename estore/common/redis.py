@@ -7,6 +7,7 @@ import secrets
 from redis.asyncio import Redis
 
 from estore.common.config import ConfigError
+from estore.common.metrics import Sample
 from estore.common.server import Probe
 
 
@@ -39,3 +40,14 @@ async def shared_secret(redis: Redis, key: str, configured: str | None = None) -
         return configured.encode()
     await redis.set(key, secrets.token_hex(32), nx=True)
     return text(await redis.get(key)).encode()
+
+
+def connection_samples(redis: Redis) -> list[Sample]:
+    """How many of the client's Redis connections are idle and in use."""
+    counts = redis.connection_pool.get_connection_count()
+    idle, used = (count for count, _ in counts)
+    help_text = "Redis client connections, by state"
+    return [
+        Sample("estore_redis_connections", help_text, idle, {"state": "idle"}),
+        Sample("estore_redis_connections", help_text, used, {"state": "in_use"}),
+    ]

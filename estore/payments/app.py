@@ -7,8 +7,9 @@ import logging
 from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
 from estore.common.idempotency import Idempotency
+from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
-from estore.common.redis import connect_redis, redis_probe, shared_secret
+from estore.common.redis import connect_redis, connection_samples, redis_probe, shared_secret
 from estore.common.server import ServiceDefinition
 from estore.payments.inventory_client import InventoryClient
 from estore.payments.processor import Processor, SimulatedProcessor
@@ -85,6 +86,14 @@ async def create_service(
             await client.close()
         await redis.aclose()
 
+    async def sampler() -> list[Sample]:
+        counts = await store.count_by_status()
+        orders = [
+            Sample("estore_orders", "Orders, by status", n, {"status": status.value})
+            for status, n in counts.items()
+        ]
+        return orders + connection_samples(redis)
+
     servicer = PaymentServicer(service, settings.currency)
     return ServiceDefinition(
         name="payments",
@@ -94,4 +103,5 @@ async def create_service(
         ),
         probe=redis_probe(redis),
         on_stop=(close,),
+        sampler=sampler,
     )

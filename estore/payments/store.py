@@ -169,6 +169,14 @@ class PaymentStore:
         ids = await self._redis.zrangebyscore(f"{P}:orders:{which}", "-inf", now_ms, 0, limit)
         return [text(i) for i in ids]
 
+    async def count_by_status(self) -> dict[OrderStatus, int]:
+        """How many orders are in each status (one round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for status in OrderStatus:
+                pipe.zcard(_index(None, status))
+            counts = await pipe.execute()
+        return dict(zip(OrderStatus, (int(c) for c in counts), strict=True))
+
     async def forget_due(self, which: str, order_id: str) -> None:
         """Drop an order from the `processing` or `expiring` index."""
         await self._redis.zrem(f"{P}:orders:{which}", order_id)

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import InvalidArgument
+from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
 from estore.common.server import ServiceDefinition
 from estore.users.mailer import mailer_for
@@ -121,7 +122,30 @@ async def create_service(
         register=lambda server: users_grpc.add_UserServiceServicer_to_server(servicer, server),
         probe=store.ping,
         on_stop=(pool.close,),
+        sampler=lambda: _pool_samples(pool),
     )
+
+
+async def _pool_samples(pool: AsyncConnectionPool[Any]) -> list[Sample]:
+    """PostgreSQL pool use: connections open, idle, and requests waiting for one."""
+    stats = pool.get_stats()
+    help_text = "PostgreSQL pool connections, by state"
+    return [
+        Sample(
+            "estore_db_pool_connections", help_text, stats.get("pool_size", 0), {"state": "open"}
+        ),
+        Sample(
+            "estore_db_pool_connections",
+            help_text,
+            stats.get("pool_available", 0),
+            {"state": "idle"},
+        ),
+        Sample(
+            "estore_db_pool_requests_waiting",
+            "Requests waiting for a PostgreSQL connection",
+            stats.get("requests_waiting", 0),
+        ),
+    ]
 
 
 async def run_migrations(settings: Settings) -> list[str]:
