@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
@@ -62,6 +63,30 @@ def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from estore.backup import BackupError, take_backup
+    from estore.stack import resolve_store_urls
+
+    try:
+        take_backup(resolve_store_urls(settings), Path(args.dir), force=args.force)
+    except BackupError as error:
+        print(f"estore: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from estore.backup import BackupError, restore_backup
+    from estore.stack import resolve_store_urls
+
+    try:
+        restore_backup(resolve_store_urls(settings), Path(args.dir), assume_yes=args.yes)
+    except BackupError as error:
+        print(f"estore: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _read_password(from_stdin: bool) -> str | None:
     """The new admin's password: one line of stdin, or typed twice at a prompt."""
     if from_stdin:
@@ -106,6 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin, not a prompt"
     )
     create_admin.set_defaults(handler=_cmd_create_admin)
+
+    backup = commands.add_parser("backup", help="save PostgreSQL and Redis into a folder")
+    backup.add_argument("dir", help="the folder to write (created if missing; must be empty)")
+    backup.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    backup.set_defaults(handler=_cmd_backup)
+
+    restore = commands.add_parser("restore", help="replace PostgreSQL and Redis with a backup")
+    restore.add_argument("dir", help="a folder written by `estore backup`")
+    restore.add_argument("--yes", action="store_true", help="do not ask before wiping the stores")
+    restore.set_defaults(handler=_cmd_restore)
 
     token = commands.add_parser("token", help="token tools").add_subparsers(
         dest="token_command", required=True

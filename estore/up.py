@@ -21,6 +21,7 @@ from estore.common.server import serve_until_signalled
 from estore.embedded.postgres import EmbeddedPostgres
 from estore.embedded.redis import EmbeddedRedis
 from estore.services import SERVICES
+from estore.stack import published_stack
 
 REDIS_CONF = Path(__file__).parent / "embedded" / "redis.conf"
 USERS_DATABASE = "estore_users"
@@ -146,6 +147,7 @@ def run_up(settings: Settings, *, fresh: bool = False) -> int:
             for folder in ("postgres", "redis"):
                 shutil.rmtree(data_dir / folder, ignore_errors=True)
         ready = _prepare(settings, stack)
+        stack.enter_context(published_stack(ready))  # how other commands find these stores
         asyncio.run(_serve_all(ready))
     _say("stopped")
     return 0
