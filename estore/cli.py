@@ -87,6 +87,17 @@ def _cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from estore.demo import seed_demo
+
+    summary = asyncio.run(seed_demo(settings))
+    print(
+        f"seeded {summary.categories} categories and {summary.products} products; "
+        f"demo user: {summary.demo_user}"
+    )
+    return 0
+
+
 def _read_password(from_stdin: bool) -> str | None:
     """The new admin's password: one line of stdin, or typed twice at a prompt."""
     if from_stdin:
@@ -141,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("dir", help="a folder written by `estore backup`")
     restore.add_argument("--yes", action="store_true", help="do not ask before wiping the stores")
     restore.set_defaults(handler=_cmd_restore)
+
+    seed = commands.add_parser("seed-demo", help="a demo catalogue and a verified demo user")
+    seed.set_defaults(handler=_cmd_seed_demo)
 
     token = commands.add_parser("token", help="token tools").add_subparsers(
         dest="token_command", required=True

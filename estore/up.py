@@ -17,7 +17,8 @@ from estore.common.auth import TokenIssuer, ensure_dev_keys, load_private_key
 from estore.common.config import Settings
 from estore.common.logs import configure_logging
 from estore.common.runtime import grpc_server, token_verifier
-from estore.common.server import serve_until_signalled
+from estore.common.server import GrpcServer, serve_until_signalled
+from estore.demo import admin_credentials
 from estore.embedded.postgres import EmbeddedPostgres
 from estore.embedded.redis import EmbeddedRedis
 from estore.services import SERVICES
@@ -88,56 +89,60 @@ def _prepare(settings: Settings, stack: ExitStack) -> Settings:
             audience=settings.jwt_audience,
         )
         service_token = issuer.mint_service_token("payments", ttl_seconds=30 * 86400).token
+    admin_email, admin_password = admin_credentials(settings)
     return dataclasses.replace(
         settings,
         users_database_url=database_url,
         inventory_redis_url=inventory_redis,
         payments_redis_url=payments_redis,
         service_token=service_token,
+        bootstrap_admin_email=admin_email,
+        bootstrap_admin_password=admin_password,
     )
 
 
 async def _serve_all(settings: Settings) -> None:
     verifier = token_verifier(settings)
-    servers = []
+    servers: list[tuple[str, GrpcServer]] = []
+    default_target = f"localhost:{settings.inventory_port}"
     for name, entry in SERVICES.items():
         definition = await entry.create(settings)
-        servers.append(
-            (
-                name,
-                grpc_server(
-                    definition,
-                    settings,
-                    verifier,
-                    entry.port(settings),
-                    entry.metrics_port(settings),
-                ),
-            )
+        server = grpc_server(
+            definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
         )
+        await server.start()  # in order, so Payments learns where Inventory really listens
+        servers.append((name, server))
+        if name == "inventory" and settings.inventory_target == default_target:
+            settings = dataclasses.replace(settings, inventory_target=f"localhost:{server.port}")
 
     def announce() -> None:
         for name, server in servers:
-            _say(f"{name:<9} listening on localhost:{server.port}")
+            _say(
+                f"{name:<9} on localhost:{server.port}"
+                f"  (metrics: http://localhost:{server.metrics_port}/metrics)"
+            )
+        _say(f"admin: {settings.bootstrap_admin_email} / {settings.bootstrap_admin_password}")
+        _say(f"logs: {settings.data_dir / 'logs' / 'estore.log'}; mail: {settings.mail_outbox}")
         users, inventory = servers[0][1].port, servers[1][1].port
-        _say("try:")
-        print(f"  grpcurl -plaintext localhost:{inventory} list", file=sys.stderr)
         print(
-            f"  grpcurl -plaintext localhost:{users} grpc.health.v1.Health/Check", file=sys.stderr
-        )
-        print(
+            "\ntry:\n"
+            f"  grpcurl -plaintext localhost:{inventory} list\n"
+            f"  grpcurl -plaintext localhost:{users} grpc.health.v1.Health/Check\n"
             f'  grpcurl -plaintext -d \'{{"email": "ana@example.com", '
             f'"password": "correct horse"}}\' localhost:{users} '
-            "estore.users.v1.UserService/Register",
+            "estore.users.v1.UserService/Register\n"
+            "  estore seed-demo     # a demo catalogue and a verified demo user\n",
             file=sys.stderr,
         )
-        _say("press Ctrl-C to stop")
+        _say("ready; press Ctrl-C to stop")
 
     await serve_until_signalled([server for _, server in servers], on_started=announce)
 
 
 def run_up(settings: Settings, *, fresh: bool = False) -> int:
     """Bring everything up in the foreground; stop all of it on Ctrl-C or SIGTERM."""
-    configure_logging("estore", settings.log_level)
+    log_file = settings.data_dir / "logs" / "estore.log"
+    configure_logging("estore", settings.log_level, log_file=log_file)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

@@ -116,6 +116,7 @@ class Settings:
         if len(currency) != 3 or not currency.isalpha():
             raise ConfigError(f"ESTORE_CURRENCY={currency!r} is not an ISO 4217 code")
         keys = data_dir / "keys"
+        inventory_port = env.integer("ESTORE_INVENTORY_PORT", 50052, maximum=65535)
         return cls(
             data_dir=data_dir,
             users_database_url=env.optional("ESTORE_USERS_DATABASE_URL"),
@@ -123,14 +124,14 @@ class Settings:
             payments_redis_url=env.optional("ESTORE_PAYMENTS_REDIS_URL") or redis_url,
             host=env.text("ESTORE_HOST", "0.0.0.0"),  # noqa: S104 - a server listens on all
             users_port=env.integer("ESTORE_USERS_PORT", 50051, maximum=65535),
-            inventory_port=env.integer("ESTORE_INVENTORY_PORT", 50052, maximum=65535),
+            inventory_port=inventory_port,
             payments_port=env.integer("ESTORE_PAYMENTS_PORT", 50053, maximum=65535),
             users_metrics_port=env.integer("ESTORE_USERS_METRICS_PORT", 9451, maximum=65535),
             inventory_metrics_port=env.integer(
                 "ESTORE_INVENTORY_METRICS_PORT", 9452, maximum=65535
             ),
             payments_metrics_port=env.integer("ESTORE_PAYMENTS_METRICS_PORT", 9453, maximum=65535),
-            inventory_target=env.text("ESTORE_INVENTORY_TARGET", "localhost:50052"),
+            inventory_target=env.text("ESTORE_INVENTORY_TARGET", f"localhost:{inventory_port}"),
             jwt_private_key_file=Path(
                 env.text("ESTORE_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))
             ),

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from estore.common import context
@@ -40,9 +41,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send the root logger's records to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(service: str, level: str = "INFO", log_file: Path | None = None) -> None:
+    """Send the root logger's records as JSON lines to stderr, or to `log_file` (appended)."""
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -78,7 +78,9 @@ class GrpcServer:
         self.metrics_port = 0
 
     async def start(self) -> int:
-        """Bind, start serving, and start probing; returns the bound port."""
+        """Bind, start serving, and start probing; returns the bound port (once started, no-op)."""
+        if self.port:
+            return self.port
         definition = self.definition
         definition.register(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
