@@ -2,8 +2,177 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
+from estore.common.context import current_caller
+from estore.inventory import convert
+from estore.inventory.category_service import CategoryService
+from estore.inventory.service import ProductService
+from estore.inventory.stock_service import StockService
+from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
+
+Ctx = Any  # grpc.aio.ServicerContext; untyped in grpcio
 
 
 class InventoryServicer(inventory_grpc.InventoryServiceServicer):
-    """Every RPC answers UNIMPLEMENTED until it is built."""
+    """Every InventoryService RPC; the caller's token is checked even on public reads."""
+
+    def __init__(
+        self,
+        products: ProductService,
+        stock: StockService,
+        categories: CategoryService,
+        *,
+        currency: str,
+    ) -> None:
+        self._products = products
+        self._stock = stock
+        self._categories = categories
+        self._currency = currency
+
+    def _product(self, product: Any) -> pb.Product:
+        return convert.product_to_proto(product, self._currency)
+
+    def _reservation(self, reservation: Any) -> pb.Reservation:
+        return convert.reservation_to_proto(reservation, self._currency)
+
+    async def CreateProduct(
+        self, request: pb.CreateProductRequest, context: Ctx
+    ) -> pb.CreateProductResponse:
+        draft = convert.product_from_proto(request.product)
+        created = await self._products.create_product(current_caller(), draft)
+        return pb.CreateProductResponse(product=self._product(created))
+
+    async def GetProduct(
+        self, request: pb.GetProductRequest, context: Ctx
+    ) -> pb.GetProductResponse:
+        current_caller()
+        found = await self._products.get_product(request.product_id)
+        return pb.GetProductResponse(product=self._product(found))
+
+    async def ListProducts(
+        self, request: pb.ListProductsRequest, context: Ctx
+    ) -> pb.ListProductsResponse:
+        current_caller()
+        page = await self._products.list_products(
+            convert.filter_from_proto(request.filter),
+            request.order_by,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListProductsResponse(
+            products=[self._product(p) for p in page.products],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateProduct(
+        self, request: pb.UpdateProductRequest, context: Ctx
+    ) -> pb.UpdateProductResponse:
+        updated = await self._products.update_product(
+            current_caller(),
+            request.product.id,
+            convert.product_from_proto(request.product),
+            frozenset(request.update_mask.paths),
+        )
+        return pb.UpdateProductResponse(product=self._product(updated))
+
+    async def DeleteProduct(
+        self, request: pb.DeleteProductRequest, context: Ctx
+    ) -> pb.DeleteProductResponse:
+        await self._products.delete_product(current_caller(), request.product_id)
+        return pb.DeleteProductResponse()
+
+    async def AdjustStock(
+        self, request: pb.AdjustStockRequest, context: Ctx
+    ) -> pb.AdjustStockResponse:
+        product = await self._stock.adjust_stock(
+            current_caller(), request.product_id, request.delta, request.reason, request.request_id
+        )
+        return pb.AdjustStockResponse(product=self._product(product))
+
+    async def ReserveStock(
+        self, request: pb.ReserveStockRequest, context: Ctx
+    ) -> pb.ReserveStockResponse:
+        ttl_ms = request.ttl.ToMilliseconds() if request.HasField("ttl") else None
+        reservation = await self._stock.reserve_stock(
+            current_caller(),
+            request.product_id,
+            request.quantity,
+            request.reservation_id,
+            ttl_ms,
+            request.request_id,
+        )
+        return pb.ReserveStockResponse(reservation=self._reservation(reservation))
+
+    async def CommitReservation(
+        self, request: pb.CommitReservationRequest, context: Ctx
+    ) -> pb.CommitReservationResponse:
+        reservation = await self._stock.commit_reservation(current_caller(), request.reservation_id)
+        return pb.CommitReservationResponse(reservation=self._reservation(reservation))
+
+    async def ReleaseReservation(
+        self, request: pb.ReleaseReservationRequest, context: Ctx
+    ) -> pb.ReleaseReservationResponse:
+        reservation = await self._stock.release_reservation(
+            current_caller(), request.reservation_id
+        )
+        return pb.ReleaseReservationResponse(reservation=self._reservation(reservation))
+
+    async def CreateCategory(
+        self, request: pb.CreateCategoryRequest, context: Ctx
+    ) -> pb.CreateCategoryResponse:
+        created = await self._categories.create_category(
+            current_caller(), convert.category_from_proto(request.category)
+        )
+        return pb.CreateCategoryResponse(category=convert.category_to_proto(created))
+
+    async def GetCategory(
+        self, request: pb.GetCategoryRequest, context: Ctx
+    ) -> pb.GetCategoryResponse:
+        current_caller()
+        found = await self._categories.get_category(request.category_id)
+        return pb.GetCategoryResponse(category=convert.category_to_proto(found))
+
+    async def ListCategories(
+        self, request: pb.ListCategoriesRequest, context: Ctx
+    ) -> pb.ListCategoriesResponse:
+        current_caller()
+        parent_id = request.parent_id if request.HasField("parent_id") else None
+        page = await self._categories.list_categories(
+            parent_id, request.page_size, request.page_token
+        )
+        return pb.ListCategoriesResponse(
+            categories=[convert.category_to_proto(c) for c in page.categories],
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateCategory(
+        self, request: pb.UpdateCategoryRequest, context: Ctx
+    ) -> pb.UpdateCategoryResponse:
+        updated = await self._categories.update_category(
+            current_caller(),
+            convert.category_from_proto(request.category),
+            frozenset(request.update_mask.paths),
+        )
+        return pb.UpdateCategoryResponse(category=convert.category_to_proto(updated))
+
+    async def DeleteCategory(
+        self, request: pb.DeleteCategoryRequest, context: Ctx
+    ) -> pb.DeleteCategoryResponse:
+        await self._categories.delete_category(current_caller(), request.category_id)
+        return pb.DeleteCategoryResponse()
+
+    async def GetProductAnalytics(
+        self, request: pb.GetProductAnalyticsRequest, context: Ctx
+    ) -> pb.GetProductAnalyticsResponse:
+        analytics = await self._products.get_analytics(current_caller(), request.product_id)
+        return pb.GetProductAnalyticsResponse(analytics=convert.analytics_to_proto(analytics))
+
+    async def WatchInventory(
+        self, request: pb.WatchInventoryRequest, context: Ctx
+    ) -> AsyncIterator[pb.WatchInventoryResponse]:
+        wanted = convert.event_filter_from_proto(request)
+        async for event in self._products.watch(current_caller(), wanted):
+            yield pb.WatchInventoryResponse(event=convert.event_to_proto(event))

@@ -1,0 +1,83 @@
+"""InventoryService rules for categories: a tree, names unique among siblings, no cycles."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+
+from estore.common.auth import Caller
+from estore.common.errors import InvalidArgument
+from estore.common.paging import page_size
+from estore.inventory import validation
+from estore.inventory.errors import CategoryCycle, CategoryNotFound
+from estore.inventory.listing import PageTokenSource
+from estore.inventory.models import Category, CategoryPage
+from estore.inventory.store import InventoryStore
+from estore.inventory.validation import Violations
+
+
+class CategoryService:
+    """The category tree."""
+
+    def __init__(self, store: InventoryStore, *, tokens: PageTokenSource) -> None:
+        self._store = store
+        self._tokens = tokens
+
+    async def create_category(self, caller: Caller, draft: Category) -> Category:
+        """A new category at the root or under an existing parent."""
+        caller.require_admin()
+        v = Violations()
+        checked = validation.category(v, draft)
+        v.raise_if_any()
+        created = dataclasses.replace(checked, id=uuid.uuid4().hex)
+        return await self._store.categories.create(created)
+
+    async def get_category(self, category_id: str) -> Category:
+        """One category."""
+        validation.require_id("category_id", category_id)
+        found = await self._store.categories.get(category_id)
+        if found is None:
+            raise CategoryNotFound(category_id)
+        return found
+
+    async def list_categories(
+        self, parent_id: str | None, size: int, page_token: str
+    ) -> CategoryPage:
+        """Every category, the roots (parent ""), or one category's children, by name then id."""
+        size = page_size(size)
+        if parent_id and not await self._store.categories.exists(parent_id):
+            raise CategoryNotFound(parent_id)
+        scope = json.dumps({"categories_of": parent_id})
+        tokens = await self._tokens.tokens()
+        cursor = tokens.decode(page_token, scope) or {"m": ""}
+        after = cursor.get("m")
+        if not isinstance(after, str):
+            raise InvalidArgument.field(
+                "page_token", "is not a token this server issued", reason="INVALID_PAGE_TOKEN"
+            )
+        categories, last = await self._store.categories.page(parent_id, after, size)
+        token = tokens.encode({"m": last}, scope) if last else ""
+        return CategoryPage(categories, token)
+
+    async def update_category(
+        self, caller: Caller, draft: Category, paths: frozenset[str]
+    ) -> Category:
+        """Rename, describe or move (with its subtree) the category named by draft.id."""
+        caller.require_admin()
+        v = Violations()
+        validation.identifier(v, "category.id", draft.id)
+        validation.update_mask(v, paths, validation.CATEGORY_PATHS)
+        changes = validation.category_changes(v, draft, paths)
+        v.raise_if_any()
+        if changes.get("parent_id") == draft.id:
+            raise CategoryCycle()
+        return await self._store.categories.update(
+            draft.id, lambda current: dataclasses.replace(current, **changes)
+        )
+
+    async def delete_category(self, caller: Caller, category_id: str) -> None:
+        """Delete a category that has neither children nor products."""
+        caller.require_admin()
+        validation.require_id("category_id", category_id)
+        await self._store.categories.delete(category_id)

@@ -1,0 +1,104 @@
+"""Inventory's Redis key names; every one carries the single hash tag `{inv}` (see store.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+PREFIX = "inv:{inv}"
+
+# Product indexes come in two flavours with different members, because ZINTERSTORE matches
+# members exactly: "id" sets hold product ids (ordered by created_at or price, ties by id), "nm"
+# sets hold the name sort member "<lower-cased name>\0<id>" (ordered by name, ties by id).
+ID = "id"
+NAME = "nm"
+FLAVOURS = (ID, NAME)
+
+
+def product(product_id: str) -> str:
+    """Hash of one product's fields and stock counters."""
+    return f"{PREFIX}:product:{product_id}"
+
+
+def analytics(product_id: str) -> str:
+    """Hash of one product's view and stock-update counters."""
+    return f"{PREFIX}:analytics:{product_id}"
+
+
+def reservation(reservation_id: str) -> str:
+    """Hash of one reservation."""
+    return f"{PREFIX}:reservation:{reservation_id}"
+
+
+def category(category_id: str) -> str:
+    """Hash of one category."""
+    return f"{PREFIX}:category:{category_id}"
+
+
+def children(parent_id: str) -> str:
+    """Sorted set (score 0, by name) of a category's children; parent "" is the root level."""
+    if not parent_id:
+        return f"{PREFIX}:categories:roots"
+    return f"{PREFIX}:category:{parent_id}:children"
+
+
+CATEGORIES_BY_NAME = f"{PREFIX}:categories:by_name"
+RESERVATION_EXPIRY = f"{PREFIX}:reservations:expiry"
+EVENTS = f"{PREFIX}:events"
+PAGE_TOKEN_SECRET = f"{PREFIX}:page_token_secret"
+IDEMPOTENCY_PREFIX = f"{PREFIX}:idem"
+
+BY_CREATED = f"{PREFIX}:ix:{ID}:created"
+BY_PRICE = f"{PREFIX}:ix:{ID}:price"
+BY_NAME = f"{PREFIX}:ix:{NAME}:name"
+BY_PRICE_NAMED = f"{PREFIX}:ix:{NAME}:price"
+
+
+def in_stock(flavour: str) -> str:
+    """Set of products with quantity > 0."""
+    return f"{PREFIX}:ix:{flavour}:in_stock"
+
+
+def low_stock(flavour: str) -> str:
+    """Set of products with quantity <= min_stock_level."""
+    return f"{PREFIX}:ix:{flavour}:low_stock"
+
+
+def stock_sets() -> list[str]:
+    """The four stock-state sets, in the order every stock script takes them."""
+    return [in_stock(ID), in_stock(NAME), low_stock(ID), low_stock(NAME)]
+
+
+def in_category(flavour: str, category_id: str) -> str:
+    """Set of the products filed directly under a category."""
+    return f"{PREFIX}:ix:{flavour}:category:{category_id}"
+
+
+def with_tag(flavour: str, tag: str) -> str:
+    """Set of the products carrying a tag."""
+    return f"{PREFIX}:ix:{flavour}:tag:{tag}"
+
+
+def with_word(flavour: str, word: str) -> str:
+    """Set of the products whose name has this (lower-cased) word."""
+    return f"{PREFIX}:ix:{flavour}:word:{word}"
+
+
+def stock_applied(request_id: str) -> str:
+    """Marker that an AdjustStock with this request id changed the stock (never twice)."""
+    return f"{PREFIX}:adjust_applied:{request_id}"
+
+
+def scratch(count: int) -> list[str]:
+    """Fresh temporary key names for one script call (the script deletes them)."""
+    token = uuid.uuid4().hex
+    return [f"{PREFIX}:tmp:{token}:{i}" for i in range(count)]
+
+
+def product_sets(
+    flavour: str, category_id: str, tags: tuple[str, ...], words: list[str]
+) -> list[str]:
+    """The filter sets a product with these fields belongs to (category, tags, name words)."""
+    sets = [in_category(flavour, category_id)] if category_id else []
+    sets += [with_tag(flavour, tag) for tag in tags]
+    sets += [with_word(flavour, word) for word in words]
+    return sets

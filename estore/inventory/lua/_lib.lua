@@ -1,0 +1,90 @@
+-- Helpers shared by the inventory scripts; scripts.py puts this file in front of each script.
+-- Every key a script touches arrives in KEYS; the helpers only take keys from their callers.
+
+local EVENT_MAXLEN = '10000'
+
+-- An integer as Redis text (never in exponent notation).
+local function int(n)
+  return string.format('%d', n)
+end
+
+-- Append an event to the capped stream; returns its id.
+local function emit(stream, etype, product_id, quantity, reserved, delta, reason, now)
+  return redis.call('XADD', stream, 'MAXLEN', '~', EVENT_MAXLEN, '*',
+    'type', etype, 'product_id', product_id, 'quantity', quantity, 'reserved', reserved,
+    'delta', delta, 'reason', reason, 'at', now)
+end
+
+-- Put the product in, or take it out of, the in-stock and low-stock sets (both flavours).
+-- sets = {in_stock id, in_stock nm, low_stock id, low_stock nm}.
+local function index_stock(product_key, sets)
+  local f = redis.call('HMGET', product_key, 'id', 'sort_key', 'quantity', 'min_stock_level')
+  local id, member, quantity, min_level = f[1], f[2], tonumber(f[3]), tonumber(f[4])
+  if quantity > 0 then
+    redis.call('SADD', sets[1], id)
+    redis.call('SADD', sets[2], member)
+  else
+    redis.call('SREM', sets[1], id)
+    redis.call('SREM', sets[2], member)
+  end
+  if quantity <= min_level then
+    redis.call('SADD', sets[3], id)
+    redis.call('SADD', sets[4], member)
+  else
+    redis.call('SREM', sets[3], id)
+    redis.call('SREM', sets[4], member)
+  end
+end
+
+-- Record a change of available (delta) or reserved stock: a STOCK_CHANGED event, and a
+-- LOW_STOCK event when the available quantity changed and is now at or below the threshold.
+local function stock_changed(product_key, sets, stream, delta, reason, now)
+  index_stock(product_key, sets)
+  local f = redis.call('HMGET', product_key, 'id', 'quantity', 'reserved', 'min_stock_level')
+  emit(stream, 'STOCK_CHANGED', f[1], f[2], f[3], int(delta), reason, now)
+  if delta ~= 0 and tonumber(f[2]) <= tonumber(f[4]) then
+    emit(stream, 'LOW_STOCK', f[1], f[2], f[3], '0', reason, now)
+  end
+end
+
+-- Give a held reservation's units back to available stock and mark it final.
+local function give_back(res_key, product_key, sets, stream, expiry, state, reason, now, keep_ms)
+  local f = redis.call('HMGET', res_key, 'id', 'quantity')
+  local quantity = tonumber(f[2])
+  if redis.call('EXISTS', product_key) == 1 then
+    redis.call('HINCRBY', product_key, 'reserved', -quantity)
+    redis.call('HINCRBY', product_key, 'quantity', quantity)
+    redis.call('HSET', product_key, 'updated_at', now)
+    stock_changed(product_key, sets, stream, quantity, reason, now)
+  end
+  redis.call('HSET', res_key, 'state', state)
+  redis.call('ZREM', expiry, f[1])
+  redis.call('PEXPIRE', res_key, keep_ms)
+end
+
+-- HSET every field of a JSON object of strings, in one command.
+local function hset_json(key, json)
+  local args = {}
+  for name, value in pairs(cjson.decode(json)) do
+    args[#args + 1] = name
+    args[#args + 1] = value
+  end
+  if #args > 0 then
+    redis.call('HSET', key, unpack(args))
+  end
+end
+
+-- Add a member to every set of a slice of KEYS.
+local function add_to_sets(first, count, member)
+  for i = first, first + count - 1 do
+    redis.call('SADD', KEYS[i], member)
+  end
+end
+
+-- Remove a member from every set of a slice of KEYS.
+local function remove_from_sets(first, count, member)
+  for i = first, first + count - 1 do
+    redis.call('SREM', KEYS[i], member)
+  end
+end
+

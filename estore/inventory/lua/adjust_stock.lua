@@ -1,0 +1,29 @@
+-- Add delta (negative removes) to a product's available stock; never below zero.
+-- KEYS: 1 product, 2 analytics, 3-6 stock sets, 7 events, [8 applied marker, if ARGV[5] == '1'].
+-- ARGV: 1 delta, 2 reason, 3 now, 4 max quantity, 5 has marker, 6 marker ttl (ms).
+-- Returns {'OK', product} | {'NOT_FOUND'} | {'INSUFFICIENT', available} | {'TOO_MANY', available}.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'NOT_FOUND'}
+end
+-- A retry of a request that already changed the stock (its answer was lost) changes nothing.
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[8]) == 1 then
+  return {'OK', redis.call('HGETALL', KEYS[1])}
+end
+local delta = tonumber(ARGV[1])
+local available = tonumber(redis.call('HGET', KEYS[1], 'quantity'))
+if available + delta < 0 then
+  return {'INSUFFICIENT', int(available)}
+end
+if available + delta > tonumber(ARGV[4]) then
+  return {'TOO_MANY', int(available)}
+end
+redis.call('HINCRBY', KEYS[1], 'quantity', delta)
+redis.call('HINCRBY', KEYS[1], 'added', delta)
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'stock_updates', 1)
+redis.call('HSET', KEYS[2], 'last_stock_update', ARGV[3])
+stock_changed(KEYS[1], {KEYS[3], KEYS[4], KEYS[5], KEYS[6]}, KEYS[7], delta, ARGV[2], ARGV[3])
+if ARGV[5] == '1' then
+  redis.call('SET', KEYS[8], '1', 'PX', ARGV[6])
+end
+return {'OK', redis.call('HGETALL', KEYS[1])}

@@ -1,0 +1,19 @@
+-- Delete a category that has no child categories and no products.
+-- KEYS: 1 category, 2 its children, 3 its products (id flavour), 4 its siblings,
+--   5 all categories by name.
+-- ARGV: 1 expected parent id.
+-- Returns {'OK'} | {'NOT_FOUND'} | {'NOT_EMPTY'} | {'CONFLICT'}.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'NOT_FOUND'}
+end
+local f = redis.call('HMGET', KEYS[1], 'sort_key', 'parent_id')
+if f[2] ~= ARGV[1] then
+  return {'CONFLICT'}
+end
+if redis.call('ZCARD', KEYS[2]) > 0 or redis.call('SCARD', KEYS[3]) > 0 then
+  return {'NOT_EMPTY'}
+end
+redis.call('ZREM', KEYS[4], f[1])
+redis.call('ZREM', KEYS[5], f[1])
+redis.call('DEL', KEYS[1])
+return {'OK'}

@@ -1,0 +1,29 @@
+-- Delete a product, its analytics and every index entry, unless stock is held for it.
+-- KEYS: 1 product, 2 analytics, 3 by created, 4 by price, 5 by name, 6 by price (nm),
+--   7-10 stock sets, 11 events, then n id-flavour sets, then n nm-flavour sets.
+-- ARGV: 1 expected rev, 2 n, 3 now.
+-- Returns {'OK'} | {'NOT_FOUND'} | {'CONFLICT'} | {'HAS_RESERVATIONS'}.
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'NOT_FOUND'}
+end
+local f = redis.call('HMGET', KEYS[1], 'rev', 'reserved', 'id', 'sort_key')
+if f[1] ~= ARGV[1] then
+  return {'CONFLICT'}
+end
+if tonumber(f[2]) > 0 then
+  return {'HAS_RESERVATIONS'}
+end
+local id, member, n = f[3], f[4], tonumber(ARGV[2])
+remove_from_sets(12, n, id)
+remove_from_sets(12 + n, n, member)
+redis.call('ZREM', KEYS[3], id)
+redis.call('ZREM', KEYS[4], id)
+redis.call('ZREM', KEYS[5], member)
+redis.call('ZREM', KEYS[6], member)
+redis.call('SREM', KEYS[7], id)
+redis.call('SREM', KEYS[8], member)
+redis.call('SREM', KEYS[9], id)
+redis.call('SREM', KEYS[10], member)
+redis.call('DEL', KEYS[1], KEYS[2])
+emit(KEYS[11], 'PRODUCT_DELETED', id, '0', '0', '0', '', ARGV[3])
+return {'OK'}

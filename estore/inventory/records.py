@@ -1,0 +1,189 @@
+"""How inventory entities look as Redis hashes and stream entries, both ways."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from estore.inventory.models import (
+    Category,
+    EventType,
+    InventoryEvent,
+    Product,
+    ProductAnalytics,
+    ProductFields,
+    Reservation,
+    ReservationState,
+)
+
+Hash = dict[str, str]
+_WORD = re.compile(r"[^\W_]+")
+
+
+def text(value: object) -> str:
+    """A Redis reply value as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def as_hash(reply: Mapping[Any, Any] | Sequence[Any]) -> Hash:
+    """An HGETALL reply (a mapping, or a flat list from a script) as a str dict."""
+    if isinstance(reply, Mapping):
+        return {text(k): text(v) for k, v in reply.items()}
+    return {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
+
+
+def split_words(text_: str) -> list[str]:
+    """The lower-cased words of a text, in order: runs of letters and digits."""
+    return _WORD.findall(text_.lower())
+
+
+def name_words(text_: str) -> list[str]:
+    """The distinct lower-cased words of a text, sorted."""
+    return sorted(set(split_words(text_)))
+
+
+def sort_member(name: str, entity_id: str) -> str:
+    """The name-ordered index member: lower-cased name, NUL, id (names hold no NUL)."""
+    return f"{name.lower()}\0{entity_id}"
+
+
+def fields_hash(fields: ProductFields, product_id: str) -> Hash:
+    """The hash fields that follow from a product's settable fields."""
+    return {
+        "name": fields.name,
+        "sort_key": sort_member(fields.name, product_id),
+        "price_minor": str(fields.price_minor),
+        "category_id": fields.category_id,
+        "description": fields.description,
+        "tags": json.dumps(list(fields.tags)),
+        "image_url": fields.image_url,
+        "min_stock_level": str(fields.min_stock_level),
+        "discount_percentage": str(fields.discount_percentage),
+    }
+
+
+def new_product_hash(
+    product_id: str, fields: ProductFields, quantity: int, created_by: int, now: int
+) -> Hash:
+    """Every field of a new product's hash."""
+    return {
+        "id": product_id,
+        **fields_hash(fields, product_id),
+        "quantity": str(quantity),
+        "reserved": "0",
+        "sold": "0",
+        "added": str(quantity),
+        "created_by": str(created_by),
+        "created_at": str(now),
+        "updated_at": "",
+        "rev": "0",
+    }
+
+
+def _optional_int(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+def product_from_hash(h: Hash) -> Product:
+    """A Product from its hash."""
+    return Product(
+        id=h["id"],
+        name=h["name"],
+        price_minor=int(h["price_minor"]),
+        quantity=int(h["quantity"]),
+        reserved=int(h["reserved"]),
+        sold=int(h["sold"]),
+        added=int(h["added"]),
+        created_by=int(h["created_by"]),
+        category_id=h["category_id"],
+        description=h["description"],
+        tags=tuple(json.loads(h["tags"])),
+        image_url=h["image_url"],
+        min_stock_level=int(h["min_stock_level"]),
+        discount_percentage=int(h["discount_percentage"]),
+        created_at=int(h["created_at"]),
+        updated_at=_optional_int(h.get("updated_at")),
+    )
+
+
+def product_fields(product: Product) -> ProductFields:
+    """The settable fields of a stored product."""
+    return ProductFields(
+        name=product.name,
+        price_minor=product.price_minor,
+        category_id=product.category_id,
+        description=product.description,
+        tags=product.tags,
+        image_url=product.image_url,
+        min_stock_level=product.min_stock_level,
+        discount_percentage=product.discount_percentage,
+    )
+
+
+def reservation_from_hash(h: Hash) -> Reservation:
+    """A Reservation from its hash."""
+    return Reservation(
+        id=h["id"],
+        product_id=h["product_id"],
+        quantity=int(h["quantity"]),
+        unit_price_minor=int(h["unit_price_minor"]),
+        state=ReservationState(h["state"]),
+        created_at=int(h["created_at"]),
+        expires_at=int(h["expires_at"]),
+    )
+
+
+def category_from_hash(h: Hash) -> Category:
+    """A Category from its hash."""
+    return Category(
+        id=h["id"], name=h["name"], description=h["description"], parent_id=h["parent_id"]
+    )
+
+
+def analytics_from_hash(product_id: str, h: Hash) -> ProductAnalytics:
+    """ProductAnalytics from its hash (missing counters are zero)."""
+    return ProductAnalytics(
+        product_id=product_id,
+        views=int(h.get("views") or 0),
+        last_viewed=_optional_int(h.get("last_viewed")),
+        stock_updates=int(h.get("stock_updates") or 0),
+        last_stock_update=_optional_int(h.get("last_stock_update")),
+    )
+
+
+def event_from_entry(event_id: object, entry: Mapping[Any, Any]) -> InventoryEvent:
+    """An InventoryEvent from a stream entry."""
+    h = as_hash(entry)
+    return InventoryEvent(
+        id=text(event_id),
+        type=EventType(h["type"]),
+        product_id=h["product_id"],
+        quantity=int(h["quantity"]),
+        reserved=int(h["reserved"]),
+        delta=int(h["delta"]),
+        reason=h["reason"],
+        occurred_at=int(h["at"]),
+    )
+
+
+def product_to_json(product: Product) -> dict[str, Any]:
+    """A product as JSON-ready data (stored idempotent responses)."""
+    return {**asdict(product), "tags": list(product.tags)}
+
+
+def product_from_json(data: dict[str, Any]) -> Product:
+    """A product from product_to_json's data."""
+    return Product(**{**data, "tags": tuple(data["tags"])})
+
+
+def reservation_to_json(reservation: Reservation) -> dict[str, Any]:
+    """A reservation as JSON-ready data (stored idempotent responses)."""
+    return {**asdict(reservation), "state": reservation.state.value}
+
+
+def reservation_from_json(data: dict[str, Any]) -> Reservation:
+    """A reservation from reservation_to_json's data."""
+    return Reservation(**{**data, "state": ReservationState(data["state"])})

@@ -1,0 +1,46 @@
+"""Inventory's Lua scripts, read from lua/*.lua and registered once per Redis client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+_LUA = Path(__file__).parent / "lua"
+
+
+def source(name: str) -> str:
+    """The text of script `name`, with the shared helpers in front."""
+    return (_LUA / "_lib.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True)
+class Scripts:
+    """One registered script per multi-step change (EVALSHA, loaded again after a flush)."""
+
+    count_view: AsyncScript
+    create_product: AsyncScript
+    update_product: AsyncScript
+    delete_product: AsyncScript
+    list_products: AsyncScript
+    adjust_stock: AsyncScript
+    reserve_stock: AsyncScript
+    commit_reservation: AsyncScript
+    release_reservation: AsyncScript
+    expire_reservations: AsyncScript
+    create_category: AsyncScript
+    update_category: AsyncScript
+    delete_category: AsyncScript
+
+    @classmethod
+    def register(cls, redis: Redis) -> Scripts:
+        """Register every script with `redis` (nothing is sent until first use)."""
+        return cls(**{f.name: redis.register_script(source(f.name)) for f in fields(cls)})
+
+    async def load(self, redis: Redis) -> None:
+        """SCRIPT LOAD every script now, so the first calls need no retry."""
+        for f in fields(self):
+            script: AsyncScript = getattr(self, f.name)
+            await redis.script_load(script.script)

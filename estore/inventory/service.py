@@ -1,0 +1,147 @@
+"""InventoryService rules for products: who may do what, field rules, listing and events."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+
+from estore.common.auth import Caller
+from estore.common.paging import page_size
+from estore.inventory import validation
+from estore.inventory.errors import CategoryNotFound, ProductNotFound
+from estore.inventory.listing import (
+    PageTokenSource,
+    catalog_query,
+    cursor_data,
+    cursor_from,
+    parse_order_by,
+    query_scope,
+)
+from estore.inventory.models import (
+    Clock,
+    EventFilter,
+    EventType,
+    InventoryEvent,
+    NewProduct,
+    Product,
+    ProductAnalytics,
+    ProductFields,
+    ProductFilter,
+    ProductPage,
+)
+from estore.inventory.records import product_fields
+from estore.inventory.store import InventoryStore
+from estore.inventory.validation import Violations
+
+
+def require_admin_or_service(caller: Caller) -> None:
+    """Admins and internal services pass; anyone else is refused (as needing an admin)."""
+    if not caller.is_service:
+        caller.require_admin()
+
+
+class ProductService:
+    """Products: the catalogue, its listing, analytics and the event feed."""
+
+    def __init__(
+        self, store: InventoryStore, *, currency: str, clock: Clock, tokens: PageTokenSource
+    ) -> None:
+        self._store = store
+        self._currency = currency
+        self._clock = clock
+        self._tokens = tokens
+
+    async def create_product(self, caller: Caller, draft: NewProduct) -> Product:
+        """A new product from `draft`, created_by the calling admin."""
+        caller.require_admin()
+        v = Violations()
+        fields = validation.product_fields(v, draft, self._currency)
+        quantity = validation.integer(v, "product.quantity", draft.quantity, 0, 2**31 - 1)
+        v.raise_if_any()
+        assert caller.user_id is not None  # admins are users
+        product_id = uuid.uuid4().hex
+        return await self._store.products.create(
+            product_id, fields, quantity, caller.user_id, self._clock()
+        )
+
+    async def get_product(self, product_id: str) -> Product:
+        """The product; counts a view in the same Redis round trip."""
+        validation.require_id("product_id", product_id)
+        found = await self._store.products.get_counting_view(product_id, self._clock())
+        if found is None:
+            raise ProductNotFound(product_id)
+        return found
+
+    async def update_product(
+        self, caller: Caller, product_id: str, draft: NewProduct, paths: frozenset[str]
+    ) -> Product:
+        """Change the fields named by `paths` to their values in `draft`."""
+        caller.require_admin()
+        v = Violations()
+        validation.identifier(v, "product.id", product_id)
+        validation.update_mask(v, paths, validation.PRODUCT_PATHS)
+        changes = validation.product_changes(v, draft, paths, self._currency)
+        v.raise_if_any()
+
+        def change(current: Product) -> ProductFields:
+            return dataclasses.replace(product_fields(current), **changes)
+
+        return await self._store.products.update(product_id, change, self._clock())
+
+    async def delete_product(self, caller: Caller, product_id: str) -> None:
+        """Delete the product unless stock is held for it."""
+        caller.require_admin()
+        validation.require_id("product_id", product_id)
+        await self._store.products.delete(product_id, self._clock())
+
+    async def get_analytics(self, caller: Caller, product_id: str) -> ProductAnalytics:
+        """The product's view and stock-update counters."""
+        caller.require_admin()
+        validation.require_id("product_id", product_id)
+        found = await self._store.products.analytics(product_id)
+        if found is None:
+            raise ProductNotFound(product_id)
+        return found
+
+    async def list_products(
+        self, f: ProductFilter, order_by: str, size: int, page_token: str
+    ) -> ProductPage:
+        """One page of matching products in the asked order, served from the indexes."""
+        order = parse_order_by(order_by)
+        query = catalog_query(f, order, self._currency)
+        size = page_size(size)
+        scope = query_scope(query, f.include_subcategories)
+        tokens = await self._tokens.tokens()
+        cursor = cursor_from(tokens.decode(page_token, scope))
+        if f.category_id:
+            categories = self._store.categories
+            if not await categories.exists(f.category_id):
+                raise CategoryNotFound(f.category_id)
+            if f.include_subcategories:
+                subtree = await categories.subtree(f.category_id)
+                query = dataclasses.replace(query, category_ids=tuple(subtree))
+        page = await self._store.catalog.page(query, cursor, size)
+        products = await self._store.products.get_many(page.product_ids)
+        token = (
+            "" if page.next_cursor is None else tokens.encode(cursor_data(page.next_cursor), scope)
+        )
+        return ProductPage(products, token)
+
+    async def watch(self, caller: Caller, wanted: EventFilter) -> AsyncIterator[InventoryEvent]:
+        """Events after `wanted.after_event_id` ("" = from now), filtered, until cancelled."""
+        require_admin_or_service(caller)
+        v = Violations()
+        if len(wanted.product_ids) > validation.WATCH_PRODUCTS_MAX:
+            v.add("product_ids", f"must hold at most {validation.WATCH_PRODUCTS_MAX} ids")
+        after = wanted.after_event_id
+        if after and not validation.STREAM_ID.fullmatch(after):
+            v.add("after_event_id", 'must be a stream id such as "1700000000000-0"')
+        v.raise_if_any()
+        start = after or await self._store.events.last_id()
+        async for event in self._store.events.follow(start):
+            if wanted.product_ids and event.product_id not in wanted.product_ids:
+                continue
+            if wanted.low_stock_only and event.type is not EventType.LOW_STOCK:
+                continue
+            yield event

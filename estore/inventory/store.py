@@ -1,0 +1,86 @@
+"""InventoryService's Redis store: one facade over the product, category, stock, index and
+event stores (store_*.py, catalog_index.py), which are the only modules that send Redis commands.
+
+Key layout (keys.py). Every key carries the one hash tag `{inv}`:
+
+    inv:{inv}:product:<id>              hash: fields, price_minor, quantity/reserved/sold/added,
+                                        created_at/updated_at (epoch ms), rev, sort_key
+    inv:{inv}:analytics:<id>            hash: views, last_viewed, stock_updates, last_stock_update
+    inv:{inv}:category:<id>             hash: id, name, description, parent_id, sort_key
+    inv:{inv}:category:<id>:children    zset, score 0, "<lower name>\\0<child id>"
+    inv:{inv}:categories:roots          the same for root categories
+    inv:{inv}:categories:by_name        the same for every category
+    inv:{inv}:reservation:<id>          hash; kept 24 h once final (PEXPIRE)
+    inv:{inv}:reservations:expiry       zset of held reservation ids by expires_at
+    inv:{inv}:events                    stream, XADD MAXLEN ~ 10000
+    inv:{inv}:ix:id:created|price       zset of product ids by created_at | price_minor
+    inv:{inv}:ix:nm:name                zset, score 0, "<lower name>\\0<id>" (ZRANGE BYLEX)
+    inv:{inv}:ix:nm:price               zset of "<lower name>\\0<id>" by price_minor
+    inv:{inv}:ix:<id|nm>:in_stock       set: quantity > 0
+    inv:{inv}:ix:<id|nm>:low_stock      set: quantity <= min_stock_level
+    inv:{inv}:ix:<id|nm>:category:<c>   set: products filed directly under category c
+    inv:{inv}:ix:<id|nm>:tag:<t>        set: products tagged t
+    inv:{inv}:ix:<id|nm>:word:<w>       set: products whose name has the word w
+    inv:{inv}:adjust_applied:<rid>      marker: this AdjustStock request id changed stock (24 h)
+    inv:{inv}:idem:<rpc>:<rid>          AIP-155 request-id records (estore.common.idempotency)
+    inv:{inv}:page_token_secret         shared page-token key when none is configured
+    inv:{inv}:tmp:<uuid>:<n>            scratch keys of one ListProducts call (deleted by it)
+
+Why one hash tag for everything rather than one per product: the catalogue indexes are global
+(a price index, a tag set, a word set spans every product), and each write must change a product
+and all of its index entries in one Lua script so that the indexes are exact at every instant.
+On Redis Cluster a script may only touch keys of one slot, so a per-product tag would make that
+atomic index maintenance impossible. With `{inv}` every script's keys share a slot and the same
+scripts run unchanged on a single Redis and on a cluster; the price is that the inventory lives
+on one shard (scale reads with replicas). Scripts take every key they touch in KEYS, never
+building key names themselves.
+
+Why two flavours of index sets: ZINTERSTORE matches members exactly, and the name order needs
+members that sort by name ("<lower name>\\0<id>") while the created_at and price orders need
+plain ids (ties broken by id). Each filter set is kept in both, so any filter combines with any
+order in one intersection.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from redis.asyncio import Redis
+
+from estore.common.idempotency import Idempotency
+from estore.inventory import keys
+from estore.inventory.catalog_index import CatalogIndex
+from estore.inventory.records import text
+from estore.inventory.redis_errors import store_errors
+from estore.inventory.scripts import Scripts
+from estore.inventory.store_categories import CategoryStore
+from estore.inventory.store_events import EventLog
+from estore.inventory.store_products import ProductStore
+from estore.inventory.store_stock import StockStore
+
+
+@store_errors
+class InventoryStore:
+    """Everything InventoryService keeps in Redis."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.scripts = Scripts.register(redis)
+        self.products = ProductStore(redis, self.scripts)
+        self.categories = CategoryStore(redis, self.scripts)
+        self.stock = StockStore(redis, self.scripts)
+        self.catalog = CatalogIndex(redis, self.scripts)
+        self.events = EventLog(redis)
+        self.idempotency = Idempotency(redis, keys.IDEMPOTENCY_PREFIX)
+
+    async def load_scripts(self) -> None:
+        """Send every script to Redis now (they load themselves on first use otherwise)."""
+        await self.scripts.load(self.redis)
+
+    async def shared_page_token_secret(self) -> bytes:
+        """A random secret stored once (SET NX), so every instance signs page tokens alike."""
+        await self.redis.set(keys.PAGE_TOKEN_SECRET, secrets.token_hex(32), nx=True)
+        stored = await self.redis.get(keys.PAGE_TOKEN_SECRET)
+        if stored is None:  # deleted in between: try once more
+            return await self.shared_page_token_secret()
+        return text(stored).encode()

@@ -1,0 +1,242 @@
+"""Products in Redis: create, read (counting views), update and delete, keeping indexes exact."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from estore.inventory import keys
+from estore.inventory.errors import (
+    CategoryNotFound,
+    ConcurrentModification,
+    ProductHasReservations,
+    ProductNotFound,
+)
+from estore.inventory.models import Product, ProductAnalytics, ProductFields
+from estore.inventory.records import (
+    Hash,
+    analytics_from_hash,
+    as_hash,
+    fields_hash,
+    name_words,
+    new_product_hash,
+    product_fields,
+    product_from_hash,
+    text,
+)
+from estore.inventory.redis_errors import store_errors
+from estore.inventory.scripts import Scripts
+
+# Optimistic writes re-read and retry this often before answering ABORTED.
+ATTEMPTS = 5
+NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
+
+
+def _static_sets(fields: ProductFields) -> tuple[list[str], list[str]]:
+    """The category, tag and word sets of a product, id flavour then name flavour."""
+    words = name_words(fields.name)
+    return (
+        keys.product_sets(keys.ID, fields.category_id, fields.tags, words),
+        keys.product_sets(keys.NAME, fields.category_id, fields.tags, words),
+    )
+
+
+def _create_call(record: Hash, fields: ProductFields) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of create_product.lua for one new product's hash."""
+    product_id = record["id"]
+    ids, named = _static_sets(fields)
+    category = [keys.category(fields.category_id)] if fields.category_id else []
+    script_keys = [
+        keys.product(product_id),
+        keys.analytics(product_id),
+        keys.BY_CREATED,
+        keys.BY_PRICE,
+        keys.BY_NAME,
+        keys.BY_PRICE_NAMED,
+        *keys.stock_sets(),
+        keys.EVENTS,
+        *category,
+        *ids,
+        *named,
+    ]
+    args: list[str | int] = [
+        json.dumps(record),
+        product_id,
+        record["sort_key"],
+        record["created_at"],
+        "1" if category else "0",
+        len(ids),
+        fields.price_minor,
+    ]
+    return script_keys, args
+
+
+def _status(reply: Sequence[Any]) -> str:
+    return text(reply[0])
+
+
+@store_errors
+class ProductStore:
+    """The product hashes, their analytics, and every index a product is in."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+
+    async def create(
+        self, product_id: str, fields: ProductFields, quantity: int, created_by: int, now: int
+    ) -> Product:
+        """Store a new product and index it; CategoryNotFound if its category is gone."""
+        record = new_product_hash(product_id, fields, quantity, created_by, now)
+        script_keys, args = _create_call(record, fields)
+        reply = await self._scripts.create_product(keys=script_keys, args=args)
+        if _status(reply) == "CATEGORY_NOT_FOUND":
+            raise CategoryNotFound(fields.category_id)
+        if _status(reply) != "OK":
+            raise ConcurrentModification()
+        return product_from_hash(record)
+
+    async def create_many(self, drafts: Sequence[NewRecord], created_by: int, now: int) -> None:
+        """Store many new products in one pipeline (bulk loads: seeding, benchmarks)."""
+        sha = self._scripts.create_product.sha
+        await self._redis.script_load(self._scripts.create_product.script)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for product_id, fields, quantity in drafts:
+                record = new_product_hash(product_id, fields, quantity, created_by, now)
+                script_keys, args = _create_call(record, fields)
+                pipe.evalsha(sha, len(script_keys), *script_keys, *args)
+            replies = await pipe.execute()
+        for (_, fields, _), reply in zip(drafts, replies, strict=True):
+            if _status(reply) != "OK":
+                raise CategoryNotFound(fields.category_id)
+
+    async def get(self, product_id: str) -> Product | None:
+        """The product, or None."""
+        found = await self._redis.hgetall(keys.product(product_id))
+        return product_from_hash(as_hash(found)) if found else None
+
+    async def get_counting_view(self, product_id: str, now: int) -> Product | None:
+        """The product (or None), counting a view in the same round trip as the read."""
+        script = self._scripts.count_view
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.product(product_id))
+            # EVALSHA directly: a pipelined Script object costs an extra SCRIPT EXISTS trip.
+            pipe.evalsha(script.sha, 2, keys.product(product_id), keys.analytics(product_id), now)
+            found, counted = await pipe.execute(raise_on_error=False)
+        if isinstance(counted, NoScriptError):  # Redis lost its scripts (restart, flush)
+            await script(keys=[keys.product(product_id), keys.analytics(product_id)], args=[now])
+        elif isinstance(counted, Exception):
+            raise counted
+        if isinstance(found, Exception):
+            raise found
+        return product_from_hash(as_hash(found)) if found else None
+
+    async def get_many(self, product_ids: Sequence[str]) -> list[Product]:
+        """The products that still exist among `product_ids`, in that order (one round trip)."""
+        if not product_ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for product_id in product_ids:
+                pipe.hgetall(keys.product(product_id))
+            found = await pipe.execute()
+        return [product_from_hash(as_hash(h)) for h in found if h]
+
+    async def _read(self, product_id: str) -> tuple[Product, Hash]:
+        found = await self._redis.hgetall(keys.product(product_id))
+        if not found:
+            raise ProductNotFound(product_id)
+        record = as_hash(found)
+        return product_from_hash(record), record
+
+    async def update(
+        self, product_id: str, change: Callable[[Product], ProductFields], now: int
+    ) -> Product:
+        """Apply `change` to the current product and move it between indexes, atomically."""
+        for _ in range(ATTEMPTS):
+            current, record = await self._read(product_id)
+            fields = change(current)
+            reply = await self._update_once(current, record, fields, now)
+            status = _status(reply)
+            if status == "OK":
+                return product_from_hash(as_hash(reply[1]))
+            if status == "NOT_FOUND":
+                raise ProductNotFound(product_id)
+            if status == "CATEGORY_NOT_FOUND":
+                raise CategoryNotFound(fields.category_id)
+        raise ConcurrentModification()
+
+    async def _update_once(
+        self, current: Product, record: Hash, fields: ProductFields, now: int
+    ) -> Any:
+        old_ids, old_named = _static_sets(product_fields(current))
+        new_ids, new_named = _static_sets(fields)
+        changed = fields_hash(fields, current.id) | {"updated_at": str(now)}
+        category = [keys.category(fields.category_id)] if fields.category_id else []
+        script_keys = [
+            keys.product(current.id),
+            keys.BY_PRICE,
+            keys.BY_NAME,
+            keys.BY_PRICE_NAMED,
+            *keys.stock_sets(),
+            keys.EVENTS,
+            *category,
+            *old_ids,
+            *old_named,
+            *new_ids,
+            *new_named,
+        ]
+        args: list[str | int] = [
+            json.dumps(changed),
+            record["rev"],
+            record["sort_key"],
+            changed["sort_key"],
+            fields.price_minor,
+            "1" if category else "0",
+            len(old_ids),
+            len(new_ids),
+            now,
+        ]
+        return await self._scripts.update_product(keys=script_keys, args=args)
+
+    async def delete(self, product_id: str, now: int) -> None:
+        """Delete the product, its analytics and its index entries, unless stock is held."""
+        for _ in range(ATTEMPTS):
+            current, record = await self._read(product_id)
+            ids, named = _static_sets(product_fields(current))
+            script_keys = [
+                keys.product(product_id),
+                keys.analytics(product_id),
+                keys.BY_CREATED,
+                keys.BY_PRICE,
+                keys.BY_NAME,
+                keys.BY_PRICE_NAMED,
+                *keys.stock_sets(),
+                keys.EVENTS,
+                *ids,
+                *named,
+            ]
+            reply = await self._scripts.delete_product(
+                keys=script_keys, args=[record["rev"], len(ids), now]
+            )
+            status = _status(reply)
+            if status == "OK":
+                return
+            if status == "NOT_FOUND":
+                raise ProductNotFound(product_id)
+            if status == "HAS_RESERVATIONS":
+                raise ProductHasReservations(product_id)
+        raise ConcurrentModification()
+
+    async def analytics(self, product_id: str) -> ProductAnalytics | None:
+        """The product's counters, or None when there is no such product."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.exists(keys.product(product_id))
+            pipe.hgetall(keys.analytics(product_id))
+            exists, counters = await pipe.execute()
+        if not exists:
+            return None
+        return analytics_from_hash(product_id, as_hash(counters))

@@ -1,0 +1,51 @@
+"""The reservation sweeper: a background task that expires due reservations.
+
+Every instance runs one; the expiry script re-checks each reservation's state, so sweepers
+running at once never give the same stock back twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from estore.inventory.store_stock import SWEEP_BATCH
+
+log = logging.getLogger("estore.inventory.sweeper")
+
+
+class ReservationSweeper:
+    """Calls `sweep` every `interval` seconds (at once again while it finds full batches)."""
+
+    def __init__(self, sweep: Callable[[], Awaitable[int]], *, interval: float = 1.0) -> None:
+        self._sweep = sweep
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start sweeping in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="reservation-sweeper")
+
+    async def stop(self) -> None:
+        """Stop sweeping and wait for the task to end."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                expired = await self._sweep()
+            except Exception:  # Redis down, most likely: try again next round
+                log.warning("reservation sweep failed", exc_info=True)
+                expired = 0
+            if expired:
+                log.info("expired reservations", extra={"count": expired})
+            if expired < SWEEP_BATCH:
+                await asyncio.sleep(self._interval)

@@ -1,0 +1,88 @@
+"""Inventory services over a real Redis, with a clock the tests move."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from estore.common.auth import Caller
+from estore.common.config import Settings
+from estore.inventory.category_service import CategoryService
+from estore.inventory.listing import PageTokenSource
+from estore.inventory.models import Category, Money, NewProduct, Product
+from estore.inventory.service import ProductService
+from estore.inventory.stock_service import StockService
+from estore.inventory.store import InventoryStore
+
+ADMIN = Caller(user_id=1, is_admin=True, is_verified=True)
+SERVICE = Caller(is_service=True)
+USER = Caller(user_id=2, is_verified=True)
+START_MS = 1_700_000_000_000
+
+
+class FakeClock:
+    """Epoch milliseconds that only move when told."""
+
+    def __init__(self, now: int = START_MS) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        self.now += ms
+
+
+@dataclass
+class Inventory:
+    """The three inventory services over one store, and the clock they share."""
+
+    store: InventoryStore
+    products: ProductService
+    stock: StockService
+    categories: CategoryService
+    clock: FakeClock
+
+    async def product(self, name: str = "Widget", price: int = 1000, **fields) -> Product:
+        """Create a product as the admin."""
+        draft = NewProduct(name=name, price=Money("USD", price), **fields)
+        return await self.products.create_product(ADMIN, draft)
+
+    async def category(self, name: str, parent_id: str = "") -> Category:
+        """Create a category as the admin."""
+        return await self.categories.create_category(
+            ADMIN, Category(id="", name=name, parent_id=parent_id)
+        )
+
+
+@pytest.fixture
+async def redis(redis_url: str):
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def build_inventory(redis: Redis, clock: FakeClock) -> Inventory:
+    """Services wired as app.py wires them, with the fake clock."""
+    settings = Settings.from_env({})
+    store = InventoryStore(redis)
+    tokens = PageTokenSource(None, store.shared_page_token_secret)
+    return Inventory(
+        store=store,
+        products=ProductService(store, currency=settings.currency, clock=clock, tokens=tokens),
+        stock=StockService(store, default_ttl_seconds=900, clock=clock),
+        categories=CategoryService(store, tokens=tokens),
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def inventory(redis: Redis, clock: FakeClock) -> Inventory:
+    return build_inventory(redis, clock)

@@ -1,0 +1,102 @@
+"""Product and category field rules, without Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from estore.common.errors import InvalidArgument
+from estore.inventory import validation
+from estore.inventory.models import Category, Money, NewProduct, ProductFields
+from estore.inventory.records import name_words, sort_member
+from estore.inventory.validation import Violations
+
+
+def _fields(**changes: Any) -> ProductFields:
+    draft = NewProduct(**{"name": "Widget", "price": Money("usd", 100), **changes})
+    v = Violations()
+    fields = validation.product_fields(v, draft, "USD")
+    v.raise_if_any()
+    return fields
+
+
+def test_product_fields_are_trimmed_and_normalised() -> None:
+    fields = _fields(name="  Widget  ", tags=(" Big", "big", "Small "))
+    assert fields.name == "Widget"
+    assert fields.tags == ("big", "small")
+    assert fields.price_minor == 100
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        _fields(name="", discount_percentage=101, image_url="javascript:alert(1)")
+    assert {v.field for v in caught.value.violations} == {
+        "product.name",
+        "product.discount_percentage",
+        "product.image_url",
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://x.example/a.png", "https://cdn.example.com/p/1.jpg?size=2", ""],
+)
+def test_good_image_urls(url: str) -> None:
+    assert _fields(image_url=url).image_url == url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://x.example/a", "https://", "/relative.png", "https://a b.example/", "x" * 2049],
+)
+def test_bad_image_urls(url: str) -> None:
+    with pytest.raises(InvalidArgument):
+        _fields(image_url=url)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "x" * 201},
+        {"name": "tab\there"},
+        {"price": Money("USD", validation.PRICE_MAX_MINOR + 1)},
+        {"tags": tuple(f"t{i}" for i in range(21))},
+        {"min_stock_level": -1},
+        {"category_id": " padded"},
+    ],
+)
+def test_out_of_range_fields(change: dict[str, Any]) -> None:
+    with pytest.raises(InvalidArgument):
+        _fields(**change)
+
+
+def test_update_checks_only_the_masked_fields() -> None:
+    v = Violations()
+    draft = NewProduct(name="", price=Money("EUR", -5), discount_percentage=50)
+    changes = validation.product_changes(v, draft, {"discount_percentage"}, "USD")
+    assert changes == {"discount_percentage": 50}
+    assert v.found == []
+
+
+def test_update_mask_rules() -> None:
+    v = Violations()
+    validation.update_mask(v, [], validation.PRODUCT_PATHS)
+    validation.update_mask(v, ["name", "quantity"], validation.PRODUCT_PATHS)
+    assert [f.field for f in v.found] == ["update_mask", "update_mask"]
+
+
+def test_category_fields() -> None:
+    v = Violations()
+    checked = validation.category(v, Category(id="", name="  Shoes ", parent_id=""))
+    assert checked.name == "Shoes"
+    assert v.found == []
+    validation.category(v, Category(id="", name="", description="d" * 1001))
+    assert {f.field for f in v.found} == {"category.name", "category.description"}
+
+
+def test_name_words_and_sort_members() -> None:
+    assert name_words("Big-Red  shoe, big!") == ["big", "red", "shoe"]
+    assert name_words("Ünïcode Straße 42") == ["42", "straße", "ünïcode"]
+    assert name_words("snake_case") == ["case", "snake"]
+    assert sort_member("Red Boot", "abc") == "red boot\0abc"
