@@ -113,7 +113,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._metrics.observe_rpc(method, name, seconds)
         log.info(
             "rpc finished",
-            extra={"method": method, "code": name, "duration_ms": round(seconds * 1000, 3)},
+            extra={
+                "service": self._service,
+                "method": method,
+                "code": name,
+                "duration_ms": round(seconds * 1000, 3),
+                "request_id": context.request_id.get(),
+            },
         )
 
     def _wrap_unary(self, inner: Handler, method: str, decode: Decoder) -> Handler:

@@ -30,7 +30,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = context.request_id.get()
+        request_id = getattr(record, "request_id", None) or context.request_id.get()
         if request_id:
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():

@@ -92,7 +92,7 @@ class GrpcServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {self._address}")
         await self._set_health(await self._probe_once())
-        await self._sample()
+        await self.refresh_samples()
         if self._metrics_port is not None:
             self.metrics_port = self.metrics.serve(self._host, self._metrics_port)
         await self._server.start()
@@ -114,7 +114,8 @@ class GrpcServer:
         except Exception:
             return False
 
-    async def _sample(self) -> None:
+    async def refresh_samples(self) -> None:
+        """Read the gauges from the store now (the probe loop does this on its own)."""
         if self.definition.sampler is None:
             return
         try:
@@ -141,7 +142,7 @@ class GrpcServer:
                 healthy = now
             await self._set_health(now)
             if now:
-                await self._sample()
+                await self.refresh_samples()
 
     async def stop(self, grace: float | None = None) -> None:
         """Health to NOT_SERVING, stop taking calls, finish in-flight ones, then close resources."""

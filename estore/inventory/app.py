@@ -6,7 +6,8 @@ import contextlib
 
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import Unavailable
-from estore.common.redis import connect_redis, redis_probe
+from estore.common.metrics import Sample
+from estore.common.redis import connect_redis, connection_samples, redis_probe
 from estore.common.server import ServiceDefinition
 from estore.inventory.category_service import CategoryService
 from estore.inventory.listing import PageTokenSource
@@ -51,6 +52,14 @@ async def create_service(
     async def close_redis() -> None:
         await redis.aclose()
 
+    async def sampler() -> list[Sample]:
+        held = Sample(
+            "estore_reservations_held",
+            "Stock reservations holding units now",
+            await store.stock.count_held(),
+        )
+        return [held, *connection_samples(redis)]
+
     return ServiceDefinition(
         name="inventory",
         full_name=FULL_NAME,
@@ -59,4 +68,5 @@ async def create_service(
         ),
         probe=redis_probe(redis),
         on_stop=(sweeper.stop, close_redis),
+        sampler=sampler,
     )

@@ -130,6 +130,10 @@ class StockStore:
         """Expire up to `batch` held reservations due by `now`; returns how many this call did."""
         return await self.expire(await self.due(now, batch), now)
 
+    async def count_held(self) -> int:
+        """How many reservations hold stock right now."""
+        return int(await self._redis.zcard(keys.RESERVATION_EXPIRY))
+
     async def due(self, now: int, batch: int = SWEEP_BATCH) -> list[str]:
         """Ids of up to `batch` reservations whose expiry is at or before `now`."""
         due = await self._redis.zrange(

@@ -85,6 +85,17 @@ def test_readme_walkthrough_runs_verbatim_and_ctrl_c_stops_everything(stack) -> 
     assert run.stdout.rstrip().endswith("ORDER_STATUS_REFUNDED\n20"), run.stdout
     assert '"minor_units": "3544"' in run.stdout  # the order's total, fee included
 
+    second = subprocess.run(
+        [str(BIN / "estore"), "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+
     up.send_signal(signal.SIGINT)
     assert up.wait(timeout=60) == 0, log.read_text()
     _, alive = psutil.wait_procs(children, timeout=10)
