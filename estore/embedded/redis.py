@@ -46,8 +46,8 @@ class EmbeddedRedis:
         command = [redis_server_binary()]
         if self._config_file is not None:
             command.append(str(self._config_file.resolve()))
-        else:  # throwaway: nothing on disk
-            command += ["--save", "", "--appendonly", "no"]
+        else:  # throwaway: nothing on disk, snapshots streamed at once (`estore backup`)
+            command += ["--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"]
         command += [
             "--port", str(self.port),
             "--bind", self.host,

@@ -282,7 +282,10 @@ class OrderSaga:
         return paid
 
     async def _settle_failed(self, order: Order, error: str) -> None:
-        """Declined or interrupted: CANCELLED with FAILED payment, and the stock released."""
+        """Declined or interrupted: the stock released, then CANCELLED with FAILED payment."""
+        # Release first: an order reads CANCELLED only once its stock is back (or, with
+        # Inventory unreachable, once the hold is left to expire by itself).
+        await self._release_quietly(order)
         change = Transition(
             OrderStatus.CANCELLED,
             {"payment_status": PaymentStatus.FAILED.value, "payment_error": error,
@@ -290,7 +293,6 @@ class OrderSaga:
             expect_payment_status=PaymentStatus.PROCESSING.value,
         )  # fmt: skip
         await self._store.transition(order, change)
-        await self._release_quietly(order)
 
     async def _back_to_pending(self, order: Order) -> None:
         change = Transition(

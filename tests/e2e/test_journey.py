@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
-import grpc
-
 from estore.common.auth import TokenIssuer, TokenVerifier
-from estore.common.config import Settings
-from estore.common.server import GrpcServer, ServiceDefinition
-from estore.inventory.app import create_service as create_inventory
-from estore.payments.app import create_service as create_payments
-from estore.users.app import create_service as create_users
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb
-from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
-from generated.estore.payments.v1 import payment_service_pb2_grpc as pay_grpc
 from generated.estore.users.v1 import user_service_pb2 as users_pb
-from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
+from tests.e2e.suite import ADMIN_EMAIL, ADMIN_PASSWORD, running_suite
 from tests.helpers import bearer
 
 
@@ -35,38 +25,11 @@ async def test_register_verify_buy_and_refund(
     token_issuer: TokenIssuer,
     token_verifier: TokenVerifier,
 ) -> None:
-    settings = Settings.from_env(
-        {
-            "ESTORE_DATA_DIR": str(tmp_path),
-            "ESTORE_USERS_DATABASE_URL": users_database_url,
-            "ESTORE_REDIS_URL": redis_url,
-            "ESTORE_BCRYPT_ROUNDS": "4",
-            "ESTORE_BOOTSTRAP_ADMIN_EMAIL": "admin@shop.example",
-            "ESTORE_BOOTSTRAP_ADMIN_PASSWORD": "admin-password",
-        }
-    )
-    servers: list[GrpcServer] = []
-    channels: list[grpc.aio.Channel] = []
-
-    async def start(definition: ServiceDefinition) -> grpc.aio.Channel:
-        server = GrpcServer(definition, token_verifier)
-        servers.append(server)
-        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{await server.start()}"))
-        return channels[-1]
-
-    try:
-        users = users_grpc.UserServiceStub(
-            await start(await create_users(settings, issuer=token_issuer))
-        )
-        inventory_channel = await start(await create_inventory(settings))
-        inventory = inv_grpc.InventoryServiceStub(inventory_channel)
-        settings = dataclasses.replace(
-            settings,
-            inventory_target=f"127.0.0.1:{servers[-1].port}",
-            service_token=token_issuer.mint_service_token("payments", ttl_seconds=600).token,
-        )
-        payments = pay_grpc.PaymentServiceStub(await start(await create_payments(settings)))
-
+    async with running_suite(
+        tmp_path, users_database_url, redis_url, token_issuer, token_verifier
+    ) as suite:
+        users, inventory, payments = suite.users, suite.inventory, suite.payments
+        settings = suite.settings
         # A shopper registers, finds the token in the outbox, verifies, and signs in.
         await users.Register(
             users_pb.RegisterRequest(email="Ana@Example.com", password="s3cret-pass")
@@ -82,7 +45,7 @@ async def test_register_verify_buy_and_refund(
 
         # The admin stocks the shop.
         admin_login = await users.Login(
-            users_pb.LoginRequest(email="admin@shop.example", password="admin-password")
+            users_pb.LoginRequest(email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
         )
         admin = bearer(admin_login.access_token)
         category = (
@@ -144,8 +107,3 @@ async def test_register_verify_buy_and_refund(
         assert stock.product.quantity == 20
         mine = await payments.ListOrders(pay_pb.ListOrdersRequest(), metadata=ana)
         assert [o.id for o in mine.orders] == [order.id]
-    finally:
-        for channel in channels:
-            await channel.close()
-        for server in reversed(servers):
-            await server.stop(grace=0)

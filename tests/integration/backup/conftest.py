@@ -17,7 +17,6 @@ URL_VARIABLES = (
     "ESTORE_INVENTORY_REDIS_URL",
     "ESTORE_PAYMENTS_REDIS_URL",
 )
-SYNC_DELAY = "repl-diskless-sync-delay"
 
 
 @dataclass
@@ -29,17 +28,6 @@ class Stores:
     payments_url: str
     inventory: redis.Redis
     payments: redis.Redis
-
-
-@pytest.fixture
-def quick_snapshots(redis_server: EmbeddedRedis) -> Iterator[None]:
-    """No 5 s pause per snapshot: Redis waits repl-diskless-sync-delay for more replicas to come
-    before it streams one, and here none will."""
-    with redis.Redis(host=redis_server.host, port=redis_server.port) as client:
-        before = client.config_get(SYNC_DELAY)[SYNC_DELAY]
-        client.config_set(SYNC_DELAY, 0)
-        yield
-        client.config_set(SYNC_DELAY, before)
 
 
 @pytest.fixture
@@ -64,7 +52,6 @@ def _stores(users_url: str, inventory_url: str, payments_url: str) -> Iterator[S
 def stores(
     monkeypatch: pytest.MonkeyPatch,
     no_store_env: Path,
-    quick_snapshots: None,
     users_database_url: str,
     redis_url: str,
 ) -> Iterator[Stores]:
@@ -78,7 +65,6 @@ def stores(
 def separate_stores(
     monkeypatch: pytest.MonkeyPatch,
     no_store_env: Path,
-    quick_snapshots: None,
     users_database_url: str,
     redis_url: str,
     redis_server: EmbeddedRedis,

@@ -85,7 +85,6 @@ def test_backup_refuses_a_folder_with_something_in_it_unless_forced(
 
 def test_commands_find_the_stores_of_a_running_estore_up(
     no_store_env: Path,
-    quick_snapshots: None,
     users_database_url: str,
     redis_url: str,
     tmp_path: Path,
