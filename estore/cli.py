@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from estore.common.auth import TokenIssuer, load_private_key
@@ -16,6 +16,7 @@ from estore.common.logs import configure_logging
 from estore.common.runtime import grpc_server, token_verifier
 from estore.common.server import serve_until_signalled
 from estore.services import SERVICES
+from estore.stack import StoreUrls
 from estore.users.app import create_admin, run_migrations
 
 SERVICE_TOKEN_TTL_SECONDS = 365 * 24 * 3600
@@ -64,23 +65,28 @@ def _cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
-    from estore.backup import BackupError, take_backup
-    from estore.stack import resolve_store_urls
+    from estore.backup import take_backup
 
-    try:
-        take_backup(resolve_store_urls(settings), Path(args.dir), force=args.force)
-    except BackupError as error:
-        print(f"estore: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return _run_backup_tool(
+        settings, lambda urls: take_backup(urls, Path(args.dir), force=args.force)
+    )
 
 
 def _cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
-    from estore.backup import BackupError, restore_backup
+    from estore.backup import restore_backup
+
+    return _run_backup_tool(
+        settings, lambda urls: restore_backup(urls, Path(args.dir), assume_yes=args.yes)
+    )
+
+
+def _run_backup_tool(settings: Settings, action: Callable[[StoreUrls], object]) -> int:
+    """Run a backup or restore on the stores in use; its failures exit 1 with their message."""
+    from estore.backup import BackupError
     from estore.stack import resolve_store_urls
 
     try:
-        restore_backup(resolve_store_urls(settings), Path(args.dir), assume_yes=args.yes)
+        action(resolve_store_urls(settings))
     except BackupError as error:
         print(f"estore: {error}", file=sys.stderr)
         return 1

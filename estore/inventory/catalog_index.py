@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.models import ProductOrder, SortField
-from estore.inventory.records import text
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from estore.common.redis import text
 from estore.inventory.models import (
     Category,
     EventType,
@@ -21,11 +22,6 @@ from estore.inventory.models import (
 
 Hash = dict[str, str]
 _WORD = re.compile(r"[^\W_]+")
-
-
-def text(value: object) -> str:
-    """A Redis reply value as text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def as_hash(reply: Mapping[Any, Any] | Sequence[Any]) -> Hash:

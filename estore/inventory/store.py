@@ -48,9 +48,9 @@ import secrets
 from redis.asyncio import Redis
 
 from estore.common.idempotency import Idempotency
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.catalog_index import CatalogIndex
-from estore.inventory.records import text
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts
 from estore.inventory.store_categories import CategoryStore

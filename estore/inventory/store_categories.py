@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from redis.asyncio import Redis
 
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.errors import (
     CategoryAlreadyExists,
@@ -15,7 +16,7 @@ from estore.inventory.errors import (
     ConcurrentModification,
 )
 from estore.inventory.models import Category
-from estore.inventory.records import as_hash, category_from_hash, text
+from estore.inventory.records import as_hash, category_from_hash
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts
 from estore.inventory.store_products import ATTEMPTS

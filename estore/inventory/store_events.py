@@ -7,9 +7,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.models import InventoryEvent
-from estore.inventory.records import event_from_entry, text
+from estore.inventory.records import event_from_entry
 from estore.inventory.redis_errors import store_errors
 
 # XREAD blocks at most this long, so a cancelled watcher frees its connection soon.

@@ -9,6 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.errors import (
     CategoryNotFound,
@@ -26,7 +27,6 @@ from estore.inventory.records import (
     new_product_hash,
     product_fields,
     product_from_hash,
-    text,
 )
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts

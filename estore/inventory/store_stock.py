@@ -7,6 +7,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from estore.common import errors
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.errors import (
     InsufficientStock,
@@ -18,7 +19,7 @@ from estore.inventory.errors import (
     ReservationReleased,
 )
 from estore.inventory.models import Product, Reservation
-from estore.inventory.records import as_hash, product_from_hash, reservation_from_hash, text
+from estore.inventory.records import as_hash, product_from_hash, reservation_from_hash
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts
 

@@ -14,7 +14,8 @@ from estore.common.server import ServiceDefinition
 from estore.payments.inventory_client import InventoryClient
 from estore.payments.processor import Processor, SimulatedProcessor
 from estore.payments.recovery import Recovery
-from estore.payments.saga import Inventory, OrderSaga, PaymentsConfig
+from estore.payments.rules import Inventory, PaymentsConfig
+from estore.payments.saga import OrderSaga
 from estore.payments.service import PaymentService
 from estore.payments.servicer import PaymentServicer
 from estore.payments.store import P, PaymentStore

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from estore.common.auth import Caller
-from estore.common.errors import Aborted, InvalidArgument
+from estore.common.errors import Aborted
 from estore.common.idempotency import Idempotency, fingerprint
-from estore.common.money import fee_for
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
 from estore.payments.errors import (
     CardDeclined,
-    EmailNotVerified,
     OrderNotFound,
     OrderNotPending,
     ProcessorUnavailable,
@@ -27,70 +22,18 @@ from estore.payments.errors import (
 from estore.payments.inventory_client import Reservation
 from estore.payments.models import Order, OrderStatus, PaymentMethod, PaymentStatus
 from estore.payments.processor import ChargeOutcome, ChargeResult, Processor
+from estore.payments.rules import (
+    Inventory,
+    PaymentsConfig,
+    check_id,
+    check_quantity,
+    order_id_for,
+    price_order,
+    require_buyer,
+)
 from estore.payments.store import KEEP, PaymentStore, Transition
 
 log = logging.getLogger("estore.payments")
-
-MAX_QUANTITY = 10_000
-MAX_ID_LENGTH = 128
-
-
-class Inventory(Protocol):
-    """What the saga needs from Inventory (inventory_client.InventoryClient in production)."""
-
-    async def reserve(
-        self, product_id: str, quantity: int, reservation_id: str, ttl_seconds: int
-    ) -> Reservation: ...
-
-    async def commit(self, reservation_id: str) -> Reservation: ...
-
-    async def release(self, reservation_id: str) -> Reservation: ...
-
-    async def restock(
-        self, product_id: str, quantity: int, request_id: str, reason: str
-    ) -> None: ...
-
-
-@dataclass(frozen=True)
-class PaymentsConfig:
-    """The rules' numbers."""
-
-    currency: str
-    fee_bps: int
-    reservation_ttl_seconds: int
-    lease_seconds: int = 30
-    charge_attempts: int = 3
-    retry_pause_seconds: float = 0.05
-
-
-def require_buyer(caller: Caller) -> int:
-    """The caller's user id if they may buy: signed in with a verified email."""
-    user_id = caller.require_user()
-    if not caller.is_verified:
-        raise EmailNotVerified("verify your email address first")
-    return user_id
-
-
-def check_id(field: str, value: str, *, required: bool = True) -> None:
-    """INVALID_ARGUMENT for a missing (when required) or over-long id."""
-    if required and not value:
-        raise InvalidArgument.field(field, "is required")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidArgument.field(field, f"must be at most {MAX_ID_LENGTH} characters")
-
-
-def price_order(unit_price_minor: int, quantity: int, fee_bps: int) -> tuple[int, int, int]:
-    """(price, fee, total) in minor units: fee is price x bps / 10000 rounded half-up."""
-    price = unit_price_minor * quantity
-    fee = fee_for(price, fee_bps)
-    return price, fee, price + fee
-
-
-def order_id_for(user_id: int, request_id: str) -> str:
-    """The order id: derived from the request id when there is one, so a retry finds it."""
-    if not request_id:
-        return uuid.uuid4().hex
-    return hashlib.sha256(f"{user_id}:{request_id}".encode()).hexdigest()[:32]
 
 
 class OrderSaga:
@@ -124,8 +67,7 @@ class OrderSaga:
         user_id = require_buyer(caller)
         check_id("product_id", product_id)
         check_id("request_id", request_id, required=False)
-        if not 1 <= quantity <= MAX_QUANTITY:
-            raise InvalidArgument.field("quantity", f"must be 1 to {MAX_QUANTITY}")
+        check_quantity(quantity)
         method_id = method.id if method else ""
         request = fingerprint("create_order", product_id, quantity, method_id)
         return await self._idempotency.run(

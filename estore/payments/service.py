@@ -30,7 +30,8 @@ from estore.payments.models import (
     Refund,
 )
 from estore.payments.processor import Processor
-from estore.payments.saga import Inventory, OrderSaga, check_id, require_buyer
+from estore.payments.rules import Inventory, check_id, require_buyer
+from estore.payments.saga import OrderSaga
 from estore.payments.store import KEEP, PaymentStore, Transition
 
 MAX_NOTES = 100

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-
-from google.protobuf import timestamp_pb2
 
 from estore.common.context import current_caller
 from estore.common.errors import InvalidArgument
+from estore.common.proto import money, timestamp
 from estore.payments.cards import CardInput
 from estore.payments.models import Order, OrderStatus, PaymentMethod
 from estore.payments.service import PaymentService
-from generated.estore.common.v1 import money_pb2
 from generated.estore.payments.v1 import payment_service_pb2 as pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
 
 Ctx = Any  # grpc.aio.ServicerContext; untyped in grpcio
-
-
-def _ts(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def _money(minor: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(currency_code=currency, minor_units=minor)
 
 
 def _method_to_proto(method: PaymentMethod) -> pb.PaymentMethod:
@@ -42,7 +29,7 @@ def _method_to_proto(method: PaymentMethod) -> pb.PaymentMethod:
             exp_year=card.exp_year,
             holder_name=card.holder_name,
         ),
-        created_at=_ts(method.created_at),
+        created_at=timestamp(method.created_at),
     )
 
 
@@ -53,30 +40,32 @@ def _order_to_proto(order: Order) -> pb.Order:
         product_id=order.product_id,
         user_id=order.user_id,
         quantity=order.quantity,
-        unit_price=_money(order.unit_price_minor, currency),
-        price=_money(order.price_minor, currency),
-        fee=_money(order.fee_minor, currency),
-        total=_money(order.total_minor, currency),
-        refund_amount=_money(order.refund_amount_minor, currency),
+        unit_price=money(order.unit_price_minor, currency),
+        price=money(order.price_minor, currency),
+        fee=money(order.fee_minor, currency),
+        total=money(order.total_minor, currency),
+        refund_amount=money(order.refund_amount_minor, currency),
         status=getattr(pb, f"ORDER_STATUS_{order.status.value}"),
         payment_status=getattr(pb, f"PAYMENT_STATUS_{order.payment_status.value}"),
         payment_method_id=order.payment_method_id,
         payment_error=order.payment_error,
         notes=[
-            pb.OrderNote(text=n.text, created_at=_ts(n.created_at), author_user_id=n.author_user_id)
+            pb.OrderNote(
+                text=n.text, created_at=timestamp(n.created_at), author_user_id=n.author_user_id
+            )
             for n in order.notes
         ],
         reservation_id=order.reservation_id,
-        created_at=_ts(order.created_at),
-        updated_at=_ts(order.updated_at),
-        expires_at=_ts(order.expires_at),
+        created_at=timestamp(order.created_at),
+        updated_at=timestamp(order.updated_at),
+        expires_at=timestamp(order.expires_at),
         cancel_reason=order.cancel_reason,
         refunds=[
             pb.Refund(
-                amount=_money(r.amount_minor, currency),
+                amount=money(r.amount_minor, currency),
                 reason=r.reason,
                 restocked=r.restocked,
-                created_at=_ts(r.created_at),
+                created_at=timestamp(r.created_at),
                 author_user_id=r.author_user_id,
             )
             for r in order.refunds

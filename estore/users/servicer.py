@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from google.protobuf import timestamp_pb2
-
 from estore.common.context import current_caller
+from estore.common.proto import timestamp
 from estore.users.models import User, UserFilter, UserQuery, UserUpdate
 from estore.users.service import UserService
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
 
 Ctx = Any  # grpc.aio.ServicerContext; grpcio ships no types
-
-
-def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def _to_proto(user: User) -> users_pb.User:
@@ -29,10 +21,10 @@ def _to_proto(user: User) -> users_pb.User:
         is_active=user.is_active,
         is_verified=user.is_verified,
         is_admin=user.is_admin,
-        created_at=_timestamp(user.created_at),
+        created_at=timestamp(user.created_at),
     )
     if user.updated_at is not None:
-        message.updated_at.CopyFrom(_timestamp(user.updated_at))
+        message.updated_at.CopyFrom(timestamp(user.updated_at))
     return message
 
 
@@ -84,7 +76,7 @@ class UserServicer(users_grpc.UserServiceServicer):
         signed_in = await self._service.login(request.email, request.password)
         return users_pb.LoginResponse(
             access_token=signed_in.access_token,
-            expires_at=_timestamp(signed_in.expires_at),
+            expires_at=timestamp(signed_in.expires_at),
             user=_to_proto(signed_in.user),
         )
 

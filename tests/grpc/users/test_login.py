@@ -118,8 +118,11 @@ async def test_unknown_email_takes_as_long_as_a_wrong_password(
             await fails(_login(users, email, "wrong password"), UNAUTHENTICATED)
             return time.perf_counter() - started
 
-        wrong = [await duration("ana@example.com") for _ in range(4)]
-        unknown = [await duration(f"nobody{i}@example.com") for i in range(4)]
-    # bcrypt at cost 10 takes tens of milliseconds; skipping it would make unknown ~10x faster.
+        wrong, unknown = [], []
+        for i in range(5):  # interleaved, so load on the machine hits both alike
+            wrong.append(await duration("ana@example.com"))
+            unknown.append(await duration(f"nobody{i}@example.com"))
+    # bcrypt at cost 10 takes tens of milliseconds; skipping it would make unknown ~10x faster,
+    # far outside these bounds, which are wide so a busy machine cannot make the test flaky.
     ratio = statistics.median(unknown) / statistics.median(wrong)
-    assert 0.6 < ratio < 1.6, (wrong, unknown)
+    assert 0.35 < ratio < 2.8, (wrong, unknown)

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.errors import ConcurrentModification, ProductNotFound
 from estore.inventory.models import Money, NewProduct
-from estore.inventory.records import product_fields, sort_member, text
+from estore.inventory.records import product_fields, sort_member
 from tests.integration.inventory.conftest import ADMIN, Inventory
 
 

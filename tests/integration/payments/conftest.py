@@ -20,7 +20,8 @@ from estore.payments.errors import (
 )
 from estore.payments.inventory_client import Reservation
 from estore.payments.processor import SimulatedProcessor
-from estore.payments.saga import OrderSaga, PaymentsConfig
+from estore.payments.rules import PaymentsConfig
+from estore.payments.saga import OrderSaga
 from estore.payments.service import PaymentService
 from estore.payments.store import P, PaymentStore
 

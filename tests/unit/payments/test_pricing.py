@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from estore.payments.saga import price_order
+from estore.payments.rules import price_order
 
 
 @given(
