@@ -1,0 +1,82 @@
+"""Request-id deduplication (AIP-155) against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from estore.common import errors
+from estore.common.idempotency import Idempotency, fingerprint
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+class Counter:
+    def __init__(self, fail_with: Exception | None = None, pause: float = 0.0) -> None:
+        self.calls = 0
+        self.fail_with = fail_with
+        self.pause = pause
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        await asyncio.sleep(self.pause)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return self.calls
+
+
+def run(idem: Idempotency, op: Counter, request: str = "a", request_id: str = "r1"):
+    return idem.run("user:1", request_id, fingerprint(request), op, lambda n: n, int)
+
+
+async def test_same_id_same_request_runs_once(redis: Redis) -> None:
+    idem, op = Idempotency(redis, "t"), Counter()
+    assert await run(idem, op) == 1
+    assert await run(idem, op) == 1
+    assert op.calls == 1
+    assert await idem.run("user:1", "", "x", op, lambda n: n, int) == 2  # no id: no dedup
+
+
+async def test_same_id_other_request_is_refused(redis: Redis) -> None:
+    idem = Idempotency(redis, "t")
+    await run(idem, Counter())
+    with pytest.raises(errors.InvalidArgument) as caught:
+        await run(idem, Counter(), request="b")
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+
+
+async def test_in_flight_is_aborted_or_awaited(redis: Redis) -> None:
+    slow = Counter(pause=0.3)
+    idem = Idempotency(redis, "t")
+    first = asyncio.create_task(run(idem, slow))
+    await asyncio.sleep(0.05)
+    with pytest.raises(errors.Aborted) as caught:
+        await run(idem, slow)
+    assert caught.value.reason == "REQUEST_IN_PROGRESS"
+    waiting = Idempotency(redis, "t", wait_seconds=5)
+    assert await run(waiting, slow) == await first == 1
+    assert slow.calls == 1
+
+
+async def test_final_errors_are_replayed_and_transient_ones_forgotten(redis: Redis) -> None:
+    idem = Idempotency(redis, "t")
+    bad = Counter(errors.InvalidArgument.field("quantity", "too many"))
+    for _ in range(2):
+        with pytest.raises(errors.InvalidArgument) as caught:
+            await run(idem, bad)
+        assert [v.field for v in caught.value.violations] == ["quantity"]
+    assert bad.calls == 1
+
+    flaky = Counter(errors.Unavailable("down"))
+    with pytest.raises(errors.Unavailable):
+        await run(idem, flaky, request_id="r2")
+    flaky.fail_with = None
+    assert await run(idem, flaky, request_id="r2") == 2  # ran again after the transient failure
