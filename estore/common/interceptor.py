@@ -69,7 +69,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             )
         return handler
 
-    async def _begin(self, ctx: grpc.aio.ServicerContext[Any, Any]) -> None:
+    def _begin(self, ctx: grpc.aio.ServicerContext[Any, Any]) -> None:
         metadata = _metadata(ctx)
         request_id = metadata.get(REQUEST_ID_HEADER, "")[:_MAX_REQUEST_ID] or uuid.uuid4().hex
         context.request_id.set(request_id)
@@ -78,7 +78,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         context.deadline.set(None if remaining is None else time.monotonic() + remaining)
         # A token is checked whenever one is sent, even to RPCs that need none.
         context.set_caller(self._verifier.caller_from_authorization(metadata.get("authorization")))
-        await ctx.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        # The id goes back in the trailers, not the headers: once a client has seen headers the
+        # call is committed, and its channel's retry policy could no longer retry UNAVAILABLE.
+        ctx.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
 
     async def _fail(
         self, ctx: grpc.aio.ServicerContext[Any, Any], error: BaseException, method: str
@@ -100,7 +102,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 "INTERNAL_ERROR",
                 self._domain,
             )
-        await ctx.abort(status.code, status.details, status.trailing_metadata)
+        trailers = (*status.trailing_metadata, (REQUEST_ID_HEADER, context.request_id.get()))
+        await ctx.abort(status.code, status.details, trailers)
         raise AssertionError("abort returned")  # pragma: no cover - abort always raises
 
     def _finish(
@@ -127,7 +130,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             started = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:
-                await self._begin(ctx)
+                self._begin(ctx)
                 result = inner(_decoded(raw, decode), ctx)
                 if inspect.isawaitable(result):
                     result = await result
@@ -153,7 +156,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             started = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:
-                await self._begin(ctx)
+                self._begin(ctx)
                 async for item in inner(_decoded(raw, decode), ctx):
                     yield item
                 code = grpc.StatusCode.OK

@@ -105,6 +105,7 @@ async def test_a_bug_is_internal_never_unknown(raising) -> None:
     assert details.code == grpc.StatusCode.INTERNAL
     assert details.reason == "INTERNAL_ERROR"
     assert "req-123" in details.message
+    assert dict(caught.value.trailing_metadata())["x-request-id"] == "req-123"
 
 
 async def test_unbuilt_rpc_is_unimplemented_with_error_info(raising) -> None:
@@ -124,13 +125,13 @@ async def test_request_id_is_echoed_or_made(raising, token_issuer) -> None:
         metadata=(("authorization", f"Bearer {token.token}"), ("x-request-id", "abc")),
     )
     assert (await call).user.id == 7
-    assert dict(await call.initial_metadata())["x-request-id"] == "abc"
+    assert dict(await call.trailing_metadata())["x-request-id"] == "abc"
     call = stub.GetUser(
         users_pb.GetUserRequest(user_id=7),
         metadata=(("authorization", f"Bearer {token.token}"),),
     )
     await call
-    assert len(dict(await call.initial_metadata())["x-request-id"]) == 32
+    assert len(dict(await call.trailing_metadata())["x-request-id"]) == 32
 
 
 async def test_undecodable_request_is_invalid_argument_not_unknown(token_verifier) -> None:
