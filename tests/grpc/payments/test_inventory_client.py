@@ -13,12 +13,14 @@ import pytest
 
 from estore.common import context
 from estore.common.server import GrpcServer, ServiceDefinition
+from estore.common.tls import TlsFiles
 from estore.payments.errors import InsufficientStock, InventoryUnavailable
 from estore.payments.inventory_client import InventoryClient
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from tests.helpers import bearer
+from tests.tls_certs import CertificateAuthority
 
 
 class ScriptedInventory(inv_grpc.InventoryServiceServicer):
@@ -106,3 +108,34 @@ async def test_inventory_errors_become_payments_errors(inventory, token_issuer) 
             await client.reserve("p1", 1, "order-3", 900)
     finally:
         await client.close()
+
+
+async def test_payments_reaches_inventory_over_mutual_tls(
+    tmp_path, token_verifier, token_issuer
+) -> None:
+    ca = CertificateAuthority(tmp_path)
+    inventory_cert, payments_cert = ca.issue("inventory"), ca.issue("payments")
+    servicer = ScriptedInventory()
+    definition = ServiceDefinition(
+        name="inventory",
+        full_name="estore.inventory.v1.InventoryService",
+        register=lambda server: inv_grpc.add_InventoryServiceServicer_to_server(servicer, server),
+    )
+    server_tls = TlsFiles(inventory_cert.cert, inventory_cert.key, ca.cert_file)
+    server = GrpcServer(definition, token_verifier, credentials=server_tls.server_credentials())
+    port = await server.start()
+    token = token_issuer.mint_service_token("payments", ttl_seconds=60).token
+    client_tls = TlsFiles(payments_cert.cert, payments_cert.key, ca.cert_file)
+    client = InventoryClient.connect(
+        f"localhost:{port}", token, deadline_cap_seconds=5,
+        credentials=client_tls.channel_credentials(),
+    )  # fmt: skip
+    plain = _client(port, token)
+    try:
+        assert (await client.reserve("p1", 1, "order-tls", 900)).id == "order-tls"
+        with pytest.raises(InventoryUnavailable):  # plaintext to an mTLS server: refused
+            await plain.reserve("p1", 1, "order-plain", 900)
+    finally:
+        await client.close()
+        await plain.close()
+        await server.stop(grace=0)
