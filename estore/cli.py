@@ -36,10 +36,21 @@ async def _serve(settings: Settings, names: Sequence[str]) -> None:
     await serve_until_signalled(servers)
 
 
+def serve_one(settings: Settings, service: str) -> None:
+    """Serve one service in this process until SIGTERM or SIGINT."""
+    configure_logging(service, settings.log_level)
+    asyncio.run(_serve(settings, [service]))
+
+
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    configure_logging(args.service, settings.log_level)
-    asyncio.run(_serve(settings, [args.service]))
-    return 0
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if args.workers == 1:
+        serve_one(settings, args.service)
+        return 0
+    from estore.workers import run_workers
+
+    return run_workers(settings, args.service, args.workers, serve_one)
 
 
 def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -130,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve one service in the foreground")
     serve.add_argument("service", choices=sorted(SERVICES))
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port (default 1)"
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     up = commands.add_parser("up", help="run PostgreSQL, Redis and all three services")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from estore.common.auth import ensure_dev_keys
@@ -116,3 +117,43 @@ def test_a_call_without_a_token_is_unauthenticated_with_error_info(
     assert reply.returncode != 0
     assert "Unauthenticated" in reply.stderr, reply.stderr
     assert "AUTH_TOKEN_MISSING" in reply.stderr, reply.stderr
+
+
+def test_workers_share_one_port_and_stop_together(tmp_path: Path, redis_url: str) -> None:
+    ensure_dev_keys(tmp_path / "keys/jwt_private.pem", tmp_path / "keys/jwt_public.pem")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ESTORE_DATA_DIR": str(tmp_path),
+        "ESTORE_REDIS_URL": redis_url,
+        "ESTORE_HOST": "127.0.0.1",
+        "ESTORE_INVENTORY_PORT": str(port),
+        "ESTORE_INVENTORY_METRICS_PORT": "0",
+    }
+    log = tmp_path / "workers.log"
+    parent = subprocess.Popen(
+        [str(BIN / "estore"), "serve", "inventory", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    try:
+        _wait_until_serving(port, parent)
+        deadline = time.monotonic() + 30
+        while (
+            len(psutil.Process(parent.pid).children()) < 2
+            or log.read_text().count('"message": "serving"') < 2
+        ):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        workers = psutil.Process(parent.pid).children()
+        for _ in range(10):
+            assert grpcurl(f"127.0.0.1:{port}", "grpc.health.v1.Health/Check").returncode == 0
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0, log.read_text()
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == []
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
