@@ -15,9 +15,9 @@ from google.protobuf.message import DecodeError
 
 from estore.common import context
 from estore.common.auth import TokenVerifier
-from estore.common.errors import DomainError, InvalidArgument
+from estore.common.errors import InvalidArgument
 from estore.common.metrics import Metrics
-from estore.common.status import build_status, status_code_of, to_rpc_status
+from estore.common.status import as_domain_error, build_status, status_code_of, to_rpc_status
 
 log = logging.getLogger("estore.rpc")
 
@@ -85,8 +85,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     async def _fail(
         self, ctx: grpc.aio.ServicerContext[Any, Any], error: BaseException, method: str
     ) -> grpc.StatusCode:
-        if isinstance(error, DomainError):
-            status = to_rpc_status(error, self._domain)
+        domain_error = as_domain_error(error) if isinstance(error, Exception) else None
+        if domain_error is not None:
+            status = to_rpc_status(domain_error, self._domain)
         elif isinstance(error, NotImplementedError):
             status = build_status(
                 grpc.StatusCode.UNIMPLEMENTED,
@@ -187,8 +188,9 @@ def _decoded(raw: bytes, decode: Decoder) -> Any:
 
 
 def _code_of(error: Exception) -> grpc.StatusCode:
-    if isinstance(error, DomainError):
-        return status_code_of(error)
+    domain_error = as_domain_error(error)
+    if domain_error is not None:
+        return status_code_of(domain_error)
     if isinstance(error, NotImplementedError):
         return grpc.StatusCode.UNIMPLEMENTED
     return grpc.StatusCode.INTERNAL

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import grpc
+import psycopg
+import psycopg_pool
+import redis.exceptions
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -20,6 +23,25 @@ STATUS_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
+
+
+# Store client errors that mean "the store is down": whichever layer lets one escape, the client
+# sees UNAVAILABLE (retryable), never INTERNAL.
+STORE_DOWN: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout,
+)
+
+
+def as_domain_error(error: Exception) -> errors.DomainError | None:
+    """The domain error an exception stands for, if any."""
+    if isinstance(error, errors.DomainError):
+        return error
+    if isinstance(error, STORE_DOWN):
+        return errors.Unavailable("a store this service needs is unavailable; try again")
+    return None
 
 
 def status_code_of(error: errors.DomainError) -> grpc.StatusCode:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
 from estore.common.errors import FieldViolation, InvalidArgument
 
+_CARD_NUMBER = re.compile(r"[0-9]{12,19}")  # ASCII only: str.isdigit() takes any script's digits
+_DIGITS = re.compile(r"[0-9]{3,4}")
 _BRANDS = (
     ("amex", ("34", "37"), 15, 4),
     ("visa", ("4",), None, 3),
@@ -69,7 +72,7 @@ def validate_card(card: CardInput, today: date) -> CardSummary:
     """Check a card; INVALID_ARGUMENT INVALID_CARD naming the fields, never their values."""
     violations: list[FieldViolation] = []
     digits = normalise_number(card.number)
-    if not (digits.isdigit() and 12 <= len(digits) <= 19 and luhn_valid(digits)):
+    if not (_CARD_NUMBER.fullmatch(digits) and luhn_valid(digits)):
         violations.append(FieldViolation("card.number", "is not a valid card number"))
         digits = ""
     brand, cvc_length = brand_of(digits) if digits else ("unknown", 3)
@@ -79,10 +82,10 @@ def validate_card(card: CardInput, today: date) -> CardSummary:
         violations.append(FieldViolation("card.exp_year", "is in the past or too far ahead"))
     elif (card.exp_year, card.exp_month) < (today.year, today.month):
         violations.append(FieldViolation("card.exp_month", "the card has expired"))
-    if not (card.cvc.isdigit() and len(card.cvc) in {cvc_length, 3, 4}):
-        violations.append(FieldViolation("card.cvc", "must be 3 or 4 digits"))
-    if len(card.holder_name) > 200:
-        violations.append(FieldViolation("card.holder_name", "must be at most 200 characters"))
+    if not _DIGITS.fullmatch(card.cvc) or (digits and len(card.cvc) != cvc_length):
+        violations.append(FieldViolation("card.cvc", "must be 3 digits (4 for American Express)"))
+    if len(card.holder_name) > 100:
+        violations.append(FieldViolation("card.holder_name", "must be at most 100 characters"))
     if violations:
         fields = ", ".join(v.field for v in violations)
         raise InvalidArgument(

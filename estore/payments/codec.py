@@ -107,6 +107,7 @@ def refund_entry(refund: Refund) -> str:
             "restocked": refund.restocked,
             "at": to_ms(refund.created_at),
             "by": refund.author_user_id,
+            "rid": refund.request_id,
         }
     )
 
@@ -118,6 +119,7 @@ def _refund(entry: dict[str, object]) -> Refund:
         bool(entry["restocked"]),
         from_ms(str(entry["at"])),
         int(str(entry["by"])),
+        str(entry.get("rid", "")),
     )
 
 

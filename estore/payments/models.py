@@ -57,6 +57,7 @@ class Refund:
     restocked: bool
     created_at: datetime
     author_user_id: int
+    request_id: str = ""  # the RefundOrder request id that made it, if one was given
 
 
 @dataclass(frozen=True)

@@ -34,18 +34,17 @@ class Recovery:
 
     async def run_once(self) -> int:
         """One pass: orders whose processing lease lapsed, then unpaid orders past expiry."""
-        handled = 0
         now = to_ms(self._clock())
-        for order_id in await self._store.due_order_ids("processing", now, BATCH):
-            order = await self._store.get_order(order_id)
-            if order is not None:
-                await self._saga.resume(order)
-                handled += 1
-        for order_id in await self._store.due_order_ids("expiring", now, BATCH):
-            order = await self._store.get_order(order_id)
-            if order is not None:
-                await self._saga.expire(order)
-                handled += 1
+        handled = 0
+        for which, settle in (("processing", self._saga.resume), ("expiring", self._saga.expire)):
+            for order_id in await self._store.due_order_ids(which, now, BATCH):
+                try:  # one order that cannot be settled now must not hold up the others
+                    order = await self._store.get_order(order_id)
+                    if order is not None:
+                        await settle(order)
+                        handled += 1
+                except Exception:
+                    log.warning("could not settle order %s yet", order_id, exc_info=True)
         return handled
 
     async def _loop(self) -> None:

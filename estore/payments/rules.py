@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,6 +16,7 @@ from estore.payments.inventory_client import Reservation
 
 MAX_QUANTITY = 10_000
 MAX_ID_LENGTH = 128
+_ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Inventory(Protocol):
@@ -54,11 +56,15 @@ def require_buyer(caller: Caller) -> int:
 
 
 def check_id(field: str, value: str, *, required: bool = True) -> None:
-    """INVALID_ARGUMENT for a missing (when required) or over-long id."""
+    """INVALID_ARGUMENT for a missing (when required), over-long or ill-formed id."""
     if required and not value:
         raise InvalidArgument.field(field, "is required")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidArgument.field(field, f"must be at most {MAX_ID_LENGTH} characters")
+    # Server-made ids are letters, digits, - and _; anything else cannot name one (and must
+    # never reach a Redis key). Request ids are the client's own and may hold anything.
+    if value and field != "request_id" and not _ID.fullmatch(value):
+        raise InvalidArgument.field(field, "is not a valid id")
 
 
 def price_order(unit_price_minor: int, quantity: int, fee_bps: int) -> tuple[int, int, int]:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from estore.common.auth import Caller
-from estore.common.errors import Aborted
+from estore.common.errors import Aborted, FieldViolation, InvalidArgument
 from estore.common.idempotency import Idempotency, fingerprint
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
 from estore.payments.errors import (
@@ -89,8 +89,8 @@ class OrderSaga:
     ) -> Order:
         order_id = order_id_for(user_id, request_id)
         existing = await self._store.get_order(order_id)
-        if existing is not None:  # a retry after a crash: finish what was begun
-            return await self.resume(existing)
+        if existing is not None:  # a retry (after a crash, or a processor outage)
+            return await self._retry(existing, product_id, quantity, method)
         reservation = await self._inventory.reserve(
             product_id, quantity, order_id, self._config.reservation_ttl_seconds
         )
@@ -103,7 +103,8 @@ class OrderSaga:
         try:
             created = await self._store.create_order(order, lease)
         except BaseException:
-            await self._release_quietly(order)
+            if not await self._written(order.id):  # a lost reply may hide a written order
+                await self._release_quietly(order)
             raise
         if not created:
             raise Aborted(
@@ -112,6 +113,29 @@ class OrderSaga:
         if method is None:
             return order
         return await self._charge(order, method)
+
+    async def _retry(
+        self, existing: Order, product_id: str, quantity: int, method: PaymentMethod | None
+    ) -> Order:
+        """The same request again: finish a half-done charge, or charge a kept PENDING order."""
+        if (existing.product_id, existing.quantity) != (product_id, quantity):
+            raise InvalidArgument(
+                "request_id was already used for a different order",
+                violations=[FieldViolation("request_id", "already used for another order")],
+                reason="REQUEST_ID_REUSED",
+            )
+        if existing.payment_status is PaymentStatus.PROCESSING:
+            return await self.resume(existing)
+        waiting = existing.status is OrderStatus.PENDING
+        if waiting and existing.payment_status is PaymentStatus.PENDING and method is not None:
+            return await self.start_payment(existing, method)
+        return existing
+
+    async def _written(self, order_id: str) -> bool:
+        try:
+            return await self._store.get_order(order_id) is not None
+        except Exception:  # the store is down: the write most likely failed too
+            return False
 
     def _new_order(
         self, order_id: str, user_id: int, reservation: Reservation, method: PaymentMethod | None
@@ -220,18 +244,23 @@ class OrderSaga:
         )  # fmt: skip
         outcome = await self._store.transition(order, change)
         if not outcome.applied and outcome.status != OrderStatus.PAID.value:
-            log.error("charged order %s could not be marked paid: %s", order.id, outcome)
+            # Recovery gave up on this order while the charge was still running: undo it.
+            log.error("order %s was settled elsewhere as %s; voiding its charge", order.id, outcome)
+            await self._processor.refund(charge_id, order.total_minor, f"{order.id}:void")
+            raise ReservationLost("the order was cancelled while it was being paid; not charged")
         return paid
 
     async def _settle_failed(self, order: Order, error: str) -> None:
         """Declined or interrupted: the stock released, then CANCELLED with FAILED payment."""
         # Release first: an order reads CANCELLED only once its stock is back (or, with
         # Inventory unreachable, once the hold is left to expire by itself).
-        await self._release_quietly(order)
+        if not await self._release_quietly(order):
+            log.warning("order %s: its stock was sold meanwhile; not cancelling it", order.id)
+            return
         change = Transition(
             OrderStatus.CANCELLED,
             {"payment_status": PaymentStatus.FAILED.value, "payment_error": error,
-             "cancel_reason": f"payment failed: {error}", "updated_at": to_ms(self._clock())},
+             "cancel_reason": "PAYMENT_FAILED", "updated_at": to_ms(self._clock())},
             expect_payment_status=PaymentStatus.PROCESSING.value,
         )  # fmt: skip
         await self._store.transition(order, change)
@@ -246,12 +275,18 @@ class OrderSaga:
         )  # fmt: skip
         await self._store.transition(order, change)
 
-    async def _release_quietly(self, order: Order) -> None:
-        """Release the hold; if Inventory cannot be reached, the hold expires by itself."""
+    async def _release_quietly(self, order: Order) -> bool:
+        """Release the hold; False only when the stock was sold (committed) by another call.
+
+        If Inventory cannot be reached, the hold expires by itself.
+        """
         try:
             await self._inventory.release(order.reservation_id)
+        except ReservationLost as lost:
+            return lost.reason != "RESERVATION_COMMITTED"
         except Exception:
             log.warning("could not release %s; it will expire", order.reservation_id)
+        return True
 
     async def resume(self, order: Order) -> Order:
         """Finish or undo an order a crashed call left PROCESSING, as the processor says."""
@@ -269,7 +304,7 @@ class OrderSaga:
         """An unpaid order whose hold ran out: CANCELLED, and the hold released."""
         change = Transition(
             OrderStatus.CANCELLED,
-            {"cancel_reason": "reservation expired", "updated_at": to_ms(self._clock())},
+            {"cancel_reason": "RESERVATION_EXPIRED", "updated_at": to_ms(self._clock())},
             expect_payment_status=PaymentStatus.PENDING.value,
         )
         if (await self._store.transition(order, change)).applied:

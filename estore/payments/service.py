@@ -86,7 +86,8 @@ class PaymentService:
     async def get_method(self, caller: Caller, method_id: str) -> PaymentMethod:
         """One of the caller's payment methods; another user's is NOT_FOUND."""
         user_id = caller.require_user()
-        method = await self._store.get_method(method_id) if method_id else None
+        check_id("payment_method_id", method_id)
+        method = await self._store.get_method(method_id)
         if method is None or method.user_id != user_id:
             raise PaymentMethodNotFound("no such payment method")
         return method
@@ -133,6 +134,7 @@ class PaymentService:
     async def get_order(self, caller: Caller, order_id: str) -> Order:
         """The order, for its owner or an admin; anyone else gets NOT_FOUND."""
         user_id = caller.require_user()
+        check_id("order_id", order_id)
         order = await self.saga.load(order_id)
         if order.user_id != user_id and not caller.is_admin:
             raise OrderNotFound("no such order")
@@ -165,7 +167,7 @@ class PaymentService:
             raise Aborted("a payment is in progress; try again", reason="CONCURRENT_MODIFICATION")
         change = Transition(
             OrderStatus.CANCELLED,
-            {"cancel_reason": reason or "cancelled", "updated_at": to_ms(self._clock())},
+            {"cancel_reason": reason, "updated_at": to_ms(self._clock())},
             expect_payment_status=order.payment_status.value,
         )
         if not (await self._store.transition(order, change)).applied:
@@ -202,15 +204,27 @@ class PaymentService:
         return await self._idempotency.run(
             f"admin:{caller.user_id}:refund", request_id,
             fingerprint("refund", order_id, amount_minor, reason, restock),
-            lambda: self._refund(caller, order_id, amount_minor, reason, restock),
+            lambda: self._refund(caller, order_id, amount_minor, reason, restock, request_id),
             order_to_json, order_from_json,
         )  # fmt: skip
 
     async def _refund(
-        self, caller: Caller, order_id: str, amount: int | None, reason: str, restock: bool
+        self,
+        caller: Caller,
+        order_id: str,
+        amount: int | None,
+        reason: str,
+        restock: bool,
+        request_id: str,
     ) -> Order:
         for _ in range(5):  # compare-and-set; a concurrent refund makes us read again
             order = await self.saga.load(order_id)
+            earlier = [r for r in order.refunds if request_id and r.request_id == request_id]
+            if earlier:  # recorded by an interrupted attempt: make sure the money moved
+                await self._processor.refund(
+                    order.charge_id, earlier[0].amount_minor, refund_key(order, request_id)
+                )
+                return order
             if order.status not in REFUNDABLE:
                 raise OrderNotRefundable(f"the order is {order.status.value}")
             remaining = order.total_minor - order.refund_amount_minor
@@ -224,7 +238,7 @@ class PaymentService:
                 )
             refunded = order.refund_amount_minor + value
             now = self._clock()
-            entry = Refund(value, reason, restocking, now, caller.user_id or 0)
+            entry = Refund(value, reason, restocking, now, caller.user_id or 0, request_id)
             fields: dict[str, str | int] = {"refund_amount": refunded, "updated_at": to_ms(now)}
             if restocking:
                 fields["restocked"] = 1
@@ -238,9 +252,15 @@ class PaymentService:
                 refund_entry=refund_entry(entry),
             )  # fmt: skip
             if (await self._store.transition(order, change)).applied:
-                await self._processor.refund(order.charge_id, value, uuid.uuid4().hex)
+                key = refund_key(order, request_id or uuid.uuid4().hex)
+                await self._processor.refund(order.charge_id, value, key)
                 return await self.saga.load(order.id)
         raise Aborted("the order keeps changing; try again", reason="CONCURRENT_MODIFICATION")
+
+
+def refund_key(order: Order, request_id: str) -> str:
+    """The processor idempotency key of one refund: one per order and request id."""
+    return f"{order.id}:refund:{request_id}"
 
 
 def _check_text(field: str, value: str, limit: int, *, required: bool) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
+import redis.exceptions
 
 from estore.common import context, errors
 from estore.common.auth import TokenVerifier
@@ -143,3 +145,21 @@ async def test_undecodable_request_is_invalid_argument_not_unknown(token_verifie
     details = error_details(caught.value)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
     assert details.reason == "MALFORMED_REQUEST"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ConnectionError("connection refused"),
+        redis.exceptions.TimeoutError("timed out"),
+        psycopg.OperationalError("server closed the connection"),
+    ],
+    ids=["redis-down", "redis-timeout", "postgres-down"],
+)
+async def test_a_store_outage_that_escapes_is_unavailable(raising, error) -> None:
+    servicer, stub = raising
+    servicer.error = error
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCurrentUser(users_pb.GetCurrentUserRequest())
+    details = error_details(caught.value)
+    assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")

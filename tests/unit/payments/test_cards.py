@@ -64,3 +64,24 @@ def test_bad_cards_name_the_field_and_never_the_number(bad: CardInput, field: st
 
 def test_this_month_is_still_valid() -> None:
     validate_card(card(month=11, year=2026), TODAY)
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        (card(number="42424242424242²2"), "card.number"),  # a superscript digit
+        (card(number="٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢"), "card.number"),  # Arabic-Indic digits
+        (card(cvc="1²3"), "card.cvc"),
+        (card(cvc="1234"), "card.cvc"),  # 4 digits are for American Express only
+        (CardInput("378282246310005", 12, 2030, "123", ""), "card.cvc"),
+        (CardInput(GOOD, 12, 2030, "123", "x" * 101), "card.holder_name"),
+    ],
+)
+def test_only_ascii_digits_and_the_brand_s_cvc_length(bad: CardInput, field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        validate_card(bad, TODAY)
+    assert field in {v.field for v in caught.value.violations}
+
+
+def test_amex_takes_a_four_digit_cvc() -> None:
+    assert validate_card(CardInput("378282246310005", 12, 2030, "1234", ""), TODAY).brand == "amex"
