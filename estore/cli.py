@@ -15,6 +15,7 @@ from estore.common.errors import DomainError
 from estore.common.logs import configure_logging
 from estore.common.runtime import grpc_server, token_verifier
 from estore.common.server import serve_until_signalled
+from estore.embedded.postgres import EmbeddedStoreError
 from estore.services import SERVICES
 from estore.stack import StoreUrls
 from estore.users.app import create_admin, run_migrations
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         result: int = args.handler(settings, args)
-    except (ConfigError, FileNotFoundError) as error:
+    except (ConfigError, FileNotFoundError, EmbeddedStoreError) as error:
         print(f"estore: {error}", file=sys.stderr)
         return 2
     except DomainError as error:  # e.g. a bad email for create-admin, or the database is down

@@ -7,9 +7,11 @@ import dataclasses
 import fcntl
 import os
 import shutil
+import signal
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
+from types import FrameType
 
 import psycopg
 
@@ -105,15 +107,21 @@ async def _serve_all(settings: Settings) -> None:
     verifier = token_verifier(settings)
     servers: list[tuple[str, GrpcServer]] = []
     default_target = f"localhost:{settings.inventory_port}"
-    for name, entry in SERVICES.items():
-        definition = await entry.create(settings)
-        server = grpc_server(
-            definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
-        )
-        await server.start()  # in order, so Payments learns where Inventory really listens
-        servers.append((name, server))
-        if name == "inventory" and settings.inventory_target == default_target:
-            settings = dataclasses.replace(settings, inventory_target=f"localhost:{server.port}")
+    try:
+        for name, entry in SERVICES.items():
+            definition = await entry.create(settings)
+            server = grpc_server(
+                definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
+            )
+            servers.append((name, server))
+            await server.start()  # in order, so Payments learns where Inventory really listens
+            if name == "inventory" and settings.inventory_target == default_target:
+                port = f"localhost:{server.port}"
+                settings = dataclasses.replace(settings, inventory_target=port)
+    except BaseException:
+        for _, started in reversed(servers):
+            await started.stop(grace=0)
+        raise
 
     def announce() -> None:
         for name, server in servers:
@@ -139,13 +147,24 @@ async def _serve_all(settings: Settings) -> None:
     await serve_until_signalled([server for _, server in servers], on_started=announce)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run_up(settings: Settings, *, fresh: bool = False) -> int:
-    """Bring everything up in the foreground; stop all of it on Ctrl-C or SIGTERM."""
+    """Bring everything up in the foreground; stop all of it on Ctrl-C, SIGTERM or SIGHUP."""
+    # Until the servers take over the signals, any of them unwinds what has started so far.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    if "ESTORE_HOST" not in os.environ:  # a dev stack with a known admin password stays local
+        settings = dataclasses.replace(settings, host="127.0.0.1")
     log_file = settings.data_dir / "logs" / "estore.log"
     configure_logging("estore", settings.log_level, log_file=log_file)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as stack:
+    # Ctrl-C (or a signal above) at any point unwinds the stack: servers, then Redis, then
+    # PostgreSQL stop, and nothing is left behind.
+    with suppress(KeyboardInterrupt), ExitStack() as stack:
         if not _hold_lock(data_dir, stack):
             return 1
         if fresh:

@@ -24,6 +24,9 @@ if [[ $(id -u) -eq 0 ]]; then
   sudo=()
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
   sudo=(sudo -n)
+elif command -v sudo >/dev/null && [[ -t 0 ]]; then
+  echo "estore: sudo will ask for your password to install them" >&2
+  sudo=(sudo)
 else
   echo "estore: cannot install them without root. Please run:" >&2
   echo "    sudo apt-get install -y ${missing[*]}" >&2

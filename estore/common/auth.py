@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from estore.common.errors import PermissionDenied, Unauthenticated
 
 ALGORITHM = "EdDSA"
+CLOCK_SKEW_SECONDS = 30  # hosts' clocks may differ a little; a fresh token must not fail
 SERVICE_ROLE = "service"
 USER_ROLE = "user"
 
@@ -36,6 +38,8 @@ class Caller:
     def require_user(self) -> int:
         """The signed-in user's id; UNAUTHENTICATED for anyone else."""
         if self.user_id is None:
+            if self.is_service:
+                raise PermissionDenied("this needs a user's token", reason="USER_TOKEN_REQUIRED")
             raise Unauthenticated("sign in first", reason="AUTH_TOKEN_MISSING")
         return self.user_id
 
@@ -83,6 +87,7 @@ class TokenVerifier:
                 issuer=self._issuer,
                 audience=self._audience,
                 options={"require": ["exp", "iss", "aud", "sub"]},
+                leeway=CLOCK_SKEW_SECONDS,
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the token has expired", reason="AUTH_TOKEN_EXPIRED") from None
@@ -170,10 +175,24 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     return key
 
 
+def _public_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def ensure_dev_keys(private_path: Path, public_path: Path) -> None:
-    """Create an Ed25519 key pair for development when the files are not there yet."""
-    if private_path.exists() and public_path.exists():
+    """Make development keys where none exist; never replace an existing private key.
+
+    With only the private key present, the public key is derived from it.
+    """
+    if private_path.exists():
+        if not public_path.exists():
+            public_path.parent.mkdir(parents=True, exist_ok=True)
+            public_path.write_bytes(_public_pem(load_private_key(private_path)))
         return
+    if public_path.exists():
+        return  # a verifying-only service: nothing to make
     key = Ed25519PrivateKey.generate()
     private_path.parent.mkdir(parents=True, exist_ok=True)
     public_path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,9 +201,8 @@ def ensure_dev_keys(private_path: Path, public_path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    private_path.touch(mode=0o600)
-    private_path.write_bytes(private_pem)
-    public_path.write_bytes(public_pem)
+    # O_EXCL: created here with 0600, never a file someone else made or could read first.
+    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as private_file:
+        private_file.write(private_pem)
+    public_path.write_bytes(_public_pem(key))

@@ -21,6 +21,7 @@ log = logging.getLogger("estore.server")
 
 Probe = Callable[[], Awaitable[bool]]
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -167,19 +168,27 @@ class GrpcServer:
 async def serve_until_signalled(
     servers: Sequence[GrpcServer], on_started: Callable[[], None] | None = None
 ) -> None:
-    """Start the servers and run them until SIGTERM or SIGINT, then shut down gracefully."""
+    """Start the servers and run them until SIGTERM, SIGINT or SIGHUP, then shut down gracefully.
+
+    Servers stop one by one, last started first: a server that calls another (Payments calls
+    Inventory) finishes its calls in flight while the one it calls still answers. A server
+    that fails to start stops the ones started before it.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    started: list[GrpcServer] = []
     try:
         for server in servers:
             await server.start()
+            started.append(server)
         if on_started is not None:
             on_started()
         await stop.wait()
         log.info("shutting down")
     finally:
-        await asyncio.gather(*(server.stop() for server in servers))
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for server in reversed(started or list(servers)):
+            await server.stop()
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)

@@ -35,6 +35,10 @@ STORE_DOWN: tuple[type[Exception], ...] = (
 )
 
 
+MAX_TEXT = 300
+MAX_VIOLATIONS = 20
+
+
 def as_domain_error(error: Exception) -> errors.DomainError | None:
     """The domain error an exception stands for, if any."""
     if isinstance(error, errors.DomainError):
@@ -64,8 +68,10 @@ def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
     extra: list[any_pb2.Any] = []
     if isinstance(error, errors.InvalidArgument) and error.violations:
         violations = [
-            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-            for v in error.violations
+            error_details_pb2.BadRequest.FieldViolation(
+                field=_clip(v.field), description=_clip(v.description)
+            )
+            for v in error.violations[:MAX_VIOLATIONS]
         ]
         extra.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
     if isinstance(error, errors.ResourceExhausted):
@@ -74,6 +80,11 @@ def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
     return build_status(
         status_code_of(error), error.message, error.reason, domain, error.metadata, extra
     )
+
+
+def _clip(text: str) -> str:
+    """Error texts may echo client input: keep them well inside gRPC's metadata limits."""
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
 
 
 def build_status(
@@ -88,7 +99,7 @@ def build_status(
     info = error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata or {})
     proto = status_pb2.Status(
         code=code.value[0],
-        message=message,
+        message=_clip(message),
         details=[_pack(info), *(extra_details or [])],
     )
     return rpc_status.to_status(proto)

@@ -17,7 +17,11 @@ from estore.embedded.ports import free_port
 SUPERUSER = "postgres"
 
 
-class MissingBinary(RuntimeError):
+class EmbeddedStoreError(RuntimeError):
+    """A throwaway store cannot be started here; the message says what to do."""
+
+
+class MissingBinary(EmbeddedStoreError):
     """An OS binary we need is not installed."""
 
 
@@ -50,7 +54,7 @@ def _run_as() -> dict[str, Any]:
         except KeyError:
             continue
         return {"user": entry.pw_uid, "group": entry.pw_gid}
-    raise RuntimeError("running as root and no unprivileged user (postgres, nobody) exists")
+    raise EmbeddedStoreError("running as root and no unprivileged user (postgres, nobody) exists")
 
 
 class EmbeddedPostgres:
@@ -68,7 +72,24 @@ class EmbeddedPostgres:
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{dbname}"
 
+    def _check_reachable(self) -> None:
+        """As root we run PostgreSQL as another user: every folder above the data must let it in."""
+        if not self._as:
+            return
+        for folder in self.data_dir.parents:
+            if not folder.exists():
+                continue
+            info = folder.stat()
+            if info.st_uid != self._as["user"] and not info.st_mode & 0o001:
+                raise EmbeddedStoreError(
+                    f"PostgreSQL runs as an unprivileged user here (we are root), and it cannot "
+                    f"enter {folder} (mode {oct(info.st_mode & 0o777)}). Set ESTORE_DATA_DIR to a "
+                    "folder it can reach, e.g. ESTORE_DATA_DIR=/var/tmp/estore, or run as a "
+                    "normal user."
+                )
+
     def _prepare(self) -> None:
+        self._check_reachable()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._as:
             os.chown(self.data_dir, self._as["user"], self._as["group"])
@@ -87,7 +108,9 @@ class EmbeddedPostgres:
             command.append("--no-sync")
         result = subprocess.run(command, capture_output=True, text=True, check=False, **self._as)
         if result.returncode != 0:
-            raise RuntimeError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise EmbeddedStoreError(
+                f"initdb failed: {result.stderr.strip() or result.stdout.strip()}"
+            )
 
     def start(self, timeout: float = 60) -> None:
         """Create the cluster if needed and start the server; returns when it accepts TCP."""

@@ -66,9 +66,16 @@ def stack() -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str], Path]]:
         targets = {name: f"localhost:{port}" for name, port in ports.items()}
         yield up, {**env, **targets}, log
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        if up.poll() is None:  # the test failed midway: stop it as a user would, then make sure
+            children = psutil.Process(up.pid).children(recursive=True)
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()
+            for child in psutil.wait_procs(children, timeout=10)[1]:
+                child.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

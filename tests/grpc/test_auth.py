@@ -140,3 +140,17 @@ async def test_a_sent_token_is_checked_even_where_none_is_needed(stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ListUsers(users_pb.ListUsersRequest(), metadata=bearer("forged.token.here"))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_service_token_is_not_a_user(stub, token_issuer: TokenIssuer) -> None:
+    token = token_issuer.mint_service_token("payments", ttl_seconds=60).token
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetUser(users_pb.GetUserRequest(user_id=7), metadata=bearer(token))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_little_clock_skew_is_tolerated(stub, signing_key) -> None:
+    now = int(time.time())
+    token = jwt.encode(_claims(iat=now + 10, exp=now + 70), signing_key, algorithm="EdDSA")
+    reply = await stub.GetUser(users_pb.GetUserRequest(user_id=7), metadata=bearer(token))
+    assert reply.user.id == 7

@@ -163,3 +163,15 @@ async def test_a_store_outage_that_escapes_is_unavailable(raising, error) -> Non
         await stub.GetCurrentUser(users_pb.GetCurrentUserRequest())
     details = error_details(caught.value)
     assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
+
+
+async def test_huge_error_texts_still_arrive_as_a_status(raising) -> None:
+    servicer, stub = raising
+    violations = [errors.FieldViolation("update_mask.paths" + "x" * 5000, "y" * 5000)] * 100
+    servicer.error = errors.InvalidArgument("z" * 20000, violations=violations)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetCurrentUser(users_pb.GetCurrentUserRequest())
+    details = error_details(caught.value)
+    assert details.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(details.message) <= 300
+    assert 0 < len(details.bad_requests[0].field_violations) <= 20
