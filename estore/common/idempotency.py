@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from estore.common import errors
 
 T = TypeVar("T")
 DAY_SECONDS = 24 * 3600
-_LUA = (Path(__file__).parent / "lua" / "idempotency_begin.lua").read_text()
+_LUA_DIR = Path(__file__).parent / "lua"
 _TRANSIENT = (errors.Unavailable, errors.Aborted)
 _ERRORS: dict[str, type[errors.DomainError]] = {
     cls.__name__: cls
@@ -87,7 +88,8 @@ class Idempotency:
         self._ttl = ttl_seconds
         self._lease_ms = lease_seconds * 1000
         self._wait = wait_seconds
-        self._begin = redis.register_script(_LUA)
+        self._begin = redis.register_script((_LUA_DIR / "idempotency_begin.lua").read_text())
+        self._end = redis.register_script((_LUA_DIR / "idempotency_finish.lua").read_text())
 
     def key(self, scope: str, request_id: str) -> str:
         return f"{self._prefix}:{scope}:{request_id}"
@@ -105,7 +107,8 @@ class Idempotency:
         if not request_id:
             return await operation()
         key = self.key(scope, request_id)
-        state, stored = await self._claim(key, request_fingerprint)
+        claim = secrets.token_hex(8)
+        state, stored = await self._claim(key, request_fingerprint, claim)
         if state == "mismatch":
             raise errors.InvalidArgument(
                 "request_id was already used for a different request",
@@ -124,19 +127,21 @@ class Idempotency:
             result = await operation()
         except errors.DomainError as error:
             outcome = None if isinstance(error, _TRANSIENT) else _encode_error(error)
-            await self._finish(key, outcome)
+            await self._finish(key, claim, outcome)
             raise
         except BaseException:
-            await self._finish(key, None)
+            await self._finish(key, claim, None)
             raise
-        await self._finish(key, json.dumps({"result": encode(result)}))
+        await self._finish(key, claim, json.dumps({"result": encode(result)}))
         return result
 
-    async def _claim(self, key: str, request_fingerprint: str) -> tuple[str, bytes]:
+    async def _claim(self, key: str, request_fingerprint: str, claim: str) -> tuple[str, bytes]:
         """Claim the id; a duplicate waits up to `wait_seconds` for the first to finish."""
         waited, pause = 0.0, 0.02
         while True:
-            state, *rest = await self._begin(keys=[key], args=[request_fingerprint, self._lease_ms])
+            state, *rest = await self._begin(
+                keys=[key], args=[request_fingerprint, self._lease_ms, claim]
+            )
             state = state.decode() if isinstance(state, bytes) else state
             if state != "running" or waited >= self._wait:
                 return state, (rest[0] if rest else b"")
@@ -144,11 +149,6 @@ class Idempotency:
             waited += pause
             pause = min(pause * 2, 0.25)
 
-    async def _finish(self, key: str, stored: str | None) -> None:
-        if stored is None:
-            await self._redis.delete(key)
-            return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"state": "done", "response": stored})
-            pipe.expire(key, self._ttl)
-            await pipe.execute()
+    async def _finish(self, key: str, claim: str, outcome: str | None) -> None:
+        """Record the outcome (None: forget the claim so a retry runs again), if still ours."""
+        await self._end(keys=[key], args=[claim, outcome or "", self._ttl])

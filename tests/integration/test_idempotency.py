@@ -80,3 +80,14 @@ async def test_final_errors_are_replayed_and_transient_ones_forgotten(redis: Red
         await run(idem, flaky, request_id="r2")
     flaky.fail_with = None
     assert await run(idem, flaky, request_id="r2") == 2  # ran again after the transient failure
+
+
+async def test_a_call_that_outlived_its_lease_cannot_overwrite_the_retry(redis: Redis) -> None:
+    idem = Idempotency(redis, "t", lease_seconds=1)
+    slow, quick = Counter(pause=1.6), Counter()
+    quick.calls = 41
+    first = asyncio.create_task(run(idem, slow))
+    await asyncio.sleep(1.2)  # the first claim's lease has lapsed: a retry takes over
+    assert await run(idem, quick) == 42
+    assert await first == 1  # the first call still answers its own caller...
+    assert await run(idem, Counter()) == 42  # ...but the stored outcome stays the retry's
