@@ -58,19 +58,27 @@ class Reservation:
     state: str  # HELD, COMMITTED, RELEASED, EXPIRED
 
 
-def _reason(error: grpc.aio.AioRpcError) -> str:
+def _details(error: grpc.aio.AioRpcError) -> tuple[str, list[errors.FieldViolation]]:
+    """The ErrorInfo reason and the BadRequest field violations Inventory sent."""
     status = rpc_status.from_call(error)
+    reason, violations = "", []
     for detail in status.details if status is not None else ():
-        info = error_details_pb2.ErrorInfo()
+        info, bad_request = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
         if detail.Is(info.DESCRIPTOR):
             detail.Unpack(info)
-            return str(info.reason)
-    return ""
+            reason = str(info.reason)
+        elif detail.Is(bad_request.DESCRIPTOR):
+            detail.Unpack(bad_request)
+            violations += [
+                errors.FieldViolation(v.field, v.description) for v in bad_request.field_violations
+            ]
+    return reason, violations
 
 
 def map_inventory_error(error: grpc.aio.AioRpcError) -> errors.DomainError:
     """Turn Inventory's status into a Payments error (the one place that knows both)."""
-    code, reason, message = error.code(), _reason(error), error.details() or ""
+    code, message = error.code(), error.details() or ""
+    reason, violations = _details(error)
     if code == grpc.StatusCode.NOT_FOUND and reason == "PRODUCT_NOT_FOUND":
         return ProductNotFound("no such product")
     if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "INSUFFICIENT_STOCK":
@@ -78,7 +86,7 @@ def map_inventory_error(error: grpc.aio.AioRpcError) -> errors.DomainError:
     if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
         return ReservationLost(f"inventory refused: {message}", reason=reason or None)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return errors.InvalidArgument(message, reason=reason or None)
+        return errors.InvalidArgument(message, violations=violations, reason=reason or None)
     if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         log.error("inventory answered %s %s: %s", code.name, reason, message)
     return InventoryUnavailable("inventory is unavailable; try again")

@@ -12,6 +12,7 @@ import grpc
 import pytest
 
 from estore.common import context
+from estore.common.errors import InvalidArgument
 from estore.common.server import GrpcServer, ServiceDefinition
 from estore.common.tls import TlsFiles
 from estore.payments.errors import InsufficientStock, InventoryUnavailable
@@ -39,6 +40,8 @@ class ScriptedInventory(inv_grpc.InventoryServiceServicer):
             await ctx.abort(grpc.StatusCode.UNAVAILABLE, "try again")
         if step == "slow":
             await asyncio.sleep(5)
+        if step == "invalid":
+            raise InvalidArgument.field("quantity", "at most 10000")
         if step == "out-of-stock":
             from estore.common.errors import FailedPrecondition
 
@@ -139,3 +142,15 @@ async def test_payments_reaches_inventory_over_mutual_tls(
         await client.close()
         await plain.close()
         await server.stop(grace=0)
+
+
+async def test_field_violations_come_through(inventory, token_issuer) -> None:
+    servicer, port = inventory
+    servicer.script = ["invalid"]
+    client = _client(port, token_issuer.mint_service_token("payments", ttl_seconds=60).token)
+    try:
+        with pytest.raises(InvalidArgument) as caught:
+            await client.reserve("p1", 1, "order-4", 900)
+    finally:
+        await client.close()
+    assert [v.field for v in caught.value.violations] == ["quantity"]
