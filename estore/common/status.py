@@ -35,8 +35,11 @@ STORE_DOWN: tuple[type[Exception], ...] = (
 )
 
 
-MAX_TEXT = 300
-MAX_VIOLATIONS = 20
+# Trailers past gRPC's 8 KiB soft limit are refused at random, so the status stays well below:
+# the message twice (grpc-message and the Status) plus the violations, base64-encoded.
+MAX_TEXT_BYTES = 256
+MAX_FIELD_TEXT_BYTES = 100
+MAX_VIOLATIONS = 10
 
 
 def as_domain_error(error: Exception) -> errors.DomainError | None:
@@ -69,7 +72,8 @@ def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
     if isinstance(error, errors.InvalidArgument) and error.violations:
         violations = [
             error_details_pb2.BadRequest.FieldViolation(
-                field=_clip(v.field), description=_clip(v.description)
+                field=_clip(v.field, MAX_FIELD_TEXT_BYTES),
+                description=_clip(v.description, MAX_FIELD_TEXT_BYTES),
             )
             for v in error.violations[:MAX_VIOLATIONS]
         ]
@@ -82,9 +86,12 @@ def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
     )
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
     """Error texts may echo client input: keep them well inside gRPC's metadata limits."""
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[: max_bytes - 3].decode(errors="ignore") + "…"
 
 
 def build_status(

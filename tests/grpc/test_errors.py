@@ -167,11 +167,12 @@ async def test_a_store_outage_that_escapes_is_unavailable(raising, error) -> Non
 
 async def test_huge_error_texts_still_arrive_as_a_status(raising) -> None:
     servicer, stub = raising
-    violations = [errors.FieldViolation("update_mask.paths" + "x" * 5000, "y" * 5000)] * 100
-    servicer.error = errors.InvalidArgument("z" * 20000, violations=violations)
+    # Non-ASCII text: UTF-8 takes up to 4 bytes a character, the worst case for the limit.
+    violations = [errors.FieldViolation("update_mask.paths" + "😀" * 5000, "é" * 5000)] * 100
+    servicer.error = errors.InvalidArgument("😀" * 20000, violations=violations)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.GetCurrentUser(users_pb.GetCurrentUserRequest())
     details = error_details(caught.value)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert len(details.message) <= 300
-    assert 0 < len(details.bad_requests[0].field_violations) <= 20
+    assert len(details.message.encode()) <= 256
+    assert 0 < len(details.bad_requests[0].field_violations) <= 10
