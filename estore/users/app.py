@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -14,12 +15,13 @@ from estore.common.errors import InvalidArgument
 from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
 from estore.common.server import ServiceDefinition
+from estore.users.admins import ensure_admin
 from estore.users.mailer import mailer_for
 from estore.users.migrate import migrate
 from estore.users.models import AdminOutcome, User
 from estore.users.passwords import PasswordHasher
 from estore.users.repository import UserRepository
-from estore.users.service import UserService, ensure_admin
+from estore.users.service import UserService
 from estore.users.servicer import UserServicer
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
@@ -87,6 +89,14 @@ async def _bootstrap_admin(
         log.warning("bootstrap admin email belongs to a non-admin account; left as it is")
 
 
+@dataclass(frozen=True)
+class UsersApp:
+    """The built UserService and what the shared bootstrap needs to serve it."""
+
+    service: UserService
+    definition: ServiceDefinition
+
+
 async def create_service(
     settings: Settings,
     *,
@@ -94,6 +104,16 @@ async def create_service(
     pool_timeout: float = POOL_TIMEOUT_SECONDS,
 ) -> ServiceDefinition:
     """Migrate the database, open the pool and build the service (tests may inject `issuer`)."""
+    return (await create_app(settings, issuer=issuer, pool_timeout=pool_timeout)).definition
+
+
+async def create_app(
+    settings: Settings,
+    *,
+    issuer: TokenIssuer | None = None,
+    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+) -> UsersApp:
+    """`create_service`, keeping the service too (tests wait on its background mail work)."""
     url = database_url(settings)
     issuer = issuer or _issuer(settings)
     await migrate(url)
@@ -116,14 +136,16 @@ async def create_service(
         await pool.close()
         raise
     servicer = UserServicer(service)
-    return ServiceDefinition(
+    definition = ServiceDefinition(
         name="users",
         full_name=FULL_NAME,
         register=lambda server: users_grpc.add_UserServiceServicer_to_server(servicer, server),
         probe=store.ping,
-        on_stop=(pool.close,),
+        # Mail work still running needs the pool: let it finish before the pool closes.
+        on_stop=(service.drain, pool.close),
         sampler=lambda: _pool_samples(pool),
     )
+    return UsersApp(service, definition)
 
 
 async def _pool_samples(pool: AsyncConnectionPool[Any]) -> list[Sample]:

@@ -98,11 +98,12 @@ class SignIn:
 
 
 @dataclass(frozen=True)
-class LoginFailures:
-    """Recent failed sign-ins for one email: how many (up to the limit) and when that eases."""
+class LoginAttempt:
+    """A password check the throttle let through (its `id`), or refused (None) for a while."""
 
-    count: int
-    retry_after_seconds: float
+    # The attempt is stored as a failure before the check; a check that succeeds forgets it.
+    id: int | None
+    retry_after_seconds: float = 0.0
 
 
 class AdminOutcome(enum.Enum):

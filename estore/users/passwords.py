@@ -47,6 +47,12 @@ class PasswordHasher:
             matches = await asyncio.to_thread(_check, candidate[:MAX_PASSWORD_BYTES], target)
         return matches and fits and hashed is not None
 
+    def needs_rehash(self, hashed: str) -> bool:
+        """Whether a stored hash was made at another cost than this hasher's (or is not bcrypt)."""
+        # bcrypt hashes read "$2b$<two-digit cost>$<salt and checksum>".
+        parts = hashed.split("$")
+        return len(parts) != 4 or not parts[2].isdigit() or int(parts[2]) != self._rounds
+
     async def prepare(self) -> None:
         """Make the dummy hash now, so the first unknown email is not slower than the rest."""
         await self._dummy()

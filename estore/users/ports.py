@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from estore.users.models import Credentials, LoginFailures, NewToken, TokenPurpose, User, UserFilter
+from estore.users.models import (
+    Credentials,
+    LoginAttempt,
+    NewToken,
+    TokenPurpose,
+    User,
+    UserFilter,
+)
 
 
 class UserStore(Protocol):
@@ -22,8 +29,8 @@ class UserStore(Protocol):
     ) -> User:
         """Insert an account (and its first token); EmailAlreadyExists if taken."""
 
-    async def add_token(self, user_id: int, token: NewToken) -> None:
-        """Store a new emailed token for the account."""
+    async def add_token(self, user_id: int, token: NewToken, *, cooldown_seconds: int = 0) -> bool:
+        """Store a token unless one of its purpose was made within the cooldown; whether stored."""
 
     async def get_user(self, user_id: int) -> User | None:
         """The account with this id, if any."""
@@ -45,6 +52,9 @@ class UserStore(Protocol):
     async def set_password(self, user_id: int, password_hash: str) -> None:
         """Replace the account's password hash."""
 
+    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        """Store the same password hashed anew, unless it changed since `old_hash`."""
+
     async def update_flags(self, user_id: int, flags: Mapping[str, bool]) -> User | None:
         """Set `is_active` / `is_admin`; None if there is no such account."""
 
@@ -54,8 +64,10 @@ class UserStore(Protocol):
     async def list_users(self, user_filter: UserFilter, after_id: int, limit: int) -> list[User]:
         """Up to `limit` accounts after `after_id` that pass the filter, by id."""
 
-    async def login_failures(self, email: str, window_seconds: int, limit: int) -> LoginFailures:
-        """Recent failed sign-ins for the email (at most `limit` counted)."""
+    async def begin_login_attempt(
+        self, email: str, window_seconds: int, limit: int
+    ) -> LoginAttempt:
+        """Record a password check as a failure, unless `limit` are already in the window."""
 
-    async def record_login_failure(self, email: str, window_seconds: int) -> None:
-        """Count a failed sign-in for the email."""
+    async def forget_login_attempt(self, attempt_id: int) -> None:
+        """The password check succeeded: it no longer counts as a failure."""

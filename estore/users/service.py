@@ -6,14 +6,13 @@ import hashlib
 import logging
 import math
 import secrets
-from typing import Any
 
 from estore.common.auth import Caller, TokenIssuer
-from estore.common.errors import DomainError, InvalidArgument
+from estore.common.errors import DomainError
 from estore.common.paging import PageTokens, page_size
+from estore.users.background import BackgroundTasks
 from estore.users.errors import (
     AdminRequired,
-    EmailAlreadyExists,
     InvalidCredentials,
     InvalidCurrentPassword,
     ResetTokenExpired,
@@ -26,7 +25,7 @@ from estore.users.errors import (
 )
 from estore.users.mailer import Mail, Mailer, MailError, reset_mail, verification_mail
 from estore.users.models import (
-    AdminOutcome,
+    Credentials,
     NewToken,
     SignIn,
     TokenPurpose,
@@ -40,8 +39,10 @@ from estore.users.passwords import PasswordHasher
 from estore.users.ports import UserStore
 from estore.users.validation import (
     check_new_password,
+    checked_update_mask,
     normalise_email,
     normalise_email_prefix,
+    page_after_id,
     require_id,
     require_text,
     require_token,
@@ -52,8 +53,7 @@ log = logging.getLogger("estore.users")
 TOKEN_TTL_SECONDS = 24 * 3600
 MAX_LOGIN_FAILURES = 5
 LOGIN_WINDOW_SECONDS = 15 * 60
-ADMIN_ONLY_PATHS = frozenset({"is_active", "is_admin"})
-OUTPUT_ONLY_PATHS = frozenset({"id", "email", "is_verified", "created_at", "updated_at"})
+MAIL_COOLDOWN_SECONDS = 60  # per address and kind of mail
 
 
 def token_digest(token: str) -> bytes:
@@ -85,6 +85,11 @@ class UserService:
         self._issuer = issuer
         self._page_tokens = page_tokens
         self._access_token_ttl = access_token_ttl_seconds
+        self._background = BackgroundTasks()
+
+    async def drain(self) -> None:
+        """Wait for the mail work that earlier requests left running (at shutdown, in tests)."""
+        await self._background.drain()
 
     async def register(self, email: str, password: str) -> User:
         """Create an unverified account and mail it a verification token."""
@@ -106,26 +111,29 @@ class UserService:
 
     async def resend_verification(self, email: str) -> None:
         """Mail a new verification token to an unverified account; silent for any other email."""
-        found = await self._store.get_credentials(email=normalise_email(email, strict=False))
-        if found is None or found.user.is_verified:
-            return
-        token, stored = _new_token(TokenPurpose.VERIFY_EMAIL)
-        await self._store.add_token(found.user.id, stored)
-        await self._mail(verification_mail(found.user.email, token))
+        # The reply leaves before the lookup, so its timing cannot tell whether the account exists.
+        email = normalise_email(email, strict=False)
+        self._background.start(self._resend_verification(email), "resend-verification")
+
+    async def _resend_verification(self, email: str) -> None:
+        found = await self._store.get_credentials(email=email)
+        if found is not None and not found.user.is_verified:
+            await self._mail_new_token(found.user, TokenPurpose.VERIFY_EMAIL)
 
     async def login(self, email: str, password: str) -> SignIn:
         """Check the password and issue an access token; throttled per email."""
         email = normalise_email(email, strict=False)
         require_text(password, "password")
-        await self._check_login_throttle(email)
+        attempt_id = await self._begin_password_check(email)
         found = await self._store.get_credentials(email=email)
         matches = await self._hasher.verify(password, found.password_hash if found else None)
         if found is None or not matches:
-            await self._store.record_login_failure(email, LOGIN_WINDOW_SECONDS)
             raise InvalidCredentials()
+        await self._store.forget_login_attempt(attempt_id)
         user = found.user
         if not user.is_active:
             raise UserInactive()
+        await self._rehash_if_outdated(found, password)
         issued = self._issuer.issue_access_token(
             user.id,
             is_admin=user.is_admin,
@@ -134,10 +142,21 @@ class UserService:
         )
         return SignIn(issued.token, issued.expires_at, user)
 
-    async def _check_login_throttle(self, email: str) -> None:
-        failures = await self._store.login_failures(email, LOGIN_WINDOW_SECONDS, MAX_LOGIN_FAILURES)
-        if failures.count >= MAX_LOGIN_FAILURES:
-            raise TooManyLoginAttempts(max(1, math.ceil(failures.retry_after_seconds)))
+    async def _begin_password_check(self, email: str) -> int:
+        # Counted as a failure before bcrypt runs, so parallel guesses cannot all pass the check.
+        attempt = await self._store.begin_login_attempt(
+            email, LOGIN_WINDOW_SECONDS, MAX_LOGIN_FAILURES
+        )
+        if attempt.id is None:
+            raise TooManyLoginAttempts(max(1, math.ceil(attempt.retry_after_seconds)))
+        return attempt.id
+
+    async def _rehash_if_outdated(self, found: Credentials, password: str) -> None:
+        # A hash of another cost takes another time to check than the dummy hash of unknown
+        # emails; re-hashing at sign-in brings every account to the configured cost.
+        if self._hasher.needs_rehash(found.password_hash):
+            new_hash = await self._hasher.hash(password)
+            await self._store.rehash_password(found.user.id, found.password_hash, new_hash)
 
     async def current_user(self, caller: Caller) -> User:
         """The signed-in caller's account."""
@@ -168,7 +187,7 @@ class UserService:
             email_prefix=normalise_email_prefix(query.filter.email_prefix),
         )
         scope = user_filter.scope()
-        after = _after_id(self._page_tokens.decode(query.page_token, scope))
+        after = page_after_id(self._page_tokens.decode(query.page_token, scope))
         users = await self._store.list_users(user_filter, after, size + 1)
         if len(users) <= size:
             return UserPage(users, "")
@@ -180,7 +199,7 @@ class UserService:
         """Change the flags named by the mask; only admins may change any of them today."""
         me = caller.require_user()
         require_id(update.user_id, "user.id")
-        paths = _checked_mask(update.paths)
+        paths = checked_update_mask(update.paths)
         if not await self._acts_as_admin(caller):
             if me != update.user_id:
                 raise UserNotFound()
@@ -199,18 +218,25 @@ class UserService:
         found = await self._store.get_credentials(user_id=user_id)
         if found is None:
             raise UserNotFound()
+        if not found.user.is_active:
+            raise UserInactive()
+        # Guesses through a stolen access token count toward the same throttle as sign-ins.
+        attempt_id = await self._begin_password_check(found.user.email.lower())
         if not await self._hasher.verify(current, found.password_hash):
             raise InvalidCurrentPassword()
+        await self._store.forget_login_attempt(attempt_id)
         await self._store.set_password(user_id, await self._hasher.hash(new))
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a reset token if the email has an account; silent otherwise."""
-        found = await self._store.get_credentials(email=normalise_email(email, strict=False))
-        if found is None:
-            return
-        token, stored = _new_token(TokenPurpose.RESET_PASSWORD)
-        await self._store.add_token(found.user.id, stored)
-        await self._mail(reset_mail(found.user.email, token))
+        # The reply leaves before the lookup, so its timing cannot tell whether the account exists.
+        email = normalise_email(email, strict=False)
+        self._background.start(self._request_password_reset(email), "request-password-reset")
+
+    async def _request_password_reset(self, email: str) -> None:
+        found = await self._store.get_credentials(email=email)
+        if found is not None:
+            await self._mail_new_token(found.user, TokenPurpose.RESET_PASSWORD)
 
     async def reset_password(self, token: str, new_password: str) -> None:
         """Use a reset token to set a new password."""
@@ -238,52 +264,16 @@ class UserService:
         if not await self._acts_as_admin(caller):
             raise AdminRequired()
 
+    async def _mail_new_token(self, user: User, purpose: TokenPurpose) -> None:
+        token, stored = _new_token(purpose)
+        # One mail of a kind per address and cooldown: more would only flood the inbox.
+        if await self._store.add_token(user.id, stored, cooldown_seconds=MAIL_COOLDOWN_SECONDS):
+            compose = verification_mail if purpose is TokenPurpose.VERIFY_EMAIL else reset_mail
+            await self._mail(compose(user.email, token))
+
     async def _mail(self, mail: Mail) -> None:
         # The account change is done; a mail that fails can be asked for again, so log it only.
         try:
             await self._mailer.send(mail)
         except MailError:
             log.exception("mail not sent", extra={"mail_kind": str(mail.kind), "to": mail.to})
-
-
-def _after_id(cursor: dict[str, Any] | None) -> int:
-    if cursor is None:
-        return 0
-    after = cursor.get("after")
-    if type(after) is not int or after < 0:
-        raise InvalidArgument.field(
-            "page_token", "is not a token this server issued", reason="INVALID_PAGE_TOKEN"
-        )
-    return after
-
-
-def _checked_mask(paths: tuple[str, ...]) -> frozenset[str]:
-    if not paths:
-        raise InvalidArgument.field("update_mask", "must name at least one field")
-    for path in paths:
-        if path in OUTPUT_ONLY_PATHS:
-            raise InvalidArgument.field("update_mask", f"{path!r} is output only")
-        if path not in ADMIN_ONLY_PATHS:
-            raise InvalidArgument.field("update_mask", f"{path!r} is not a field of User")
-    return frozenset(paths)
-
-
-async def ensure_admin(
-    store: UserStore, hasher: PasswordHasher, email: str, password: str, *, promote: bool
-) -> tuple[User, AdminOutcome]:
-    """Create a verified admin; an existing account is promoted (with this password) or left."""
-    email = normalise_email(email)
-    check_new_password(password, "password")
-    found = await store.get_credentials(email=email)
-    if found is not None:
-        if not promote:
-            return found.user, AdminOutcome.UNCHANGED
-        return await store.make_admin(found.user.id, await hasher.hash(password)), (
-            AdminOutcome.PROMOTED
-        )
-    password_hash = await hasher.hash(password)
-    try:
-        user = await store.create_user(email, password_hash, is_admin=True, is_verified=True)
-    except EmailAlreadyExists:  # another instance created it a moment ago
-        return await ensure_admin(store, hasher, email, password, promote=promote)
-    return user, AdminOutcome.CREATED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from estore.common.errors import InvalidArgument
 
@@ -12,6 +13,8 @@ MAX_EMAIL_PREFIX_LENGTH = 255
 MIN_PASSWORD_BYTES = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
 MAX_TOKEN_LENGTH = 256
+ADMIN_ONLY_PATHS = frozenset({"is_active", "is_admin"})
+OUTPUT_ONLY_PATHS = frozenset({"id", "email", "is_verified", "created_at", "updated_at"})
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -80,3 +83,27 @@ def normalise_email_prefix(raw: str, field: str = "filter.email_prefix") -> str:
         raise InvalidArgument.field(field, f"must be at most {MAX_EMAIL_PREFIX_LENGTH} characters")
     _refuse_control_characters(raw, field)
     return raw.lower()
+
+
+def page_after_id(cursor: dict[str, Any] | None) -> int:
+    """The id a ListUsers page token continues after (0 without one); InvalidArgument if bad."""
+    if cursor is None:
+        return 0
+    after = cursor.get("after")
+    if type(after) is not int or after < 0:
+        raise InvalidArgument.field(
+            "page_token", "is not a token this server issued", reason="INVALID_PAGE_TOKEN"
+        )
+    return after
+
+
+def checked_update_mask(paths: tuple[str, ...]) -> frozenset[str]:
+    """UpdateUser's mask paths; InvalidArgument unless it names only mutable User fields."""
+    if not paths:
+        raise InvalidArgument.field("update_mask", "must name at least one field")
+    for path in paths:
+        if path in OUTPUT_ONLY_PATHS:
+            raise InvalidArgument.field("update_mask", f"{path!r} is output only")
+        if path not in ADMIN_ONLY_PATHS:
+            raise InvalidArgument.field("update_mask", f"{path!r} is not a field of User")
+    return frozenset(paths)

@@ -16,7 +16,8 @@ import pytest
 from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.common.config import Settings
 from estore.common.server import GrpcServer
-from estore.users.app import create_service
+from estore.users.app import create_app
+from estore.users.service import UserService
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
 from tests.helpers import ErrorDetails, bearer, error_details, running_server
@@ -48,6 +49,11 @@ class Users:
     channel: grpc.aio.Channel
     server: GrpcServer
     settings: Settings
+    service: UserService
+
+    async def settle(self) -> None:
+        """Wait for the mail work that earlier calls left running in the background."""
+        await self.service.drain()
 
     def mails(self, kind: str | None = None, to: str | None = None) -> list[dict[str, Any]]:
         """The outbox's mails, optionally of one kind and to one address."""
@@ -89,10 +95,10 @@ class Users:
 async def serving(
     settings: Settings, issuer: TokenIssuer, verifier: TokenVerifier, **options: Any
 ) -> AsyncIterator[Users]:
-    """UserService built by create_service, served on port 0."""
-    definition = await create_service(settings, issuer=issuer, **options)
-    async with running_server(definition, verifier) as (server, channel):
-        yield Users(users_grpc.UserServiceStub(channel), channel, server, settings)
+    """UserService built by create_app, served on port 0."""
+    app = await create_app(settings, issuer=issuer, **options)
+    async with running_server(app.definition, verifier) as (server, channel):
+        yield Users(users_grpc.UserServiceStub(channel), channel, server, settings, app.service)
 
 
 @pytest.fixture

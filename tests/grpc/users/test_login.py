@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import bcrypt
 import grpc
 import pytest
 
@@ -126,3 +129,40 @@ async def test_unknown_email_takes_as_long_as_a_wrong_password(
     # far outside these bounds, which are wide so a busy machine cannot make the test flaky.
     ratio = statistics.median(unknown) / statistics.median(wrong)
     assert 0.35 < ratio < 2.8, (wrong, unknown)
+
+
+async def test_parallel_wrong_passwords_cannot_outrun_the_throttle(users: Users) -> None:
+    await users.register("ana@example.com")
+    results = await asyncio.gather(
+        *(_login(users, "ana@example.com", f"wrong {i}") for i in range(20)),
+        return_exceptions=True,
+    )
+    codes = Counter(r.code() for r in results if isinstance(r, grpc.aio.AioRpcError))
+    assert sum(codes.values()) == 20
+    assert codes[UNAUTHENTICATED] <= 5
+    assert codes[grpc.StatusCode.RESOURCE_EXHAUSTED] == 20 - codes[UNAUTHENTICATED]
+
+
+async def test_a_successful_sign_in_is_not_a_failure(users: Users) -> None:
+    await users.register("ana@example.com")
+    for _ in range(4):
+        await fails(_login(users, "ana@example.com", "wrong password"), UNAUTHENTICATED)
+    await _login(users, "ana@example.com")
+    await fails(_login(users, "ana@example.com", "wrong password"), UNAUTHENTICATED)
+    await fails(_login(users, "ana@example.com"), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+async def test_sign_in_rehashes_a_password_hashed_at_another_cost(users: Users) -> None:
+    await users.register("ana@example.com")
+    old_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(5)).decode()
+    users.sql("UPDATE users SET hashed_password = %s WHERE email = 'ana@example.com'", old_hash)
+    await fails(_login(users, "ana@example.com", "wrong password"), UNAUTHENTICATED)
+    assert _stored_hash(users) == old_hash  # only the right password may be hashed anew
+    await _login(users, "ana@example.com")
+    assert _stored_hash(users).startswith("$2b$04$")  # ESTORE_BCRYPT_ROUNDS of the test server
+    await _login(users, "ana@example.com")
+
+
+def _stored_hash(users: Users) -> str:
+    [(hashed,)] = users.sql("SELECT hashed_password FROM users WHERE email = 'ana@example.com'")
+    return str(hashed)

@@ -20,6 +20,7 @@ def _change(current: str, new: str) -> users_pb.ChangePasswordRequest:
 async def _request_reset(users: Users, email: str) -> None:
     reply = await users.stub.RequestPasswordReset(users_pb.RequestPasswordResetRequest(email=email))
     assert reply == users_pb.RequestPasswordResetResponse()
+    await users.settle()  # the lookup and the mail happen after the reply
 
 
 def _reset(token: str, new: str) -> users_pb.ResetPasswordRequest:
@@ -39,6 +40,39 @@ async def test_change_password_checks_the_current_one(users: Users) -> None:
     await users.sign_in("ana@example.com", "brand new pass")
     # Tokens issued before the change stay valid until they expire (as the proto says).
     await users.stub.GetCurrentUser(users_pb.GetCurrentUserRequest(), metadata=as_ana)
+
+
+async def test_wrong_current_passwords_count_toward_the_sign_in_throttle(users: Users) -> None:
+    await users.register("ana@example.com")
+    as_ana = await users.sign_in("ana@example.com")
+    for _ in range(3):
+        await fails(
+            users.stub.ChangePassword(_change("wrong password", "brand new pass"), metadata=as_ana),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "INVALID_CURRENT_PASSWORD",
+        )
+    for _ in range(2):
+        await fails(users.sign_in("ANA@example.com", "wrong password"), UNAUTHENTICATED)
+    details = await fails(
+        users.stub.ChangePassword(_change(PASSWORD, "brand new pass"), metadata=as_ana),
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "TOO_MANY_LOGIN_ATTEMPTS",
+    )
+    assert len(details.retry_infos) == 1
+    await fails(users.sign_in("ana@example.com"), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+async def test_a_deactivated_account_cannot_change_its_password(users: Users) -> None:
+    await users.register("ana@example.com")
+    as_ana = await users.sign_in("ana@example.com")
+    users.sql("UPDATE users SET is_active = false WHERE email = 'ana@example.com'")
+    await fails(
+        users.stub.ChangePassword(_change(PASSWORD, "brand new pass"), metadata=as_ana),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "USER_INACTIVE",
+    )
+    users.sql("UPDATE users SET is_active = true WHERE email = 'ana@example.com'")
+    await users.sign_in("ana@example.com")  # the password did not change
 
 
 async def test_change_password_validates_and_needs_a_signed_in_user(users: Users) -> None:
@@ -130,6 +164,7 @@ async def test_a_reset_voids_older_reset_tokens_and_lifts_the_throttle(users: Us
     await fails(users.sign_in("ana@example.com"), grpc.StatusCode.RESOURCE_EXHAUSTED)
     await _request_reset(users, "ana@example.com")
     older = users.last_token("reset_password", "ana@example.com")
+    users.sql("UPDATE verification_tokens SET created_at = created_at - interval '1 minute'")
     await _request_reset(users, "ana@example.com")
     newer = users.last_token("reset_password", "ana@example.com")
     await users.stub.ResetPassword(_reset(newer, "brand new pass"))

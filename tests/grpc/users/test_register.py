@@ -132,6 +132,7 @@ async def test_the_raw_token_is_nowhere_in_the_database(users: Users) -> None:
     await users.stub.RequestPasswordReset(
         users_pb.RequestPasswordResetRequest(email="ana@example.com")
     )
+    await users.settle()
     tokens = [mail["token"] for mail in users.mails()]
     assert len(tokens) == 2
     tables = users.sql(
@@ -150,9 +151,11 @@ async def test_the_raw_token_is_nowhere_in_the_database(users: Users) -> None:
 async def test_resend_mails_a_new_token_to_an_unverified_account(users: Users) -> None:
     await users.register("ana@example.com")
     first = users.last_token("verify_email", "ana@example.com")
+    users.sql("UPDATE verification_tokens SET created_at = created_at - interval '1 minute'")
     await users.stub.ResendVerification(
         users_pb.ResendVerificationRequest(email=" ANA@example.com")
     )
+    await users.settle()
     second = users.last_token("verify_email", "ana@example.com")
     assert second != first
     reply = await users.stub.VerifyEmail(users_pb.VerifyEmailRequest(token=second))
@@ -164,9 +167,12 @@ async def test_resend_answers_the_same_for_unknown_and_verified_emails(users: Us
     await users.stub.VerifyEmail(
         users_pb.VerifyEmailRequest(token=users.last_token("verify_email", "ana@example.com"))
     )
+    # Out of the mail cooldown, so that only the account being verified can explain no mail.
+    users.sql("UPDATE verification_tokens SET created_at = created_at - interval '1 minute'")
     for email in ("ana@example.com", "nobody@example.com", "not-even-an-email"):
         reply = await users.stub.ResendVerification(users_pb.ResendVerificationRequest(email=email))
         assert reply == users_pb.ResendVerificationResponse()
+    await users.settle()
     assert len(users.mails("verify_email")) == 1
     details = await fails(
         users.stub.ResendVerification(users_pb.ResendVerificationRequest(email="")),
@@ -174,3 +180,22 @@ async def test_resend_answers_the_same_for_unknown_and_verified_emails(users: Us
         "INVALID_FIELD",
     )
     assert details.violated_fields == {"email"}
+
+
+async def test_one_mail_of_a_kind_per_address_a_minute(users: Users) -> None:
+    await users.register("ana@example.com")  # its mail starts the verification cooldown
+    resend = users_pb.ResendVerificationRequest(email="ana@example.com")
+    reset = users_pb.RequestPasswordResetRequest(email="ana@example.com")
+    await asyncio.gather(
+        *(users.stub.ResendVerification(resend) for _ in range(10)),
+        *(users.stub.RequestPasswordReset(reset) for _ in range(10)),
+    )
+    await users.settle()
+    assert len(users.mails("verify_email", "ana@example.com")) == 1
+    assert len(users.mails("reset_password", "ana@example.com")) == 1
+    users.sql("UPDATE verification_tokens SET created_at = created_at - interval '1 minute'")
+    await users.stub.ResendVerification(resend)
+    await users.stub.RequestPasswordReset(reset)
+    await users.settle()
+    assert len(users.mails("verify_email", "ana@example.com")) == 2
+    assert len(users.mails("reset_password", "ana@example.com")) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -29,6 +30,16 @@ async def repository(users_database_url: str) -> AsyncIterator[UserRepository]:
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def _token(name: str, purpose: TokenPurpose, ttl_seconds: int = 60) -> NewToken:
+    return NewToken(_digest(name), purpose, ttl_seconds)
+
+
+def _sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as connection:
+        cursor = connection.execute(query.encode(), params or None)
+        return cursor.fetchall() if cursor.description else []
 
 
 async def test_emails_are_unique_whatever_their_case(repository: UserRepository) -> None:
@@ -65,7 +76,7 @@ async def test_an_expired_token_is_told_apart_from_a_used_one(
 ) -> None:
     user = await repository.create_user("ana@example.com", "hash")
     await repository.add_token(user.id, NewToken(_digest("old"), RESET, 0))
-    await repository.add_token(user.id, NewToken(_digest("new"), RESET, 60))
+    await repository.add_token(user.id, _token("new", RESET))
     assert await repository.reset_password(_digest("old"), "h2") is None
     assert await repository.token_expired(_digest("old"), RESET)
     assert await repository.reset_password(_digest("new"), "h2") is not None
@@ -73,20 +84,72 @@ async def test_an_expired_token_is_told_apart_from_a_used_one(
     assert not await repository.token_expired(_digest("new"), VERIFY)
 
 
-async def test_login_failures_count_within_the_window(
+async def test_login_attempts_count_within_the_window(
     repository: UserRepository, users_database_url: str
 ) -> None:
-    for _ in range(7):
-        await repository.record_login_failure("ana@example.com", 900)
-    failures = await repository.login_failures("ana@example.com", 900, 5)
-    assert failures.count == 5
-    assert 895 < failures.retry_after_seconds <= 900
-    assert (await repository.login_failures("bob@example.com", 900, 5)).count == 0
-    with psycopg.connect(users_database_url, autocommit=True) as connection:
-        connection.execute("UPDATE login_failures SET at = at - interval '14 minutes'")
-    failures = await repository.login_failures("ana@example.com", 900, 5)
-    assert failures.count == 5
-    assert 55 < failures.retry_after_seconds <= 60
+    for _ in range(5):
+        assert (await repository.begin_login_attempt("ana@example.com", 900, 5)).id is not None
+    refused = await repository.begin_login_attempt("ana@example.com", 900, 5)
+    assert refused.id is None
+    assert 895 < refused.retry_after_seconds <= 900
+    assert (await repository.begin_login_attempt("bob@example.com", 900, 5)).id is not None
+    _sql(users_database_url, "UPDATE login_failures SET at = at - interval '14 minutes'")
+    refused = await repository.begin_login_attempt("ana@example.com", 900, 5)
+    assert 55 < refused.retry_after_seconds <= 60
+    _sql(users_database_url, "UPDATE login_failures SET at = at - interval '1 minute'")
+    assert (await repository.begin_login_attempt("ana@example.com", 900, 5)).id is not None
+    # Failures that left the window are deleted as new attempts come.
+    assert _sql(users_database_url, "SELECT count(*) FROM login_failures") == [(1,)]
+
+
+async def test_concurrent_attempts_take_turns_at_the_limit(repository: UserRepository) -> None:
+    attempts = await asyncio.gather(
+        *(repository.begin_login_attempt("ana@example.com", 900, 5) for _ in range(20))
+    )
+    admitted = [a.id for a in attempts if a.id is not None]
+    assert len(admitted) == 5
+    await repository.forget_login_attempt(admitted[0])  # that check succeeded
+    assert (await repository.begin_login_attempt("ana@example.com", 900, 5)).id is not None
+    assert (await repository.begin_login_attempt("ana@example.com", 900, 5)).id is None
+
+
+async def test_a_token_waits_out_the_cooldown_of_its_purpose(
+    repository: UserRepository, users_database_url: str
+) -> None:
+    user = await repository.create_user("ana@example.com", "hash", token=_token("v1", VERIFY))
+    assert not await repository.add_token(user.id, _token("v2", VERIFY), cooldown_seconds=60)
+    racing = [
+        repository.add_token(user.id, _token(f"r{i}", RESET), cooldown_seconds=60)
+        for i in range(10)
+    ]
+    assert sorted(await asyncio.gather(*racing)) == [False] * 9 + [True]
+    _sql(users_database_url, "UPDATE verification_tokens SET created_at = now() - interval '61 s'")
+    assert await repository.add_token(user.id, _token("v2", VERIFY), cooldown_seconds=60)
+    assert await repository.verify_email(_digest("v2")) is not None
+    assert not await repository.add_token(9999, _token("x", RESET))  # no such account
+
+
+async def test_new_tokens_sweep_out_tokens_dead_for_a_day(
+    repository: UserRepository, users_database_url: str
+) -> None:
+    user = await repository.create_user("ana@example.com", "hash")
+    for name in ("expired long ago", "expired"):
+        await repository.add_token(user.id, _token(name, RESET, 0))
+    for name in ("used long ago", "used"):
+        await repository.add_token(user.id, _token(name, VERIFY))
+        await repository.verify_email(_digest(name))
+    _sql(
+        users_database_url,
+        "UPDATE verification_tokens SET expires_at = expires_at - interval '25 hours',"
+        " used_at = used_at - interval '25 hours' WHERE token_hash = ANY(%s)",
+        [_digest("expired long ago"), _digest("used long ago")],
+    )
+    await repository.add_token(user.id, _token("new", RESET))
+    left = _sql(users_database_url, "SELECT token_hash FROM verification_tokens")
+    assert {bytes(digest) for (digest,) in left} == {
+        _digest(name) for name in ("expired", "used", "new")
+    }
+    assert await repository.token_expired(_digest("expired"), RESET)
 
 
 async def test_list_users_keyset_and_filters(repository: UserRepository) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from estore.users.errors import EmailAlreadyExists
 from estore.users.mailer import Mail, MailError
 from estore.users.models import (
     Credentials,
-    LoginFailures,
+    LoginAttempt,
     NewToken,
     TokenPurpose,
     User,
@@ -30,12 +31,15 @@ class _Token:
 
 @dataclass
 class FakeStore:
-    """Accounts and tokens in dictionaries; login failures as a plain counter."""
+    """Accounts and tokens in dictionaries; login failures as a counter per email."""
 
     users: dict[int, User] = field(default_factory=dict)
     hashes: dict[int, str] = field(default_factory=dict)
     tokens: dict[bytes, _Token] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    attempts: dict[int, str] = field(default_factory=dict)  # attempt id -> email
+    attempts_begun: int = 0
+    rehashed: list[int] = field(default_factory=list)  # user ids, in order
 
     async def create_user(
         self,
@@ -56,8 +60,14 @@ class FakeStore:
             await self.add_token(user.id, token)
         return user
 
-    async def add_token(self, user_id: int, token: NewToken) -> None:
+    async def add_token(self, user_id: int, token: NewToken, *, cooldown_seconds: int = 0) -> bool:
+        # No clock here: with a cooldown, any earlier token of the purpose is recent enough.
+        if cooldown_seconds > 0 and any(
+            t.user_id == user_id and t.purpose is token.purpose for t in self.tokens.values()
+        ):
+            return False
         self.tokens[token.digest] = _Token(user_id, token.purpose, token.ttl_seconds <= 0)
+        return True
 
     async def get_user(self, user_id: int) -> User | None:
         return self.users.get(user_id)
@@ -95,6 +105,11 @@ class FakeStore:
     async def set_password(self, user_id: int, password_hash: str) -> None:
         self.hashes[user_id] = password_hash
 
+    async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> None:
+        if self.hashes.get(user_id) == old_hash:
+            self.hashes[user_id] = new_hash
+            self.rehashed.append(user_id)
+
     def _change(self, user_id: int, **values: Any) -> User:
         self.users[user_id] = dataclasses.replace(self.users[user_id], **values)
         return self.users[user_id]
@@ -110,21 +125,31 @@ class FakeStore:
         found = [u for u in self.users.values() if u.id > after_id]
         return [u for u in found if u.email.startswith(user_filter.email_prefix)][:limit]
 
-    async def login_failures(self, email: str, window_seconds: int, limit: int) -> LoginFailures:
-        return LoginFailures(min(limit, self.failures.get(email, 0)), 42.3)
-
-    async def record_login_failure(self, email: str, window_seconds: int) -> None:
+    async def begin_login_attempt(
+        self, email: str, window_seconds: int, limit: int
+    ) -> LoginAttempt:
+        if self.failures.get(email, 0) >= limit:
+            return LoginAttempt(None, 42.3)
         self.failures[email] = self.failures.get(email, 0) + 1
+        self.attempts_begun += 1
+        self.attempts[self.attempts_begun] = email
+        return LoginAttempt(self.attempts_begun)
+
+    async def forget_login_attempt(self, attempt_id: int) -> None:
+        self.failures[self.attempts.pop(attempt_id)] -= 1
 
 
 @dataclass
 class FakeMailer:
-    """Keeps mails; fails them all when `broken`."""
+    """Keeps mails; fails them all when `broken`; holds each until `held` is set, if given."""
 
     sent: list[Mail] = field(default_factory=list)
     broken: bool = False
+    held: asyncio.Event | None = None
 
     async def send(self, mail: Mail) -> None:
+        if self.held is not None:
+            await self.held.wait()
         if self.broken:
             raise MailError("smtp down")
         self.sent.append(mail)

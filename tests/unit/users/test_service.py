@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -11,9 +12,10 @@ from estore.common.auth import Caller, TokenIssuer
 from estore.common.errors import InvalidArgument
 from estore.common.paging import PageTokens
 from estore.users import errors
+from estore.users.admins import ensure_admin
 from estore.users.models import AdminOutcome, UserUpdate
 from estore.users.passwords import PasswordHasher
-from estore.users.service import UserService, ensure_admin
+from estore.users.service import UserService
 from tests.unit.users.fakes import FakeMailer, FakeStore
 
 PASSWORD = "correct horse"
@@ -146,3 +148,83 @@ async def test_ensure_admin_creates_promotes_or_leaves(store: FakeStore) -> None
     assert outcome is AdminOutcome.PROMOTED
     assert store.users[user.id].is_admin
     assert await hasher.verify("new password", store.hashes[user.id])
+
+
+async def test_a_successful_check_is_not_left_counted_as_a_failure(
+    service: UserService, store: FakeStore
+) -> None:
+    user = await service.register("ana@example.com", PASSWORD)
+    for _ in range(4):
+        with pytest.raises(errors.InvalidCredentials):
+            await service.login("ana@example.com", "wrong password")
+    await service.login("ana@example.com", PASSWORD)
+    await service.change_password(_as(user.id), PASSWORD, "brand new pass")
+    assert store.failures == {"ana@example.com": 4}
+
+
+async def test_change_password_is_throttled_with_sign_ins(
+    service: UserService, store: FakeStore
+) -> None:
+    user = await service.register("ana@example.com", PASSWORD)
+    for _ in range(5):
+        with pytest.raises(errors.InvalidCurrentPassword):
+            await service.change_password(_as(user.id), "wrong password", "brand new pass")
+    with pytest.raises(errors.TooManyLoginAttempts):
+        await service.change_password(_as(user.id), PASSWORD, "brand new pass")
+    with pytest.raises(errors.TooManyLoginAttempts):
+        await service.login("ana@example.com", PASSWORD)
+
+
+async def test_a_deactivated_account_keeps_its_password(
+    service: UserService, store: FakeStore
+) -> None:
+    user = await service.register("ana@example.com", PASSWORD)
+    await store.update_flags(user.id, {"is_active": False})
+    with pytest.raises(errors.UserInactive):
+        await service.change_password(_as(user.id), PASSWORD, "brand new pass")
+    assert await PasswordHasher(4).verify(PASSWORD, store.hashes[user.id])
+
+
+async def test_sign_in_brings_the_hash_to_the_configured_cost(
+    service: UserService, store: FakeStore
+) -> None:
+    user = await service.register("ana@example.com", PASSWORD)
+    store.hashes[user.id] = await PasswordHasher(5).hash(PASSWORD)
+    await service.login("ana@example.com", PASSWORD)
+    assert store.hashes[user.id].startswith("$2b$04$")
+    assert await PasswordHasher(4).verify(PASSWORD, store.hashes[user.id])
+    await service.login("ana@example.com", PASSWORD)
+    assert store.rehashed == [user.id]  # once
+
+
+@pytest.mark.parametrize("kind", ["verify_email", "reset_password"])
+async def test_mail_requests_answer_before_looking_the_address_up(
+    service: UserService, store: FakeStore, mailer: FakeMailer, kind: str
+) -> None:
+    await service.register("ana@example.com", PASSWORD)
+    store.tokens.clear()  # as if the first mail were long ago
+    mailer.sent.clear()
+    mailer.held = asyncio.Event()
+    request = (
+        service.resend_verification if kind == "verify_email" else service.request_password_reset
+    )
+    # The answer must not wait for the mail (nor for the lookup): it is never sent here.
+    await asyncio.wait_for(request("ana@example.com"), timeout=1)
+    await asyncio.wait_for(request("ana@example.com"), timeout=1)
+    assert mailer.sent == []
+    mailer.held.set()
+    await service.drain()
+    assert [(str(m.kind), m.to) for m in mailer.sent] == [(kind, "ana@example.com")]
+
+
+async def test_mail_work_that_fails_is_logged(
+    service: UserService, store: FakeStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def unavailable(**_: object) -> None:
+        raise errors.StoreUnavailable()
+
+    store.get_credentials = unavailable  # type: ignore[method-assign]
+    await service.request_password_reset("ana@example.com")
+    await service.drain()
+    assert [r.message for r in caplog.records] == ["background task failed"]
+    assert caplog.records[0].exc_info is not None

@@ -169,7 +169,9 @@ class UserServiceServicer:
     def ResendVerification(self, request, context):
         """Emails a new verification token if the address belongs to an unverified
         account. Always succeeds, whether or not the email exists, so it cannot
-        be used to discover accounts.
+        be used to discover accounts: the reply comes before the lookup, and the
+        mail follows it. At most one verification mail goes to an address per
+        minute (Register's included); requests within that minute send nothing.
 
         Who: anyone (no token needed).
         Errors: INVALID_ARGUMENT INVALID_FIELD (email empty or too long).
@@ -187,8 +189,10 @@ class UserServiceServicer:
         Errors: UNAUTHENTICATED INVALID_CREDENTIALS (unknown email or wrong
         password: both give the same code, message and timing);
         PERMISSION_DENIED USER_INACTIVE (the account is deactivated);
-        RESOURCE_EXHAUSTED TOO_MANY_LOGIN_ATTEMPTS (more than 5 failures for one
-        email within 15 minutes; google.rpc.RetryInfo says when to retry).
+        RESOURCE_EXHAUSTED TOO_MANY_LOGIN_ATTEMPTS (5 failed password checks for
+        one email within 15 minutes, ChangePassword's included; checks still in
+        progress count until they succeed; google.rpc.RetryInfo says when to
+        retry).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -249,8 +253,11 @@ class UserServiceServicer:
         """Changes the caller's password after checking the current one. Tokens
         already issued stay valid until they expire.
 
-        Who: any signed-in user.
-        Errors: PERMISSION_DENIED INVALID_CURRENT_PASSWORD; INVALID_ARGUMENT
+        Who: any signed-in user whose account is active.
+        Errors: PERMISSION_DENIED INVALID_CURRENT_PASSWORD; PERMISSION_DENIED
+        USER_INACTIVE (the account is deactivated); RESOURCE_EXHAUSTED
+        TOO_MANY_LOGIN_ATTEMPTS (a wrong current password counts as a failed
+        sign-in for the account's email, under Login's limit); INVALID_ARGUMENT
         INVALID_FIELD (new password not 8 to 72 UTF-8 bytes).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -259,7 +266,10 @@ class UserServiceServicer:
 
     def RequestPasswordReset(self, request, context):
         """Emails a password-reset token (valid 24 hours, single use) if the address
-        belongs to an account. Always succeeds, whether or not the email exists.
+        belongs to an account. Always succeeds, whether or not the email exists:
+        the reply comes before the lookup, and the mail follows it. At most one
+        reset mail goes to an address per minute; requests within that minute
+        send nothing (the last token mailed still works).
 
         Who: anyone (no token needed).
         Errors: INVALID_ARGUMENT INVALID_FIELD (email empty or too long).
