@@ -45,6 +45,8 @@ class CategoryService:
         self, parent_id: str | None, size: int, page_token: str
     ) -> CategoryPage:
         """Every category, the roots (parent ""), or one category's children, by name then id."""
+        if parent_id:
+            validation.require_id("parent_id", parent_id)
         size = page_size(size)
         if parent_id and not await self._store.categories.exists(parent_id):
             raise CategoryNotFound(parent_id)

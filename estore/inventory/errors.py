@@ -130,6 +130,18 @@ class ReservationIdReused(errors.InvalidArgument):
         )
 
 
+class RequestIdReused(errors.InvalidArgument):
+    """The request id already changed the stock for another product, delta or reason."""
+
+    reason = "REQUEST_ID_REUSED"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "request_id was already used for a different request",
+            violations=[errors.FieldViolation("request_id", "already used for another request")],
+        )
+
+
 class CurrencyMismatch(errors.InvalidArgument):
     """A Money field in a currency other than the deployment's."""
 

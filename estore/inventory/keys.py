@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 PREFIX = "inv:{inv}"
@@ -85,7 +86,9 @@ def with_word(flavour: str, word: str) -> str:
 
 def stock_applied(request_id: str) -> str:
     """Marker that an AdjustStock with this request id changed the stock (never twice)."""
-    return f"{PREFIX}:adjust_applied:{request_id}"
+    # A request id is free-form text: hashed, it never becomes part of a key as written.
+    digest = hashlib.sha256(request_id.encode()).hexdigest()
+    return f"{PREFIX}:adjust_applied:{digest}"
 
 
 def scratch(count: int) -> list[str]:

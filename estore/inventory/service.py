@@ -132,11 +132,8 @@ class ProductService:
         """Events after `wanted.after_event_id` ("" = from now), filtered, until cancelled."""
         require_admin_or_service(caller)
         v = Violations()
-        if len(wanted.product_ids) > validation.WATCH_PRODUCTS_MAX:
-            v.add("product_ids", f"must hold at most {validation.WATCH_PRODUCTS_MAX} ids")
-        after = wanted.after_event_id
-        if after and not validation.STREAM_ID.fullmatch(after):
-            v.add("after_event_id", 'must be a stream id such as "1700000000000-0"')
+        validation.identifiers(v, "product_ids", wanted.product_ids, validation.WATCH_PRODUCTS_MAX)
+        after = validation.stream_id(v, "after_event_id", wanted.after_event_id)
         v.raise_if_any()
         start = after or await self._store.events.last_id()
         async for event in self._store.events.follow(start):

@@ -72,8 +72,7 @@ class StockService:
         v = Violations()
         validation.identifier(v, "product_id", product_id)
         validation.integer(v, "quantity", quantity, 1, validation.RESERVE_MAX)
-        if reservation_id and not validation.RESERVATION_ID.fullmatch(reservation_id):
-            v.add("reservation_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -")
+        validation.identifier(v, "reservation_id", reservation_id, required=False)
         if ttl_ms is not None and not TTL_MIN_MS <= ttl_ms <= TTL_MAX_MS:
             v.add("ttl", "must be between 1 second and 24 hours")
         validation.request_id(v, request_id)
@@ -97,13 +96,13 @@ class StockService:
     async def commit_reservation(self, caller: Caller, reservation_id: str) -> Reservation:
         """Sell the held units; committing twice returns the same reservation."""
         caller.require_service()
-        _check_reservation_id(reservation_id)
+        validation.require_id("reservation_id", reservation_id)
         return await self._store.stock.commit(reservation_id, self._clock())
 
     async def release_reservation(self, caller: Caller, reservation_id: str) -> Reservation:
         """Give the held units back; releasing twice returns the same reservation."""
         caller.require_service()
-        _check_reservation_id(reservation_id)
+        validation.require_id("reservation_id", reservation_id)
         return await self._store.stock.release(reservation_id, self._clock())
 
     async def expire_due_reservations(self) -> int:
@@ -117,10 +116,3 @@ def _reservation_id_for(request_id: str) -> str:
     if not request_id:
         return uuid.uuid4().hex
     return "rq-" + hashlib.sha256(request_id.encode()).hexdigest()[:40]
-
-
-def _check_reservation_id(reservation_id: str) -> None:
-    v = Violations()
-    if not validation.RESERVATION_ID.fullmatch(reservation_id):
-        v.add("reservation_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -")
-    v.raise_if_any()

@@ -21,7 +21,7 @@ Key layout (keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:ix:<id|nm>:category:<c>   set: products filed directly under category c
     inv:{inv}:ix:<id|nm>:tag:<t>        set: products tagged t
     inv:{inv}:ix:<id|nm>:word:<w>       set: products whose name has the word w
-    inv:{inv}:adjust_applied:<rid>      marker: this AdjustStock request id changed stock (24 h)
+    inv:{inv}:adjust_applied:<sha256>   marker: AdjustStock changed stock; its fingerprint (24 h)
     inv:{inv}:idem:<rpc>:<rid>          AIP-155 request-id records (estore.common.idempotency)
     inv:{inv}:page_token_secret         shared page-token key when none is configured
     inv:{inv}:tmp:<uuid>:<n>            scratch keys of one ListProducts call (deleted by it)

@@ -7,11 +7,13 @@ from typing import Any
 from redis.asyncio import Redis
 
 from estore.common import errors
+from estore.common.idempotency import fingerprint
 from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.errors import (
     InsufficientStock,
     ProductNotFound,
+    RequestIdReused,
     ReservationCommitted,
     ReservationExpired,
     ReservationIdReused,
@@ -43,6 +45,8 @@ class StockStore:
     ) -> Product:
         """Add `delta` to available stock (never below zero); at most once per request id."""
         marker = [keys.stock_applied(request_id)] if request_id else []
+        # The marker holds what it was set for, so it answers only a retry of the same request.
+        applied = fingerprint(product_id, delta, reason)
         script_keys = [
             keys.product(product_id),
             keys.analytics(product_id),
@@ -50,9 +54,12 @@ class StockStore:
             keys.EVENTS,
             *marker,
         ]
-        args: list[str | int] = [delta, reason, now, MAX_QUANTITY, "1" if marker else "0", DAY_MS]
+        has_marker = "1" if marker else "0"
+        args: list[str | int] = [delta, reason, now, MAX_QUANTITY, has_marker, DAY_MS, applied]
         reply = await self._scripts.adjust_stock(keys=script_keys, args=args)
         status = text(reply[0])
+        if status == "REUSED":
+            raise RequestIdReused()
         if status == "NOT_FOUND":
             raise ProductNotFound(product_id)
         if status == "INSUFFICIENT":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,9 +26,11 @@ REQUEST_ID_MAX = 128
 QUERY_MAX = 200
 QUERY_WORDS_MAX = 10
 WATCH_PRODUCTS_MAX = 100
-RESERVATION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-STREAM_ID = re.compile(r"\d{1,20}(-\d{1,20})?")
-ID_MAX = 128
+# Ids become parts of Redis keys, so they may not hold the ':' that separates key parts.
+ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+ID_RULE = "must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"
+STREAM_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+STREAM_PART_MAX = 2**64 - 1  # Redis rejects a stream id part that does not fit in 64 bits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -175,13 +177,30 @@ def description(v: Violations, field: str, value: str, maximum: int) -> str:
 
 
 def identifier(v: Violations, field: str, value: str, *, required: bool = True) -> str:
-    """An entity id: non-empty when required, printable, at most 128 characters."""
+    """An entity id: non-empty when required, 1 to 128 characters of [A-Za-z0-9_-]."""
     if not value:
         if required:
             v.add(field, "is required")
         return value
-    if len(value) > ID_MAX or _CONTROL.search(value) or value != value.strip():
-        v.add(field, "is not a valid id")
+    if not ID.fullmatch(value):
+        v.add(field, ID_RULE)
+    return value
+
+
+def identifiers(v: Violations, field: str, values: Collection[str], maximum: int) -> None:
+    """At most `maximum` ids, each a valid id."""
+    if len(values) > maximum:
+        v.add(field, f"must hold at most {maximum} ids")
+    if not all(ID.fullmatch(value) for value in values):
+        v.add(field, f"each id {ID_RULE}")
+
+
+def stream_id(v: Violations, field: str, value: str) -> str:
+    """An event id "<ms>" or "<ms>-<seq>", each part below 2^64; or empty."""
+    match = STREAM_ID.fullmatch(value)
+    parts = match.groups() if match else ()
+    if value and (match is None or any(int(p) > STREAM_PART_MAX for p in parts if p)):
+        v.add(field, 'must be a stream id such as "1700000000000-0"')
     return value
 
 

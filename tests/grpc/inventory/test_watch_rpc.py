@@ -141,9 +141,15 @@ async def test_product_changes_and_reservations_are_events(stub, callers, make_p
     [
         (pb.WatchInventoryRequest(after_event_id="yesterday"), "after_event_id"),
         (pb.WatchInventoryRequest(product_ids=[f"p{i}" for i in range(101)]), "product_ids"),
+        (pb.WatchInventoryRequest(product_ids=["p1", "p2:x"]), "product_ids"),
+        # Within the pattern, but beyond the unsigned 64 bits Redis accepts in a stream id.
+        (pb.WatchInventoryRequest(after_event_id="99999999999999999999"), "after_event_id"),
+        (pb.WatchInventoryRequest(after_event_id="1-18446744073709551616"), "after_event_id"),
+        (pb.WatchInventoryRequest(after_event_id="\u0661-0"), "after_event_id"),  # Arabic 1
     ],
 )
 async def test_bad_watch_requests_are_invalid(stub, callers, request_, field) -> None:
     call = stub.WatchInventory(request_, metadata=callers.admin)
-    details = await expect_error(call.read(), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD")
+    first = asyncio.wait_for(call.read(), timeout=5)  # a request taken as valid waits for events
+    details = await expect_error(first, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FIELD")
     assert details.violated_fields == {field}

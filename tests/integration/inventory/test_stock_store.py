@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from estore.common.errors import InvalidArgument
 from estore.common.money import apply_discount
 from estore.inventory import keys
 from estore.inventory.errors import ReservationExpired
@@ -96,6 +97,22 @@ async def test_adjust_applies_once_even_when_its_answer_was_lost(inventory: Inve
     assert again.quantity == 5
     analytics = await inventory.products.get_analytics(ADMIN, product.id)
     assert analytics.stock_updates == 1
+
+
+@pytest.mark.parametrize(("other_product", "delta"), [(True, 4), (False, 3)])
+async def test_a_lost_answer_marker_does_not_answer_another_request(
+    inventory: Inventory, other_product: bool, delta: int
+) -> None:
+    first = await inventory.product(quantity=1)
+    second = await inventory.product(quantity=1) if other_product else first
+    await inventory.stock.adjust_stock(ADMIN, first.id, 4, "restock", request_id="lost")
+    await inventory.store.redis.delete(f"{keys.IDEMPOTENCY_PREFIX}:adjust_stock:lost")
+    # The same request id with another product or delta is not the retry the marker is for.
+    with pytest.raises(InvalidArgument) as caught:
+        await inventory.stock.adjust_stock(ADMIN, second.id, delta, "restock", request_id="lost")
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+    unchanged = (1, 0, 0, 1) if other_product else (5, 0, 0, 5)
+    assert await _counters(inventory, second.id) == unchanged
 
 
 async def test_reserve_by_request_id_holds_once_even_when_its_answer_was_lost(

@@ -100,3 +100,37 @@ def test_name_words_and_sort_members() -> None:
     assert name_words("Ünïcode Straße 42") == ["42", "straße", "ünïcode"]
     assert name_words("snake_case") == ["case", "snake"]
     assert sort_member("Red Boot", "abc") == "red boot\0abc"
+
+
+@pytest.mark.parametrize(
+    "value", ["a", "0f3c9e", "order-7_B", "x" * 128, "00000000-0000-4000-8000-000000000000"]
+)
+def test_good_ids(value: str) -> None:
+    v = Violations()
+    validation.identifier(v, "product_id", value)
+    assert v.found == []
+
+
+@pytest.mark.parametrize("value", ["abc:children", "a b", "a/b", "caf\u00e9", "{inv}", "x" * 129])
+def test_ids_that_could_name_another_key_are_invalid(value: str) -> None:
+    v = Violations()
+    validation.identifier(v, "category.parent_id", value, required=False)
+    assert [f.field for f in v.found] == ["category.parent_id"]
+
+
+@pytest.mark.parametrize(
+    "value", ["", "0", "0-0", "1700000000000-3", "18446744073709551615-18446744073709551615"]
+)
+def test_stream_ids_that_redis_accepts(value: str) -> None:
+    v = Violations()
+    assert validation.stream_id(v, "after_event_id", value) == value
+    assert v.found == []
+
+
+@pytest.mark.parametrize(
+    "value", ["18446744073709551616", "0-18446744073709551616", "1-", "-1", "1-2-3", "\u0661"]
+)
+def test_stream_ids_that_redis_rejects_are_invalid(value: str) -> None:
+    v = Violations()
+    validation.stream_id(v, "after_event_id", value)
+    assert [f.field for f in v.found] == ["after_event_id"]

@@ -48,6 +48,12 @@ class InventoryServiceStub:
     remembered for at least 24 hours. Results are remembered once final
     (success or a non-retryable error); after UNAVAILABLE or DEADLINE_EXCEEDED
     a retry with the same id completes the same operation, never a second one.
+    A request_id is free text (at most 128 printable characters).
+
+    Ids: every id field (product ids, category ids, parent_id, reservation_id,
+    and the ids in filters and WatchInventory.product_ids) is 1 to 128
+    characters of [A-Za-z0-9_-]; any other non-empty value is INVALID_ARGUMENT
+    INVALID_FIELD naming the field, never NOT_FOUND.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.inventory", reason in UPPER_SNAKE_CASE);
@@ -181,6 +187,12 @@ class InventoryServiceServicer:
     remembered for at least 24 hours. Results are remembered once final
     (success or a non-retryable error); after UNAVAILABLE or DEADLINE_EXCEEDED
     a retry with the same id completes the same operation, never a second one.
+    A request_id is free text (at most 128 printable characters).
+
+    Ids: every id field (product ids, category ids, parent_id, reservation_id,
+    and the ids in filters and WatchInventory.product_ids) is 1 to 128
+    characters of [A-Za-z0-9_-]; any other non-empty value is INVALID_ARGUMENT
+    INVALID_FIELD naming the field, never NOT_FOUND.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.inventory", reason in UPPER_SNAKE_CASE);
@@ -533,6 +545,12 @@ class InventoryService:
     remembered for at least 24 hours. Results are remembered once final
     (success or a non-retryable error); after UNAVAILABLE or DEADLINE_EXCEEDED
     a retry with the same id completes the same operation, never a second one.
+    A request_id is free text (at most 128 printable characters).
+
+    Ids: every id field (product ids, category ids, parent_id, reservation_id,
+    and the ids in filters and WatchInventory.product_ids) is 1 to 128
+    characters of [A-Za-z0-9_-]; any other non-empty value is INVALID_ARGUMENT
+    INVALID_FIELD naming the field, never NOT_FOUND.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.inventory", reason in UPPER_SNAKE_CASE);
