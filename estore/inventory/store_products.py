@@ -36,6 +36,20 @@ ATTEMPTS = 5
 NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
 
 
+def _catalogue_keys(product_id: str) -> list[str]:
+    """The keys every product write script touches first, in the order the scripts expect."""
+    return [
+        keys.product(product_id),
+        keys.analytics(product_id),
+        keys.BY_CREATED,
+        keys.BY_PRICE,
+        keys.BY_NAME,
+        keys.BY_PRICE_NAMED,
+        *keys.stock_sets(),
+        keys.EVENTS,
+    ]
+
+
 def _static_sets(fields: ProductFields) -> tuple[list[str], list[str]]:
     """The category, tag and word sets of a product, id flavour then name flavour."""
     words = name_words(fields.name)
@@ -51,14 +65,7 @@ def _create_call(record: Hash, fields: ProductFields) -> tuple[list[str], list[s
     ids, named = _static_sets(fields)
     category = [keys.category(fields.category_id)] if fields.category_id else []
     script_keys = [
-        keys.product(product_id),
-        keys.analytics(product_id),
-        keys.BY_CREATED,
-        keys.BY_PRICE,
-        keys.BY_NAME,
-        keys.BY_PRICE_NAMED,
-        *keys.stock_sets(),
-        keys.EVENTS,
+        *_catalogue_keys(product_id),
         *category,
         *ids,
         *named,
@@ -208,14 +215,7 @@ class ProductStore:
             current, record = await self._read(product_id)
             ids, named = _static_sets(product_fields(current))
             script_keys = [
-                keys.product(product_id),
-                keys.analytics(product_id),
-                keys.BY_CREATED,
-                keys.BY_PRICE,
-                keys.BY_NAME,
-                keys.BY_PRICE_NAMED,
-                *keys.stock_sets(),
-                keys.EVENTS,
+                *_catalogue_keys(product_id),
                 *ids,
                 *named,
             ]
