@@ -12,7 +12,7 @@ from typing import Any
 
 from mirakuru import TCPExecutor
 
-from estore.embedded.ports import free_port
+from estore.embedded.ports import dying_with_parent, free_port
 
 SUPERUSER = "postgres"
 
@@ -128,7 +128,7 @@ class EmbeddedPostgres:
             command += ["-c", "full_page_writes=off"]
         log_file = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
         self._executor = TCPExecutor(
-            command,
+            dying_with_parent(command, "SIGINT"),
             host=self.host,
             port=self.port,
             timeout=timeout,

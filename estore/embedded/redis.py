@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mirakuru import TCPExecutor
 
-from estore.embedded.ports import free_port
+from estore.embedded.ports import dying_with_parent, free_port
 from estore.embedded.postgres import MissingBinary
 
 
@@ -57,7 +57,7 @@ class EmbeddedRedis:
         ]  # fmt: skip
         log_file = (self.data_dir / "redis.log").open("ab")
         self._executor = TCPExecutor(
-            command,
+            dying_with_parent(command),
             host=self.host,
             port=self.port,
             timeout=timeout,
