@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
+from estore.common.proto import money
 from estore.inventory.models import (
     Category,
     EventFilter,
@@ -43,10 +44,6 @@ def _ts(epoch_ms: int | None) -> timestamp_pb2.Timestamp | None:
     return stamp
 
 
-def _money_to_proto(minor_units: int, currency: str) -> money_pb2.Money:
-    return money_pb2.Money(currency_code=currency, minor_units=minor_units)
-
-
 def _money_from_proto(message: money_pb2.Money) -> Money:
     return Money(message.currency_code, message.minor_units)
 
@@ -56,8 +53,8 @@ def product_to_proto(product: Product, currency: str) -> pb.Product:
     return pb.Product(
         id=product.id,
         name=product.name,
-        price=_money_to_proto(product.price_minor, currency),
-        effective_price=_money_to_proto(product.effective_price_minor, currency),
+        price=money(product.price_minor, currency),
+        effective_price=money(product.effective_price_minor, currency),
         quantity=product.quantity,
         reserved=product.reserved,
         created_by=product.created_by,
@@ -107,7 +104,7 @@ def reservation_to_proto(reservation: Reservation, currency: str) -> pb.Reservat
         id=reservation.id,
         product_id=reservation.product_id,
         quantity=reservation.quantity,
-        unit_price=_money_to_proto(reservation.unit_price_minor, currency),
+        unit_price=money(reservation.unit_price_minor, currency),
         expires_at=_ts(reservation.expires_at),
         state=_STATES[reservation.state],
         created_at=_ts(reservation.created_at),
