@@ -2,27 +2,36 @@
 
 A retry with the same id and the same request gets the first outcome (a response, or a final
 error such as a declined card); the same id with another request is INVALID_ARGUMENT; while the
-first call still runs, ABORTED (after waiting up to `wait_seconds` for it to finish). Transient
-failures (UNAVAILABLE, ABORTED) are forgotten, so a retry runs the operation again. Outcomes are
-kept for `ttl_seconds` (at least 24 hours).
+first call still runs, ABORTED (after waiting for it to finish up to `wait_seconds`, and never past
+the caller's deadline). Transient failures (UNAVAILABLE, ABORTED) are forgotten, so a retry runs
+the operation again. Outcomes are kept for `ttl_seconds` (at least 24 hours).
+
+A running claim names its owner (one random id per Idempotency, so per process) and holds a short
+lease that a task of the owner renews while the operation runs. When the owner dies, the lease
+lapses within `lease_seconds` and the next retry takes the claim over; the claim token fences the
+old owner, should it still be alive, from recording an outcome over the new one's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
-from estore.common import errors
+from estore.common import context, errors
 
 T = TypeVar("T")
+log = logging.getLogger("estore.idempotency")
 DAY_SECONDS = 24 * 3600
+LEASE_SECONDS = 6.0
 _LUA_DIR = Path(__file__).parent / "lua"
 _TRANSIENT = (errors.Unavailable, errors.Aborted)
 _ERRORS: dict[str, type[errors.DomainError]] = {
@@ -80,15 +89,20 @@ class Idempotency:
         key_prefix: str,
         *,
         ttl_seconds: int = DAY_SECONDS,
-        lease_seconds: int = 120,
+        lease_seconds: float = LEASE_SECONDS,
+        renew_seconds: float | None = None,
         wait_seconds: float = 0.0,
     ) -> None:
         self._redis = redis
         self._prefix = key_prefix
         self._ttl = ttl_seconds
-        self._lease_ms = lease_seconds * 1000
+        self._lease_ms = int(lease_seconds * 1000)
+        # Three renewals per lease: one late or lost renewal does not let a live claim lapse.
+        self._renew_every = lease_seconds / 3 if renew_seconds is None else renew_seconds
         self._wait = wait_seconds
+        self.instance = secrets.token_hex(6)
         self._begin = redis.register_script((_LUA_DIR / "idempotency_begin.lua").read_text())
+        self._renew = redis.register_script((_LUA_DIR / "idempotency_renew.lua").read_text())
         self._end = redis.register_script((_LUA_DIR / "idempotency_finish.lua").read_text())
 
     def key(self, scope: str, request_id: str) -> str:
@@ -123,8 +137,11 @@ class Idempotency:
             )
         if state == "done":
             return _decode(stored, decode)
+        if state == "taken":
+            log.info("took over %s from instance %s, whose lease lapsed", key, stored.decode())
         try:
-            result = await operation()
+            async with self._renewing(key, claim):
+                result = await operation()
         except errors.DomainError as error:
             outcome = None if isinstance(error, _TRANSIENT) else _encode_error(error)
             await self._finish(key, claim, outcome)
@@ -135,19 +152,49 @@ class Idempotency:
         await self._finish(key, claim, json.dumps({"result": encode(result)}))
         return result
 
+    def _wait_budget(self) -> float:
+        """How long a duplicate may wait: `wait_seconds`, cut short by the caller's deadline."""
+        remaining = context.time_remaining()
+        if remaining is None:
+            return self._wait
+        # Answer ABORTED a little before the deadline, so the caller hears why.
+        return min(self._wait, max(0.0, remaining - min(1.0, remaining / 10)))
+
     async def _claim(self, key: str, request_fingerprint: str, claim: str) -> tuple[str, bytes]:
-        """Claim the id; a duplicate waits up to `wait_seconds` for the first to finish."""
-        waited, pause = 0.0, 0.02
+        """Claim the id; a duplicate waits for the first to finish, or for its lease to lapse."""
+        budget = self._wait_budget()
+        loop = asyncio.get_running_loop()
+        until, pause = loop.time() + budget, 0.02
+        args = [request_fingerprint, self._lease_ms, claim, self.instance, self._ttl]
         while True:
-            state, *rest = await self._begin(
-                keys=[key], args=[request_fingerprint, self._lease_ms, claim]
-            )
+            state, *rest = await self._begin(keys=[key], args=args)
             state = state.decode() if isinstance(state, bytes) else state
-            if state != "running" or waited >= self._wait:
+            left = until - loop.time()
+            if state != "running" or left <= 0:
                 return state, (rest[0] if rest else b"")
-            await asyncio.sleep(pause)
-            waited += pause
+            await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, 0.25)
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, key: str, claim: str) -> AsyncIterator[None]:
+        """Keep the claim's lease alive while the body runs."""
+        task = asyncio.create_task(self._keep_renewing(key, claim))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_renewing(self, key: str, claim: str) -> None:
+        while True:
+            await asyncio.sleep(self._renew_every)
+            try:
+                if not await self._renew(keys=[key], args=[claim, self._lease_ms]):
+                    log.warning("lost the claim on %s: another call took it over", key)
+                    return
+            except Exception:  # the store is down: try again at the next beat
+                log.warning("could not renew the claim on %s", key, exc_info=True)
 
     async def _finish(self, key: str, claim: str, outcome: str | None) -> None:
         """Record the outcome (None: forget the claim so a retry runs again), if still ours."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
-from estore.common import errors
+from estore.common import context, errors
 from estore.common.idempotency import Idempotency, fingerprint
 
 
@@ -83,7 +84,7 @@ async def test_final_errors_are_replayed_and_transient_ones_forgotten(redis: Red
 
 
 async def test_a_call_that_outlived_its_lease_cannot_overwrite_the_retry(redis: Redis) -> None:
-    idem = Idempotency(redis, "t", lease_seconds=1)
+    idem = Idempotency(redis, "t", lease_seconds=1, renew_seconds=60)  # an owner that stalls
     slow, quick = Counter(pause=1.6), Counter()
     quick.calls = 41
     first = asyncio.create_task(run(idem, slow))
@@ -91,3 +92,48 @@ async def test_a_call_that_outlived_its_lease_cannot_overwrite_the_retry(redis: 
     assert await run(idem, quick) == 42
     assert await first == 1  # the first call still answers its own caller...
     assert await run(idem, Counter()) == 42  # ...but the stored outcome stays the retry's
+
+
+async def test_a_live_owner_keeps_its_claim_past_the_lease(redis: Redis) -> None:
+    slow = Counter(pause=2.5)
+    first = asyncio.create_task(run(Idempotency(redis, "t", lease_seconds=1), slow))
+    await asyncio.sleep(0.1)
+    # The duplicate waits through more than two leases: the owner renews, so it is never
+    # taken over and the operation runs once.
+    waiting = Idempotency(redis, "t", lease_seconds=1, wait_seconds=10)
+    assert await run(waiting, slow) == await first == 1
+    assert slow.calls == 1
+
+
+async def test_a_dead_owners_claim_is_taken_over_once_its_lease_lapses(redis: Redis) -> None:
+    dead = Idempotency(redis, "t", lease_seconds=1)
+    # The owner claims, then dies (SIGKILL: nothing finishes or forgets the claim).
+    assert (await dead._claim(dead.key("user:1", "r1"), fingerprint("a"), "c1"))[0] == "new"
+    with pytest.raises(errors.Aborted):
+        await run(Idempotency(redis, "t"), Counter())  # within the lease: still running
+    started = time.monotonic()
+    retry = Idempotency(redis, "t", wait_seconds=10)
+    assert await run(retry, Counter()) == 1
+    assert time.monotonic() - started < 5  # the lease (1 s), not the full wait
+    assert await run(retry, Counter()) == 1  # and its outcome is the one kept
+    with pytest.raises(errors.InvalidArgument):
+        await run(retry, Counter(), request="b")  # the takeover kept the fingerprint
+
+
+async def test_a_duplicate_waits_no_longer_than_the_callers_deadline(redis: Redis) -> None:
+    slow = Counter(pause=8)
+    first = asyncio.create_task(run(Idempotency(redis, "t"), slow))
+    await asyncio.sleep(0.1)
+    waiting = Idempotency(redis, "t", wait_seconds=10)
+    token = context.deadline.set(time.monotonic() + 4)
+    started = time.monotonic()
+    try:
+        with pytest.raises(errors.Aborted) as caught:
+            await run(waiting, slow)
+    finally:
+        context.deadline.reset(token)
+    assert caught.value.reason == "REQUEST_IN_PROGRESS"
+    assert time.monotonic() - started < 4  # answered before the caller gives up
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first

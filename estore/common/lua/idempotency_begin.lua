@@ -1,11 +1,18 @@
--- Claim a request id, or report what became of an earlier claim (AIP-155).
+-- Claim a request id, take over a claim whose owner stopped renewing it, or report what became
+-- of an earlier claim (AIP-155).
 -- KEYS[1] the request id's hash; ARGV[1] fingerprint of the request, ARGV[2] lease in ms,
--- ARGV[3] this claim's token (only the claim holding it may finish it).
--- Returns {'new'} | {'done', response} | {'running'} | {'mismatch'}.
-local found = redis.call('HMGET', KEYS[1], 'fingerprint', 'state', 'response')
+-- ARGV[3] this claim's token (only the claim holding it may finish it), ARGV[4] the claiming
+-- instance, ARGV[5] how long the record may live at most, in seconds.
+-- Returns {'new'} | {'taken', previous owner} | {'done', response} | {'running'} | {'mismatch'}.
+local found = redis.call('HMGET', KEYS[1], 'fingerprint', 'state', 'response', 'lease_until',
+  'owner')
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local lease_until = now + tonumber(ARGV[2])
 if not found[1] then
-  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'state', 'running', 'claim', ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'state', 'running', 'claim', ARGV[3],
+    'owner', ARGV[4], 'lease_until', lease_until)
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
   return {'new'}
 end
 if found[1] ~= ARGV[1] then
@@ -13,5 +20,10 @@ if found[1] ~= ARGV[1] then
 end
 if found[2] == 'done' then
   return {'done', found[3]}
+end
+-- A claim without a lease (written before leases existed) lapses with its key instead.
+if found[4] and tonumber(found[4]) < now then
+  redis.call('HSET', KEYS[1], 'claim', ARGV[3], 'owner', ARGV[4], 'lease_until', lease_until)
+  return {'taken', found[5] or ''}
 end
 return {'running'}
