@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from estore.common.tls import TlsFiles
 
 
+# Inventory's longest stock hold (ReserveStock ttl): a longer one would refuse every order.
+MAX_RESERVATION_TTL_SECONDS = 86400
+
+
 class ConfigError(ValueError):
     """An environment variable holds a value we cannot use."""
 
@@ -32,7 +36,9 @@ class _Env:
         raw = self.optional(name)
         return Path(raw) if raw else None
 
-    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31) -> int:
+    def integer(
+        self, name: str, default: int, *, minimum: int = 0, maximum: int = 2**31, hint: str = ""
+    ) -> int:
         raw = self._environ.get(name, "").strip()
         if not raw:
             return default
@@ -41,7 +47,7 @@ class _Env:
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not an integer") from None
         if not minimum <= value <= maximum:
-            raise ConfigError(f"{name}={value} is outside {minimum}..{maximum}")
+            raise ConfigError(f"{name}={value} is outside {minimum}..{maximum}{hint}")
         return value
 
     def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
@@ -147,7 +153,13 @@ class Settings:
             bcrypt_rounds=env.integer("ESTORE_BCRYPT_ROUNDS", 12, minimum=4, maximum=31),
             payments_fee_bps=env.integer("ESTORE_PAYMENTS_FEE_BPS", 500, maximum=10000),
             currency=currency,
-            reservation_ttl_seconds=env.integer("ESTORE_RESERVATION_TTL_SECONDS", 900, minimum=1),
+            reservation_ttl_seconds=env.integer(
+                "ESTORE_RESERVATION_TTL_SECONDS",
+                900,
+                minimum=1,
+                maximum=MAX_RESERVATION_TTL_SECONDS,
+                hint=" (Inventory holds stock for at most 24 hours)",
+            ),
             inventory_deadline_seconds=env.number(
                 "ESTORE_INVENTORY_DEADLINE_SECONDS", 5.0, minimum=0.01
             ),

@@ -48,3 +48,15 @@ def test_redis_url_applies_to_both_unless_overridden() -> None:
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("value", ["0", "86401", "604800"])
+def test_a_reservation_ttl_inventory_would_refuse_is_refused_at_start(value: str) -> None:
+    with pytest.raises(
+        ConfigError, match=r"ESTORE_RESERVATION_TTL_SECONDS=\d+ is outside 1\.\.86400"
+    ):
+        Settings.from_env({"ESTORE_RESERVATION_TTL_SECONDS": value})
+    assert (
+        Settings.from_env({"ESTORE_RESERVATION_TTL_SECONDS": "86400"}).reservation_ttl_seconds
+        == 86400
+    )
