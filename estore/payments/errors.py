@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from estore.common.errors import (
+    Aborted,
     FailedPrecondition,
     NotFound,
     PermissionDenied,
@@ -58,6 +59,12 @@ class NotOrderOwner(PermissionDenied):
 
 class InventoryUnavailable(Unavailable):
     reason = "INVENTORY_UNAVAILABLE"
+
+
+class InventoryBusy(Aborted):
+    """Inventory is still running the same request (its ABORTED); retrying shortly may work."""
+
+    reason = "REQUEST_IN_PROGRESS"
 
 
 class ProcessorUnavailable(Unavailable):

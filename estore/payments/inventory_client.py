@@ -15,6 +15,7 @@ from grpc_status import rpc_status
 from estore.common import context, errors
 from estore.payments.errors import (
     InsufficientStock,
+    InventoryBusy,
     InventoryUnavailable,
     ProductNotFound,
     ReservationLost,
@@ -87,6 +88,10 @@ def map_inventory_error(error: grpc.aio.AioRpcError) -> errors.DomainError:
         return ReservationLost(f"inventory refused: {message}", reason=reason or None)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return errors.InvalidArgument(message, violations=violations, reason=reason or None)
+    if code == grpc.StatusCode.ABORTED:  # the same request id still in flight: not an outage
+        return InventoryBusy(
+            f"inventory is busy with this request: {message}", reason=reason or None
+        )
     if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         log.error("inventory answered %s %s: %s", code.name, reason, message)
     return InventoryUnavailable("inventory is unavailable; try again")

@@ -15,7 +15,7 @@ from estore.common import context
 from estore.common.errors import InvalidArgument
 from estore.common.server import GrpcServer, ServiceDefinition
 from estore.common.tls import TlsFiles
-from estore.payments.errors import InsufficientStock, InventoryUnavailable
+from estore.payments.errors import InsufficientStock, InventoryBusy, InventoryUnavailable
 from estore.payments.inventory_client import InventoryClient
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
@@ -52,6 +52,11 @@ class ScriptedInventory(inv_grpc.InventoryServiceServicer):
             state=pb.RESERVATION_STATE_HELD,
         )  # fmt: skip
         return pb.ReserveStockResponse(reservation=reservation)
+
+    async def AdjustStock(self, request: pb.AdjustStockRequest, ctx: Any) -> pb.AdjustStockResponse:
+        from estore.common.errors import Aborted
+
+        raise Aborted("still running", reason="REQUEST_IN_PROGRESS")
 
 
 @pytest.fixture
@@ -111,6 +116,20 @@ async def test_inventory_errors_become_payments_errors(inventory, token_issuer) 
             await client.reserve("p1", 1, "order-3", 900)
     finally:
         await client.close()
+
+
+async def test_inventory_aborted_stays_aborted_and_is_no_error(
+    inventory, token_issuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, port = inventory
+    client = _client(port, token_issuer.mint_service_token("payments", ttl_seconds=60).token)
+    try:
+        with caplog.at_level("INFO"), pytest.raises(InventoryBusy) as caught:
+            await client.restock("p1", 2, "refund-1", "order refunded")
+    finally:
+        await client.close()
+    assert caught.value.reason == "REQUEST_IN_PROGRESS"  # ABORTED to the caller, retryable
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
 
 
 async def test_payments_reaches_inventory_over_mutual_tls(
