@@ -15,18 +15,19 @@ old owner, should it still be alive, from recording an outcome over the new one'
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
 from estore.common import context, errors
+from estore.common.leases import kept_alive
 
 T = TypeVar("T")
 log = logging.getLogger("estore.idempotency")
@@ -140,7 +141,8 @@ class Idempotency:
         if state == "taken":
             log.info("took over %s from instance %s, whose lease lapsed", key, stored.decode())
         try:
-            async with self._renewing(key, claim):
+            renew = functools.partial(self._renew_claim, key, claim)
+            async with kept_alive(renew, self._renew_every, f"claim {key}"):
                 result = await operation()
         except errors.DomainError as error:
             outcome = None if isinstance(error, _TRANSIENT) else _encode_error(error)
@@ -165,7 +167,13 @@ class Idempotency:
         budget = self._wait_budget()
         loop = asyncio.get_running_loop()
         until, pause = loop.time() + budget, 0.02
-        args = [request_fingerprint, self._lease_ms, claim, self.instance, self._ttl]
+        args: list[str | int] = [
+            request_fingerprint,
+            self._lease_ms,
+            claim,
+            self.instance,
+            self._ttl,
+        ]
         while True:
             state, *rest = await self._begin(keys=[key], args=args)
             state = state.decode() if isinstance(state, bytes) else state
@@ -175,26 +183,8 @@ class Idempotency:
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, 0.25)
 
-    @contextlib.asynccontextmanager
-    async def _renewing(self, key: str, claim: str) -> AsyncIterator[None]:
-        """Keep the claim's lease alive while the body runs."""
-        task = asyncio.create_task(self._keep_renewing(key, claim))
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _keep_renewing(self, key: str, claim: str) -> None:
-        while True:
-            await asyncio.sleep(self._renew_every)
-            try:
-                if not await self._renew(keys=[key], args=[claim, self._lease_ms]):
-                    log.warning("lost the claim on %s: another call took it over", key)
-                    return
-            except Exception:  # the store is down: try again at the next beat
-                log.warning("could not renew the claim on %s", key, exc_info=True)
+    async def _renew_claim(self, key: str, claim: str) -> bool:
+        return bool(await self._renew(keys=[key], args=[claim, self._lease_ms]))
 
     async def _finish(self, key: str, claim: str, outcome: str | None) -> None:
         """Record the outcome (None: forget the claim so a retry runs again), if still ours."""

@@ -14,11 +14,13 @@ from estore.common.server import ServiceDefinition
 from estore.payments.inventory_client import InventoryClient
 from estore.payments.processor import Processor, SimulatedProcessor
 from estore.payments.recovery import Recovery
+from estore.payments.refund_saga import RefundSaga
 from estore.payments.rules import Inventory, PaymentsConfig
 from estore.payments.saga import OrderSaga
 from estore.payments.service import PaymentService
 from estore.payments.servicer import PaymentServicer
 from estore.payments.store import P, PaymentStore
+from estore.payments.store_refunds import RefundStore
 from generated.estore.payments.v1 import payment_service_pb2 as payments_pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
 
@@ -76,9 +78,15 @@ async def create_service(
         lease_seconds=settings.payments_lease_seconds,
     )
     saga = OrderSaga(store, inventory, processor, idempotency, config)
+    refunds = RefundSaga(store, RefundStore(redis), inventory, processor, config)
     secret = await shared_secret(redis, f"{P}:page-token-secret", settings.page_token_secret)
-    service = PaymentService(store, saga, inventory, processor, idempotency, PageTokens(secret))
-    recovery = Recovery(store, saga, settings.payments_sweep_interval_seconds)
+    service = PaymentService(
+        store, saga, refunds, inventory, processor, idempotency, PageTokens(secret)
+    )
+    recovery = Recovery(
+        store, saga, refunds, settings.payments_sweep_interval_seconds,
+        retry_seconds=settings.payments_lease_seconds,
+    )  # fmt: skip
     recovery.start()  # its first pass finishes what a crashed instance left half done
 
     async def close() -> None:

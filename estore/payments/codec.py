@@ -16,6 +16,7 @@ from estore.payments.models import (
     PaymentMethod,
     PaymentStatus,
     Refund,
+    RefundState,
 )
 
 
@@ -61,9 +62,15 @@ def order_fields(order: Order) -> dict[str, str | int]:
     }
 
 
-def order_from_fields(raw: dict[bytes, bytes], notes: list[bytes], refunds: list[bytes]) -> Order:
-    """Rebuild an order from its hash and lists."""
+def order_from_fields(
+    raw: dict[bytes, bytes],
+    notes: list[bytes],
+    refunds: list[bytes],
+    refund_states: Mapping[bytes, bytes] | None = None,
+) -> Order:
+    """Rebuild an order from its hash, its lists and where each refund's saga is."""
     f = {k.decode(): v.decode() for k, v in raw.items()}
+    states = {k.decode(): v.decode() for k, v in (refund_states or {}).items()}
     return Order(
         id=f["id"],
         user_id=int(f["user_id"]),
@@ -87,7 +94,7 @@ def order_from_fields(raw: dict[bytes, bytes], notes: list[bytes], refunds: list
         charge_id=f.get("charge_id", ""),
         restocked=f.get("restocked") == "1",
         notes=tuple(_note(json.loads(n)) for n in notes),
-        refunds=tuple(_refund(json.loads(r)) for r in refunds),
+        refunds=tuple(_refund(json.loads(r), states) for r in refunds),
     )
 
 
@@ -100,6 +107,7 @@ def _note(entry: dict[str, object]) -> OrderNote:
 
 
 def refund_entry(refund: Refund) -> str:
+    """A refund as JSON: as decided in the order's list, or as it stands in a stored reply."""
     return json.dumps(
         {
             "amount": refund.amount_minor,
@@ -108,18 +116,46 @@ def refund_entry(refund: Refund) -> str:
             "at": to_ms(refund.created_at),
             "by": refund.author_user_id,
             "rid": refund.request_id,
+            "id": refund.id,
+            "restock": refund.restock,
+            "state": refund.state.value,
+            "units": [list(line) for line in refund.units],
         }
     )
 
 
-def _refund(entry: dict[str, object]) -> Refund:
+def refund_units(units: tuple[tuple[str, int], ...]) -> str:
+    """(product id, units) lines as JSON."""
+    return json.dumps([list(line) for line in units])
+
+
+def parse_units(raw: str) -> tuple[tuple[str, int], ...]:
+    """The lines `refund_units` wrote ('' is none)."""
+    return _lines(json.loads(raw)) if raw else ()
+
+
+def _lines(units: list[Any]) -> tuple[tuple[str, int], ...]:
+    return tuple((str(product), int(quantity)) for product, quantity in units)
+
+
+def _refund(entry: dict[str, Any], states: Mapping[str, str]) -> Refund:
+    # The list keeps each refund as decided; its saga's progress lives beside it in `states`.
+    # Entries from before refunds had ids or states were complete when written.
+    refund_id = str(entry.get("id", ""))
+    state = RefundState(states.get(refund_id) or entry.get("state", "COMPLETED"))
+    claimed = states.get(f"{refund_id}:units")
+    lines = parse_units(claimed) if claimed else _lines(entry.get("units", []))
     return Refund(
         int(str(entry["amount"])),
         str(entry["reason"]),
-        bool(entry["restocked"]),
+        bool(entry["restocked"]) or (state is RefundState.COMPLETED and bool(lines)),
         from_ms(str(entry["at"])),
         int(str(entry["by"])),
         str(entry.get("rid", "")),
+        refund_id,
+        state,
+        bool(entry.get("restock", entry["restocked"])),
+        lines,
     )
 
 

@@ -39,6 +39,12 @@ class RefundExceedsRemaining(FailedPrecondition):
     reason = "REFUND_EXCEEDS_REMAINING"
 
 
+class RefundRefused(FailedPrecondition):
+    """The card processor refused a refund for good; it is FAILED and refunds nothing."""
+
+    reason = "REFUND_REFUSED"
+
+
 class TooManyNotes(FailedPrecondition):
     reason = "TOO_MANY_NOTES"
 

@@ -48,16 +48,34 @@ class OrderNote:
     author_user_id: int
 
 
+class RefundState(Enum):
+    """Where a refund is in its saga: decided, money returned, stock returned and settled."""
+
+    PENDING = "PENDING"  # decided (counted in refund_amount); the money is not back yet
+    RETURNED = "RETURNED"  # the processor returned the money; stock and settling remain
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"  # the processor refused it: taken out of refund_amount again
+
+    @property
+    def in_progress(self) -> bool:
+        return self in (RefundState.PENDING, RefundState.RETURNED)
+
+
 @dataclass(frozen=True)
 class Refund:
     """One (partial) refund of an order."""
 
     amount_minor: int
     reason: str
-    restocked: bool
+    restocked: bool  # this refund returned units to Inventory
     created_at: datetime
     author_user_id: int
     request_id: str = ""  # the RefundOrder request id that made it, if one was given
+    id: str = ""  # empty only for refunds recorded before refunds had ids
+    state: RefundState = RefundState.COMPLETED
+    restock: bool = False  # the admin asked for the order's units back
+    # (product id, units) this refund returns to stock, fixed once its money is back.
+    units: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -37,6 +38,22 @@ class ChargeResult:
     decline_code: str = ""  # CARD_DECLINED, INSUFFICIENT_FUNDS, EXPIRED_CARD
 
 
+class RefundOutcome(Enum):
+    """How a refund attempt ended."""
+
+    SUCCEEDED = "succeeded"
+    REFUSED = "refused"  # final: this refund will never be made
+    PROCESSOR_ERROR = "processor_error"  # retryable: it may or may not have been made
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What the processor said about one refund."""
+
+    outcome: RefundOutcome
+    refusal: str = ""  # CHARGE_NOT_FOUND, EXCEEDS_CHARGE
+
+
 class Processor(Protocol):
     """What Payments needs from a card processor."""
 
@@ -54,8 +71,9 @@ class Processor(Protocol):
         """The result of an earlier charge with this key, or None if none was made."""
         ...
 
-    async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> None:
-        """Refund part or all of a charge, once per idempotency key."""
+    async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        """Refund part or all of a charge, once per idempotency key; a repeat returns the first
+        final result (so asking again after an error or a crash never refunds twice)."""
         ...
 
 
@@ -76,6 +94,9 @@ class SimulatedProcessor:
         self._redis = redis
         self._latency = latency_seconds
         self._prefix = "sim:{sim}"
+        self._refund = redis.register_script(
+            (Path(__file__).parent / "lua" / "sim_refund.lua").read_text()
+        )
 
     async def _pause(self) -> None:
         if self._latency:
@@ -119,7 +140,13 @@ class SimulatedProcessor:
             }
         )
         # One atomic SET NX: two concurrent charges with one key record (and report) one result.
-        if await self._redis.set(f"{self._prefix}:charge:{idempotency_key}", record, nx=True):
+        # The charge's ledger entry is written with it, so a refund can check what is left.
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{self._prefix}:charge:{idempotency_key}", record, nx=True)
+            if result.charge_id:
+                pipe.hsetnx(f"{self._prefix}:ledger:{result.charge_id}", "charged", amount_minor)
+            recorded, *_ = await pipe.execute()
+        if recorded:
             return result
         return await self.find_charge(idempotency_key) or result
 
@@ -134,9 +161,23 @@ class SimulatedProcessor:
             decline_code=record["code"],
         )
 
-    async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> None:
+    async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
         await self._pause()
-        await self._redis.set(f"{self._prefix}:refund:{idempotency_key}", amount_minor, nx=True)
+        reply = await self._refund(
+            keys=[
+                f"{self._prefix}:refund:{idempotency_key}",
+                f"{self._prefix}:ledger:{charge_id}",
+                f"{self._prefix}:refunds:{charge_id}",
+            ],
+            args=[amount_minor],
+        )
+        outcome, refusal = (text(part) for part in reply)
+        return RefundResult(RefundOutcome(outcome), refusal)
+
+    async def refunds_of(self, charge_id: str) -> list[int]:
+        """The amounts refunded on a charge, one per refund made: for tests and audits."""
+        made = await self._redis.lrange(f"{self._prefix}:refunds:{charge_id}", 0, -1)
+        return [int(amount) for amount in made]
 
     async def charges_for(self, idempotency_key: str) -> int:
         """How many successful charges exist for a key (0 or 1): for tests and audits."""

@@ -1,51 +1,93 @@
-"""The sweeper that finishes or undoes half-done orders and cancels unpaid ones that expired."""
+"""The sweeper that finishes or undoes half-done orders and refunds, and cancels unpaid orders
+that expired."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from estore.payments.codec import to_ms
+from estore.payments.refund_saga import RefundSaga
 from estore.payments.saga import OrderSaga
 from estore.payments.store import PaymentStore
 
 log = logging.getLogger("estore.payments.recovery")
 BATCH = 100
+MAX_BATCHES = 10  # per index and pass: the rest waits for the next pass
 
 
 class Recovery:
-    """Runs at start and then every `interval` seconds; safe with several instances at once."""
+    """Runs at start and then every `interval` seconds; safe with several instances at once.
+
+    Each due entry is first taken for this pass (its deadline moved on by `retry_seconds`), so
+    an entry that cannot be settled now is tried again later without holding up the others,
+    and two instances never settle one entry at once.
+    """
 
     def __init__(
         self,
         store: PaymentStore,
         saga: OrderSaga,
+        refunds: RefundSaga,
         interval: float,
+        *,
+        retry_seconds: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
+        self._settle: dict[str, Callable[[str], Awaitable[bool]]] = {
+            "processing": self._resume,  # orders whose charging call stopped renewing its lease
+            "expiring": self._expire,  # unpaid orders past their hold
+            "refunds": refunds.recover,  # refunds whose call stopped renewing its lease
+        }
         self._saga = saga
         self._interval = interval
+        self._retry_ms = int(retry_seconds * 1000)
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
-        """One pass: orders whose processing lease lapsed, then unpaid orders past expiry."""
-        now = to_ms(self._clock())
+        """One pass over every index; how many entries it settled (or tried to)."""
         handled = 0
-        for which, settle in (("processing", self._saga.resume), ("expiring", self._saga.expire)):
-            for order_id in await self._store.due_order_ids(which, now, BATCH):
-                try:  # one order that cannot be settled now must not hold up the others
-                    order = await self._store.get_order(order_id)
-                    if order is not None:
-                        await settle(order)
-                        handled += 1
-                except Exception:
-                    log.warning("could not settle order %s yet", order_id, exc_info=True)
+        for which, settle in self._settle.items():
+            for _ in range(MAX_BATCHES):
+                now = to_ms(self._clock())
+                due = await self._store.due(which, now, BATCH)
+                for member in due:
+                    handled += await self._settle_one(which, member, now, settle)
+                if len(due) < BATCH:
+                    break
         return handled
+
+    async def _settle_one(
+        self, which: str, member: str, now: int, settle: Callable[[str], Awaitable[bool]]
+    ) -> int:
+        if not await self._store.claim_due(which, member, now, now + self._retry_ms):
+            return 0
+        try:  # one entry that cannot be settled now must not hold up the others
+            return int(await settle(member))
+        except Exception:
+            log.warning("could not settle %s %s yet", which, member, exc_info=True)
+            return 0
+
+    async def _resume(self, order_id: str) -> bool:
+        order = await self._store.get_order(order_id)
+        if order is None:  # gone (deleted by hand, or a partial restore): nothing to settle
+            await self._store.forget_due("processing", order_id)
+            return False
+        await self._saga.settlement.resume(order)
+        return True
+
+    async def _expire(self, order_id: str) -> bool:
+        order = await self._store.get_order(order_id)
+        if order is None:
+            await self._store.forget_due("expiring", order_id)
+            return False
+        await self._saga.settlement.expire(order)
+        return True
 
     async def _loop(self) -> None:
         while True:

@@ -13,6 +13,7 @@ from estore.common.errors import InvalidArgument
 from estore.common.money import fee_for
 from estore.payments.errors import EmailNotVerified
 from estore.payments.inventory_client import Reservation
+from estore.payments.models import Order
 
 MAX_QUANTITY = 10_000
 MAX_ID_LENGTH = 128
@@ -85,3 +86,8 @@ def order_id_for(user_id: int, request_id: str) -> str:
     if not request_id:
         return uuid.uuid4().hex
     return hashlib.sha256(f"{user_id}:{request_id}".encode()).hexdigest()[:32]
+
+
+def charge_key(order: Order) -> str:
+    """The processor idempotency key: one charge per order, whatever happens."""
+    return f"{order.id}:charge"

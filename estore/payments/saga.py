@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from estore.common.auth import Caller
 from estore.common.errors import Aborted, FieldViolation, InvalidArgument
 from estore.common.idempotency import Idempotency, fingerprint
+from estore.common.leases import kept_alive
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
 from estore.payments.errors import (
     CardDeclined,
@@ -25,15 +25,15 @@ from estore.payments.processor import ChargeOutcome, ChargeResult, Processor
 from estore.payments.rules import (
     Inventory,
     PaymentsConfig,
+    charge_key,
     check_id,
     check_quantity,
     order_id_for,
     price_order,
     require_buyer,
 )
+from estore.payments.settlement import Settlement
 from estore.payments.store import KEEP, PaymentStore, Transition
-
-log = logging.getLogger("estore.payments")
 
 
 class OrderSaga:
@@ -54,6 +54,7 @@ class OrderSaga:
         self._idempotency = idempotency
         self._config = config
         self._clock = clock
+        self.settlement = Settlement(store, inventory, processor, config, clock)
 
     async def create_order(
         self,
@@ -104,7 +105,7 @@ class OrderSaga:
             created = await self._store.create_order(order, lease)
         except BaseException:
             if not await self._written(order.id):  # a lost reply may hide a written order
-                await self._release_quietly(order)
+                await self.settlement.release_quietly(order)
             raise
         if not created:
             raise Aborted(
@@ -125,7 +126,7 @@ class OrderSaga:
                 reason="REQUEST_ID_REUSED",
             )
         if existing.payment_status is PaymentStatus.PROCESSING:
-            return await self.resume(existing)
+            return await self._continue(existing, method)
         waiting = existing.status is OrderStatus.PENDING
         if waiting and existing.payment_status is PaymentStatus.PENDING and method is not None:
             return await self.start_payment(existing, method)
@@ -167,12 +168,29 @@ class OrderSaga:
     def _lease_until(self) -> int:
         return to_ms(self._clock() + timedelta(seconds=self._config.lease_seconds))
 
+    async def pay(self, order_id: str, method: PaymentMethod) -> Order:
+        """Charge a PENDING order with `method`, or finish the charge an earlier try began."""
+        order = await self.load(order_id)
+        if order.payment_status is PaymentStatus.PROCESSING:
+            return await self._continue(order, method)
+        return await self.start_payment(order, method)
+
+    async def _continue(self, order: Order, method: PaymentMethod | None) -> Order:
+        """A retry finds its order PROCESSING: its first call died or lost its claim.
+
+        Charging again with the same idempotency key finishes the first charge (or makes it,
+        once); another method than the one being charged only learns how that charge ended.
+        """
+        if method is not None and method.id == order.payment_method_id:
+            return await self._charge(order, method)
+        return await self.settlement.resume(order)
+
     async def start_payment(self, order: Order, method: PaymentMethod) -> Order:
         """Charge a PENDING order that waits for payment (PayOrder)."""
         if order.status is not OrderStatus.PENDING:
             raise OrderNotPending(f"the order is {order.status.value}")
         if order.expires_at <= self._clock():
-            await self.expire(order)
+            await self.settlement.expire(order)
             raise OrderNotPending("the order's stock hold has expired")
         change = Transition(
             OrderStatus.PENDING,
@@ -192,17 +210,22 @@ class OrderSaga:
         return await self._charge(processing, method)
 
     async def _charge(self, order: Order, method: PaymentMethod) -> Order:
-        result = await self._charge_with_retries(order, method)
+        async def renew() -> bool:
+            return await self._store.renew("processing", order.id, self._lease_until())
+
+        # Recovery settles orders whose lease lapsed: keep it alive while the charge runs.
+        async with kept_alive(renew, self._config.lease_seconds / 3, f"order {order.id}"):
+            result = await self._charge_with_retries(order, method)
         if result.outcome is ChargeOutcome.SUCCEEDED:
-            return await self._settle_paid(order, result.charge_id)
+            return await self.settlement.paid(order, result.charge_id)
         if result.outcome is ChargeOutcome.DECLINED:
-            await self._settle_failed(order, result.decline_code)
+            await self.settlement.failed(order, result.decline_code)
             raise CardDeclined(
                 f"the card was declined ({result.decline_code})",
                 reason=result.decline_code,
                 metadata={"order_id": order.id},
             )
-        await self._back_to_pending(order)
+        await self.settlement.back_to_pending(order)
         raise ProcessorUnavailable(
             "the card processor is unavailable; the order is kept PENDING, pay it later",
             metadata={"order_id": order.id},
@@ -220,103 +243,8 @@ class OrderSaga:
                 break
         return result
 
-    async def _settle_paid(self, order: Order, charge_id: str) -> Order:
-        """Charged: commit the hold, then PAID; if the hold lapsed, refund and cancel."""
-        try:
-            await self._inventory.commit(order.reservation_id)
-        except ReservationLost:
-            await self._processor.refund(charge_id, order.total_minor, f"{order.id}:void")
-            await self._settle_failed(order, "RESERVATION_EXPIRED")
-            raise
-        paid = replace(
-            order,
-            status=OrderStatus.PAID,
-            payment_status=PaymentStatus.COMPLETED,
-            charge_id=charge_id,
-            payment_error="",
-            updated_at=truncate_ms(self._clock()),
-        )
-        change = Transition(
-            OrderStatus.PAID,
-            {"payment_status": paid.payment_status.value, "charge_id": charge_id,
-             "payment_error": "", "updated_at": to_ms(paid.updated_at)},
-            expect_payment_status=PaymentStatus.PROCESSING.value,
-        )  # fmt: skip
-        outcome = await self._store.transition(order, change)
-        if not outcome.applied and outcome.status != OrderStatus.PAID.value:
-            # Recovery gave up on this order while the charge was still running: undo it.
-            log.error("order %s was settled elsewhere as %s; voiding its charge", order.id, outcome)
-            await self._processor.refund(charge_id, order.total_minor, f"{order.id}:void")
-            raise ReservationLost("the order was cancelled while it was being paid; not charged")
-        return paid
-
-    async def _settle_failed(self, order: Order, error: str) -> None:
-        """Declined or interrupted: the stock released, then CANCELLED with FAILED payment."""
-        # Release first: an order reads CANCELLED only once its stock is back (or, with
-        # Inventory unreachable, once the hold is left to expire by itself).
-        if not await self._release_quietly(order):
-            log.warning("order %s: its stock was sold meanwhile; not cancelling it", order.id)
-            return
-        change = Transition(
-            OrderStatus.CANCELLED,
-            {"payment_status": PaymentStatus.FAILED.value, "payment_error": error,
-             "cancel_reason": "PAYMENT_FAILED", "updated_at": to_ms(self._clock())},
-            expect_payment_status=PaymentStatus.PROCESSING.value,
-        )  # fmt: skip
-        await self._store.transition(order, change)
-
-    async def _back_to_pending(self, order: Order) -> None:
-        change = Transition(
-            OrderStatus.PENDING,
-            {"payment_status": PaymentStatus.PENDING.value,
-             "payment_error": ProcessorUnavailable.reason, "updated_at": to_ms(self._clock())},
-            expect_payment_status=PaymentStatus.PROCESSING.value,
-            expiring_at_ms=str(to_ms(order.expires_at)),
-        )  # fmt: skip
-        await self._store.transition(order, change)
-
-    async def _release_quietly(self, order: Order) -> bool:
-        """Release the hold; False only when the stock was sold (committed) by another call.
-
-        If Inventory cannot be reached, the hold expires by itself.
-        """
-        try:
-            await self._inventory.release(order.reservation_id)
-        except ReservationLost as lost:
-            return lost.reason != "RESERVATION_COMMITTED"
-        except Exception:
-            log.warning("could not release %s; it will expire", order.reservation_id)
-        return True
-
-    async def resume(self, order: Order) -> Order:
-        """Finish or undo an order a crashed call left PROCESSING, as the processor says."""
-        if order.payment_status is not PaymentStatus.PROCESSING:
-            await self._store.forget_due("processing", order.id)
-            return order
-        result = await self._processor.find_charge(charge_key(order))
-        if result is not None and result.outcome is ChargeOutcome.SUCCEEDED:
-            return await self._settle_paid(order, result.charge_id)
-        error = result.decline_code if result is not None else "INTERRUPTED"
-        await self._settle_failed(order, error)
-        return await self._store.get_order(order.id) or order
-
-    async def expire(self, order: Order) -> None:
-        """An unpaid order whose hold ran out: CANCELLED, and the hold released."""
-        change = Transition(
-            OrderStatus.CANCELLED,
-            {"cancel_reason": "RESERVATION_EXPIRED", "updated_at": to_ms(self._clock())},
-            expect_payment_status=PaymentStatus.PENDING.value,
-        )
-        if (await self._store.transition(order, change)).applied:
-            await self._release_quietly(order)
-
     async def load(self, order_id: str) -> Order:
         order = await self._store.get_order(order_id) if order_id else None
         if order is None:
             raise OrderNotFound("no such order")
         return order
-
-
-def charge_key(order: Order) -> str:
-    """The processor idempotency key: one charge per order, whatever happens."""
-    return f"{order.id}:charge"

@@ -11,14 +11,12 @@ from estore.common.errors import Aborted, InvalidArgument, PermissionDenied
 from estore.common.idempotency import Idempotency, fingerprint
 from estore.common.paging import PageTokens, page_size
 from estore.payments.cards import CardInput, validate_card
-from estore.payments.codec import order_from_json, order_to_json, refund_entry, to_ms
+from estore.payments.codec import order_from_json, order_to_json, to_ms
 from estore.payments.errors import (
     NotOrderOwner,
     OrderNotFound,
     OrderNotPending,
-    OrderNotRefundable,
     PaymentMethodNotFound,
-    RefundExceedsRemaining,
     TooManyNotes,
 )
 from estore.payments.models import (
@@ -27,17 +25,16 @@ from estore.payments.models import (
     OrderStatus,
     PaymentMethod,
     PaymentStatus,
-    Refund,
 )
 from estore.payments.processor import Processor
+from estore.payments.refund_saga import RefundSaga
 from estore.payments.rules import Inventory, check_id, require_buyer
 from estore.payments.saga import OrderSaga
-from estore.payments.store import KEEP, PaymentStore, Transition
+from estore.payments.store import PaymentStore, Transition
 
 MAX_NOTES = 100
 MAX_NOTE_LENGTH = 1000
 MAX_REASON_LENGTH = 500
-REFUNDABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
 
 
 class PaymentService:
@@ -47,6 +44,7 @@ class PaymentService:
         self,
         store: PaymentStore,
         saga: OrderSaga,
+        refunds: RefundSaga,
         inventory: Inventory,
         processor: Processor,
         idempotency: Idempotency,
@@ -55,6 +53,7 @@ class PaymentService:
     ) -> None:
         self._store = store
         self.saga = saga
+        self._refunds = refunds
         self._inventory = inventory
         self._processor = processor
         self._idempotency = idempotency
@@ -127,7 +126,7 @@ class PaymentService:
         return await self._idempotency.run(
             f"user:{user_id}:pay_order", request_id,
             fingerprint("pay_order", order_id, method_id),
-            lambda: self.saga.start_payment(order, method),
+            lambda: self.saga.pay(order.id, method),
             order_to_json, order_from_json,
         )  # fmt: skip
 
@@ -194,73 +193,25 @@ class PaymentService:
         restock: bool,
         request_id: str,
     ) -> Order:
-        """Refund part or all of a paid order (admins only), once per request id."""
+        """Refund part or all of a paid order (admins only), once per request id (a saga)."""
         caller.require_admin()
         check_id("order_id", order_id)
         check_id("request_id", request_id, required=False)
         _check_text("reason", reason, MAX_REASON_LENGTH, required=False)
         if amount_minor is not None and amount_minor <= 0:
             raise InvalidArgument.field("amount", "must be positive")
+        author = caller.user_id or 0
+
+        async def refund() -> Order:
+            return await self._refunds.refund(
+                author, order_id, amount_minor, reason, restock, request_id
+            )
+
         return await self._idempotency.run(
-            f"admin:{caller.user_id}:refund", request_id,
+            f"admin:{author}:refund", request_id,
             fingerprint("refund", order_id, amount_minor, reason, restock),
-            lambda: self._refund(caller, order_id, amount_minor, reason, restock, request_id),
-            order_to_json, order_from_json,
+            refund, order_to_json, order_from_json,
         )  # fmt: skip
-
-    async def _refund(
-        self,
-        caller: Caller,
-        order_id: str,
-        amount: int | None,
-        reason: str,
-        restock: bool,
-        request_id: str,
-    ) -> Order:
-        for _ in range(5):  # compare-and-set; a concurrent refund makes us read again
-            order = await self.saga.load(order_id)
-            earlier = [r for r in order.refunds if request_id and r.request_id == request_id]
-            if earlier:  # recorded by an interrupted attempt: make sure the money moved
-                await self._processor.refund(
-                    order.charge_id, earlier[0].amount_minor, refund_key(order, request_id)
-                )
-                return order
-            if order.status not in REFUNDABLE:
-                raise OrderNotRefundable(f"the order is {order.status.value}")
-            remaining = order.total_minor - order.refund_amount_minor
-            value = remaining if amount is None else amount
-            if value > remaining:
-                raise RefundExceedsRemaining(f"at most {remaining} minor units remain refundable")
-            restocking = restock and not order.restocked
-            if restocking:  # idempotent on the order: happens at most once whatever the retries
-                await self._inventory.restock(
-                    order.product_id, order.quantity, f"restock:{order.id}", "order refunded"
-                )
-            refunded = order.refund_amount_minor + value
-            now = self._clock()
-            entry = Refund(value, reason, restocking, now, caller.user_id or 0, request_id)
-            fields: dict[str, str | int] = {"refund_amount": refunded, "updated_at": to_ms(now)}
-            if restocking:
-                fields["restocked"] = 1
-            change = Transition(
-                OrderStatus.REFUNDED if refunded == order.total_minor
-                else OrderStatus.PARTIALLY_REFUNDED,
-                fields,
-                expect_refund_amount=str(order.refund_amount_minor),
-                processing_until_ms=KEEP,
-                expiring_at_ms=KEEP,
-                refund_entry=refund_entry(entry),
-            )  # fmt: skip
-            if (await self._store.transition(order, change)).applied:
-                key = refund_key(order, request_id or uuid.uuid4().hex)
-                await self._processor.refund(order.charge_id, value, key)
-                return await self.saga.load(order.id)
-        raise Aborted("the order keeps changing; try again", reason="CONCURRENT_MODIFICATION")
-
-
-def refund_key(order: Order, request_id: str) -> str:
-    """The processor idempotency key of one refund: one per order and request id."""
-    return f"{order.id}:refund:{request_id}"
 
 
 def _check_text(field: str, value: str, limit: int, *, required: bool) -> None:

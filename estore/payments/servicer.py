@@ -8,12 +8,19 @@ from estore.common.context import current_caller
 from estore.common.errors import InvalidArgument
 from estore.common.proto import money, timestamp
 from estore.payments.cards import CardInput
-from estore.payments.models import Order, OrderStatus, PaymentMethod
+from estore.payments.models import Order, OrderStatus, PaymentMethod, RefundState
 from estore.payments.service import PaymentService
 from generated.estore.payments.v1 import payment_service_pb2 as pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
 
 Ctx = Any  # grpc.aio.ServicerContext; untyped in grpcio
+# Clients see a refund as PENDING until it is settled, whichever of its steps remain.
+_REFUND_STATES = {
+    RefundState.PENDING: pb.REFUND_STATE_PENDING,
+    RefundState.RETURNED: pb.REFUND_STATE_PENDING,
+    RefundState.COMPLETED: pb.REFUND_STATE_COMPLETED,
+    RefundState.FAILED: pb.REFUND_STATE_FAILED,
+}
 
 
 def _method_to_proto(method: PaymentMethod) -> pb.PaymentMethod:
@@ -67,6 +74,8 @@ def _order_to_proto(order: Order) -> pb.Order:
                 restocked=r.restocked,
                 created_at=timestamp(r.created_at),
                 author_user_id=r.author_user_id,
+                id=r.id,
+                state=_REFUND_STATES[r.state],
             )
             for r in order.refunds
         ],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from estore.common.redis import text
 from estore.payments.codec import (
@@ -27,19 +28,42 @@ from estore.payments.models import Order, OrderNote, OrderStatus, PaymentMethod
 P = "pay:{pay}"
 _LUA = Path(__file__).parent / "lua"
 KEEP = "-"
+# Work that recovery finishes if its owner stops renewing the lease: member -> lease deadline ms.
+DUE = {
+    "processing": f"{P}:orders:processing",  # orders being charged (member: order id)
+    "expiring": f"{P}:orders:expiring",  # unpaid orders, by when their hold lapses
+    "refunds": f"{P}:refunds:in-progress",  # refunds decided, not settled ("order id:refund id")
+}
 
 
-def _order_key(order_id: str) -> str:
+def order_key(order_id: str) -> str:
     return f"{P}:order:{order_id}"
 
 
-def _index(user_id: int | None, status: OrderStatus | None) -> str:
+def refund_states_key(order_id: str) -> str:
+    """Hash: refund id -> its RefundState, and "<refund id>:units" -> the units it restocks."""
+    return f"{order_key(order_id)}:refund-states"
+
+
+def index(user_id: int | None, status: OrderStatus | None) -> str:
     owner = f"{P}:user:{user_id}:orders" if user_id is not None else f"{P}:orders"
     return f"{owner}:{status.value}" if status is not None else owner
 
 
 def index_member(order: Order) -> str:
     return f"{to_ms(order.created_at):015d}:{order.id}"
+
+
+_ORDER_READS = 4  # the replies _read_order queues
+
+
+def _read_order(pipe: Pipeline, order_id: str) -> None:
+    """Queue the reads of one order: its hash, notes, refunds and the refunds' progress."""
+    key = order_key(order_id)
+    pipe.hgetall(key)
+    pipe.lrange(f"{key}:notes", 0, -1)
+    pipe.lrange(f"{key}:refunds", 0, -1)
+    pipe.hgetall(refund_states_key(order_id))
 
 
 @dataclass(frozen=True)
@@ -73,17 +97,18 @@ class PaymentStore:
         self._create = redis.register_script((_LUA / "create_order.lua").read_text())
         self._transition = redis.register_script((_LUA / "transition.lua").read_text())
         self._append = redis.register_script((_LUA / "append_capped.lua").read_text())
+        self._claim_due = redis.register_script((_LUA / "claim_due.lua").read_text())
 
     async def create_order(self, order: Order, processing_until_ms: int | None) -> bool:
         """Write a new order; False when an order with its id exists already."""
         keys = [
-            _order_key(order.id),
-            _index(None, None),
-            _index(None, order.status),
-            _index(order.user_id, None),
-            _index(order.user_id, order.status),
-            f"{P}:orders:processing",
-            f"{P}:orders:expiring",
+            order_key(order.id),
+            index(None, None),
+            index(None, order.status),
+            index(order.user_id, None),
+            index(order.user_id, order.status),
+            DUE["processing"],
+            DUE["expiring"],
         ]
         expiring = to_ms(order.expires_at) if order.status is OrderStatus.PENDING else ""
         processing = "" if processing_until_ms is None else processing_until_ms
@@ -94,25 +119,22 @@ class PaymentStore:
 
     async def get_order(self, order_id: str) -> Order | None:
         """One order with its notes and refunds (one round trip)."""
-        key = _order_key(order_id)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(key)
-            pipe.lrange(f"{key}:notes", 0, -1)
-            pipe.lrange(f"{key}:refunds", 0, -1)
-            raw, notes, refunds = await pipe.execute()
-        return order_from_fields(raw, notes, refunds) if raw else None
+            _read_order(pipe, order_id)
+            raw, *lists = await pipe.execute()
+        return order_from_fields(raw, *lists) if raw else None
 
     async def transition(self, order: Order, change: Transition) -> TransitionResult:
         """Apply `change` if the order still has the status it had when read."""
         keys = [
-            _order_key(order.id),
-            _index(None, order.status),
-            _index(None, change.new_status),
-            _index(order.user_id, order.status),
-            _index(order.user_id, change.new_status),
-            f"{P}:orders:processing",
-            f"{P}:orders:expiring",
-            f"{_order_key(order.id)}:refunds",
+            order_key(order.id),
+            index(None, order.status),
+            index(None, change.new_status),
+            index(order.user_id, order.status),
+            index(order.user_id, change.new_status),
+            DUE["processing"],
+            DUE["expiring"],
+            f"{order_key(order.id)}:refunds",
         ]
         args: list[str | int] = [
             index_member(order),
@@ -135,7 +157,7 @@ class PaymentStore:
 
     async def add_note(self, order_id: str, note: OrderNote, limit: int) -> int:
         """Append a note: the new count, 0 when full, -1 when the order is missing."""
-        key = _order_key(order_id)
+        key = order_key(order_id)
         return int(
             await self._append(
                 keys=[key, f"{key}:notes"],
@@ -149,37 +171,46 @@ class PaymentStore:
         """A page of orders newest first, after the member `after`; and the next cursor."""
         upper = f"({after}" if after else "+"
         members = await self._redis.zrevrangebylex(
-            _index(user_id, status), upper, "-", start=0, num=limit + 1
+            index(user_id, status), upper, "-", start=0, num=limit + 1
         )
         page = [text(m) for m in members[:limit]]
         async with self._redis.pipeline(transaction=False) as pipe:
             for member in page:
-                key = _order_key(member.split(":", 1)[1])
-                pipe.hgetall(key)
-                pipe.lrange(f"{key}:notes", 0, -1)
-                pipe.lrange(f"{key}:refunds", 0, -1)
+                _read_order(pipe, member.split(":", 1)[1])
             replies = await pipe.execute()
+        n = _ORDER_READS
         orders = [
-            order_from_fields(*replies[i : i + 3]) for i in range(0, len(replies), 3) if replies[i]
+            order_from_fields(*replies[i : i + n]) for i in range(0, len(replies), n) if replies[i]
         ]
         return orders, (page[-1] if len(members) > limit else "")
 
-    async def due_order_ids(self, which: str, now_ms: int, limit: int) -> list[str]:
-        """Ids of orders whose `processing` lease or `expiring` deadline has passed."""
-        ids = await self._redis.zrangebyscore(f"{P}:orders:{which}", "-inf", now_ms, 0, limit)
-        return [text(i) for i in ids]
+    async def due(self, which: str, now_ms: int, limit: int) -> list[str]:
+        """Members of a DUE index whose lease or deadline has passed, most overdue first."""
+        members = await self._redis.zrangebyscore(DUE[which], "-inf", now_ms, 0, limit)
+        return [text(m) for m in members]
+
+    async def claim_due(self, which: str, member: str, now_ms: int, until_ms: int) -> bool:
+        """Take a due member for this pass: its deadline moves to `until_ms` (the next try).
+
+        False if it is not due (renewed, or taken by another instance) or gone.
+        """
+        return bool(await self._claim_due(keys=[DUE[which]], args=[member, now_ms, until_ms]))
+
+    async def renew(self, which: str, member: str, until_ms: int) -> bool:
+        """Extend a lease in a DUE index; False once the member has left it (settled)."""
+        return bool(await self._redis.zadd(DUE[which], {member: until_ms}, xx=True, ch=True))
 
     async def count_by_status(self) -> dict[OrderStatus, int]:
         """How many orders are in each status (one round trip)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for status in OrderStatus:
-                pipe.zcard(_index(None, status))
+                pipe.zcard(index(None, status))
             counts = await pipe.execute()
         return dict(zip(OrderStatus, (int(c) for c in counts), strict=True))
 
-    async def forget_due(self, which: str, order_id: str) -> None:
-        """Drop an order from the `processing` or `expiring` index."""
-        await self._redis.zrem(f"{P}:orders:{which}", order_id)
+    async def forget_due(self, which: str, member: str) -> None:
+        """Drop a member from a DUE index."""
+        await self._redis.zrem(DUE[which], member)
 
     async def add_method(self, method: PaymentMethod) -> None:
         """Save a payment method and index it under its owner."""

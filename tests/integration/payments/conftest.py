@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -20,10 +20,13 @@ from estore.payments.errors import (
 )
 from estore.payments.inventory_client import Reservation
 from estore.payments.processor import SimulatedProcessor
+from estore.payments.recovery import Recovery
+from estore.payments.refund_saga import RefundSaga
 from estore.payments.rules import PaymentsConfig
 from estore.payments.saga import OrderSaga
 from estore.payments.service import PaymentService
 from estore.payments.store import P, PaymentStore
+from estore.payments.store_refunds import RefundStore
 
 BUYER = Caller(user_id=1, is_verified=True)
 OTHER = Caller(user_id=2, is_verified=True)
@@ -97,8 +100,16 @@ class Payments:
     processor: SimulatedProcessor
     store: PaymentStore
     saga: OrderSaga
+    refunds: RefundSaga
     service: PaymentService
     config: PaymentsConfig
+
+    def recovery(self, clock: Callable[[], datetime] | None = None) -> Recovery:
+        """A recovery pass runner; `clock` stands in for a later moment."""
+        return Recovery(
+            self.store, self.saga, self.refunds, 1,
+            retry_seconds=self.config.lease_seconds, clock=clock or (lambda: datetime.now(UTC)),
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -113,6 +124,9 @@ async def payments(redis_url: str) -> AsyncIterator[Payments]:
         retry_pause_seconds=0.001,
     )  # fmt: skip
     saga = OrderSaga(store, inventory, processor, idempotency, config)
-    service = PaymentService(store, saga, inventory, processor, idempotency, PageTokens(b"k" * 32))
-    yield Payments(redis, inventory, processor, store, saga, service, config)
+    refunds = RefundSaga(store, RefundStore(redis), inventory, processor, config)
+    service = PaymentService(
+        store, saga, refunds, inventory, processor, idempotency, PageTokens(b"k" * 32)
+    )
+    yield Payments(redis, inventory, processor, store, saga, refunds, service, config)
     await redis.aclose()

@@ -10,8 +10,7 @@ from estore.common import errors
 from estore.payments.cards import CardInput
 from estore.payments.errors import CardDeclined, ProcessorUnavailable
 from estore.payments.models import OrderStatus, PaymentStatus
-from estore.payments.recovery import Recovery
-from estore.payments.saga import charge_key
+from estore.payments.rules import charge_key
 from tests.integration.payments.conftest import ADMIN, BUYER, OTHER, Payments
 
 SUCCEEDS = "4242424242424242"
@@ -92,7 +91,7 @@ async def test_crash_before_charge_is_undone_by_recovery(payments: Payments) -> 
     order = saga._new_order("crashed", 1, reservation, method)
     await payments.store.create_order(order, processing_until_ms=0)
     later = datetime.now(UTC) + timedelta(minutes=1)
-    assert await Recovery(payments.store, saga, 1, clock=lambda: later).run_once() == 1
+    assert await payments.recovery(lambda: later).run_once() == 1
     recovered = await payments.service.get_order(BUYER, "crashed")
     assert recovered.status is OrderStatus.CANCELLED
     assert recovered.payment_error == "INTERRUPTED"
@@ -109,7 +108,7 @@ async def test_crash_after_charge_is_finished_by_recovery(payments: Payments) ->
         method.processor_token, order.total_minor, "USD", charge_key(order)
     )
     later = datetime.now(UTC) + timedelta(minutes=1)
-    await Recovery(payments.store, saga, 1, clock=lambda: later).run_once()
+    await payments.recovery(lambda: later).run_once()
     recovered = await payments.service.get_order(BUYER, "charged")
     assert recovered.status is OrderStatus.PAID
     assert payments.inventory.reservations["charged"].state == "COMMITTED"
@@ -120,7 +119,7 @@ async def test_unpaid_orders_expire_and_give_stock_back(payments: Payments) -> N
     order = await payments.service.create_order(BUYER, "tea", 4, "", "")
     assert order.status is OrderStatus.PENDING
     later = order.expires_at + timedelta(seconds=1)
-    await Recovery(payments.store, payments.saga, 1, clock=lambda: later).run_once()
+    await payments.recovery(lambda: later).run_once()
     assert (await payments.service.get_order(BUYER, order.id)).status is OrderStatus.CANCELLED
     assert payments.inventory.available["tea"] == 10
 

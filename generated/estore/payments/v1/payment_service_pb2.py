@@ -26,19 +26,21 @@ from generated.estore.common.v1 import money_pb2 as estore_dot_common_dot_v1_dot
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(estore/payments/v1/payment_service.proto\x12\x12\x65store.payments.v1\x1a\x1c\x65store/common/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n\x04\x43\x61rd\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x11\n\texp_month\x18\x02 \x01(\x05\x12\x10\n\x08\x65xp_year\x18\x03 \x01(\x05\x12\x0b\n\x03\x63vc\x18\x04 \x01(\t\x12\x13\n\x0bholder_name\x18\x05 \x01(\t\"e\n\x0b\x43\x61rdDetails\x12\r\n\x05\x62rand\x18\x01 \x01(\t\x12\r\n\x05last4\x18\x02 \x01(\t\x12\x11\n\texp_month\x18\x03 \x01(\x05\x12\x10\n\x08\x65xp_year\x18\x04 \x01(\x05\x12\x13\n\x0bholder_name\x18\x05 \x01(\t\"\xc3\x01\n\rPaymentMethod\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\x12\x33\n\x04type\x18\x03 \x01(\x0e\x32%.estore.payments.v1.PaymentMethodType\x12\x30\n\x07\x64\x65tails\x18\x04 \x01(\x0b\x32\x1f.estore.payments.v1.CardDetails\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x17\x41\x64\x64PaymentMethodRequest\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32%.estore.payments.v1.PaymentMethodType\x12&\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x18.estore.payments.v1.Card\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"U\n\x18\x41\x64\x64PaymentMethodResponse\x12\x39\n\x0epayment_method\x18\x01 \x01(\x0b\x32!.estore.payments.v1.PaymentMethod\"B\n\x19ListPaymentMethodsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"q\n\x1aListPaymentMethodsResponse\x12:\n\x0fpayment_methods\x18\x01 \x03(\x0b\x32!.estore.payments.v1.PaymentMethod\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\x1a\x44\x65letePaymentMethodRequest\x12\x19\n\x11payment_method_id\x18\x01 \x01(\t\"\x1d\n\x1b\x44\x65letePaymentMethodResponse\"a\n\tOrderNote\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61uthor_user_id\x18\x03 \x01(\x03\"\x9c\x01\n\x06Refund\x12\'\n\x06\x61mount\x18\x01 \x01(\x0b\x32\x17.estore.common.v1.Money\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\trestocked\x18\x03 \x01(\x08\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61uthor_user_id\x18\x05 \x01(\x03\"\xe8\x05\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\x03\x12\x10\n\x08quantity\x18\x04 \x01(\x05\x12+\n\nunit_price\x18\x05 \x01(\x0b\x32\x17.estore.common.v1.Money\x12&\n\x05price\x18\x06 \x01(\x0b\x32\x17.estore.common.v1.Money\x12$\n\x03\x66\x65\x65\x18\x07 \x01(\x0b\x32\x17.estore.common.v1.Money\x12&\n\x05total\x18\x08 \x01(\x0b\x32\x17.estore.common.v1.Money\x12.\n\rrefund_amount\x18\t \x01(\x0b\x32\x17.estore.common.v1.Money\x12/\n\x06status\x18\n \x01(\x0e\x32\x1f.estore.payments.v1.OrderStatus\x12\x39\n\x0epayment_status\x18\x0b \x01(\x0e\x32!.estore.payments.v1.PaymentStatus\x12\x19\n\x11payment_method_id\x18\x0c \x01(\t\x12\x15\n\rpayment_error\x18\r \x01(\t\x12,\n\x05notes\x18\x0e \x03(\x0b\x32\x1d.estore.payments.v1.OrderNote\x12\x16\n\x0ereservation_id\x18\x0f \x01(\t\x12.\n\ncreated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcancel_reason\x18\x13 \x01(\t\x12+\n\x07refunds\x18\x14 \x03(\x0b\x32\x1a.estore.payments.v1.Refund\x12\x11\n\trestocked\x18\x15 \x01(\x08\"O\n\x0bOrderFilter\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.estore.payments.v1.OrderStatus\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\"i\n\x12\x43reateOrderRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x19\n\x11payment_method_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"?\n\x13\x43reateOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"R\n\x0fPayOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x19\n\x11payment_method_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"<\n\x10PayOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"<\n\x10GetOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"k\n\x11ListOrdersRequest\x12/\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1f.estore.payments.v1.OrderFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListOrdersResponse\x12)\n\x06orders\x18\x01 \x03(\x0b\x32\x19.estore.payments.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x12\x43\x61ncelOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"?\n\x13\x43\x61ncelOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"\x84\x01\n\x12RefundOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\'\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x17.estore.common.v1.Money\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07restock\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"?\n\x13RefundOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"5\n\x13\x41\x64\x64OrderNoteRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"@\n\x14\x41\x64\x64OrderNoteResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order*V\n\x11PaymentMethodType\x12#\n\x1fPAYMENT_METHOD_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18PAYMENT_METHOD_TYPE_CARD\x10\x01*\xb8\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x03\x12#\n\x1fORDER_STATUS_PARTIALLY_REFUNDED\x10\x04\x12\x19\n\x15ORDER_STATUS_REFUNDED\x10\x05*\xa3\x01\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16PAYMENT_STATUS_PENDING\x10\x01\x12\x1d\n\x19PAYMENT_STATUS_PROCESSING\x10\x02\x12\x1c\n\x18PAYMENT_STATUS_COMPLETED\x10\x03\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x04\x32\xfa\x07\n\x0ePaymentService\x12m\n\x10\x41\x64\x64PaymentMethod\x12+.estore.payments.v1.AddPaymentMethodRequest\x1a,.estore.payments.v1.AddPaymentMethodResponse\x12s\n\x12ListPaymentMethods\x12-.estore.payments.v1.ListPaymentMethodsRequest\x1a..estore.payments.v1.ListPaymentMethodsResponse\x12v\n\x13\x44\x65letePaymentMethod\x12..estore.payments.v1.DeletePaymentMethodRequest\x1a/.estore.payments.v1.DeletePaymentMethodResponse\x12^\n\x0b\x43reateOrder\x12&.estore.payments.v1.CreateOrderRequest\x1a\'.estore.payments.v1.CreateOrderResponse\x12U\n\x08PayOrder\x12#.estore.payments.v1.PayOrderRequest\x1a$.estore.payments.v1.PayOrderResponse\x12U\n\x08GetOrder\x12#.estore.payments.v1.GetOrderRequest\x1a$.estore.payments.v1.GetOrderResponse\x12[\n\nListOrders\x12%.estore.payments.v1.ListOrdersRequest\x1a&.estore.payments.v1.ListOrdersResponse\x12^\n\x0b\x43\x61ncelOrder\x12&.estore.payments.v1.CancelOrderRequest\x1a\'.estore.payments.v1.CancelOrderResponse\x12^\n\x0bRefundOrder\x12&.estore.payments.v1.RefundOrderRequest\x1a\'.estore.payments.v1.RefundOrderResponse\x12\x61\n\x0c\x41\x64\x64OrderNote\x12\'.estore.payments.v1.AddOrderNoteRequest\x1a(.estore.payments.v1.AddOrderNoteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(estore/payments/v1/payment_service.proto\x12\x12\x65store.payments.v1\x1a\x1c\x65store/common/v1/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"]\n\x04\x43\x61rd\x12\x0e\n\x06number\x18\x01 \x01(\t\x12\x11\n\texp_month\x18\x02 \x01(\x05\x12\x10\n\x08\x65xp_year\x18\x03 \x01(\x05\x12\x0b\n\x03\x63vc\x18\x04 \x01(\t\x12\x13\n\x0bholder_name\x18\x05 \x01(\t\"e\n\x0b\x43\x61rdDetails\x12\r\n\x05\x62rand\x18\x01 \x01(\t\x12\r\n\x05last4\x18\x02 \x01(\t\x12\x11\n\texp_month\x18\x03 \x01(\x05\x12\x10\n\x08\x65xp_year\x18\x04 \x01(\x05\x12\x13\n\x0bholder_name\x18\x05 \x01(\t\"\xc3\x01\n\rPaymentMethod\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\x12\x33\n\x04type\x18\x03 \x01(\x0e\x32%.estore.payments.v1.PaymentMethodType\x12\x30\n\x07\x64\x65tails\x18\x04 \x01(\x0b\x32\x1f.estore.payments.v1.CardDetails\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x17\x41\x64\x64PaymentMethodRequest\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32%.estore.payments.v1.PaymentMethodType\x12&\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x18.estore.payments.v1.Card\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"U\n\x18\x41\x64\x64PaymentMethodResponse\x12\x39\n\x0epayment_method\x18\x01 \x01(\x0b\x32!.estore.payments.v1.PaymentMethod\"B\n\x19ListPaymentMethodsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"q\n\x1aListPaymentMethodsResponse\x12:\n\x0fpayment_methods\x18\x01 \x03(\x0b\x32!.estore.payments.v1.PaymentMethod\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"7\n\x1a\x44\x65letePaymentMethodRequest\x12\x19\n\x11payment_method_id\x18\x01 \x01(\t\"\x1d\n\x1b\x44\x65letePaymentMethodResponse\"a\n\tOrderNote\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\ncreated_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61uthor_user_id\x18\x03 \x01(\x03\"\xd8\x01\n\x06Refund\x12\'\n\x06\x61mount\x18\x01 \x01(\x0b\x32\x17.estore.common.v1.Money\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x11\n\trestocked\x18\x03 \x01(\x08\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x61uthor_user_id\x18\x05 \x01(\x03\x12\n\n\x02id\x18\x06 \x01(\t\x12.\n\x05state\x18\x07 \x01(\x0e\x32\x1f.estore.payments.v1.RefundState\"\xe8\x05\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\x03\x12\x10\n\x08quantity\x18\x04 \x01(\x05\x12+\n\nunit_price\x18\x05 \x01(\x0b\x32\x17.estore.common.v1.Money\x12&\n\x05price\x18\x06 \x01(\x0b\x32\x17.estore.common.v1.Money\x12$\n\x03\x66\x65\x65\x18\x07 \x01(\x0b\x32\x17.estore.common.v1.Money\x12&\n\x05total\x18\x08 \x01(\x0b\x32\x17.estore.common.v1.Money\x12.\n\rrefund_amount\x18\t \x01(\x0b\x32\x17.estore.common.v1.Money\x12/\n\x06status\x18\n \x01(\x0e\x32\x1f.estore.payments.v1.OrderStatus\x12\x39\n\x0epayment_status\x18\x0b \x01(\x0e\x32!.estore.payments.v1.PaymentStatus\x12\x19\n\x11payment_method_id\x18\x0c \x01(\t\x12\x15\n\rpayment_error\x18\r \x01(\t\x12,\n\x05notes\x18\x0e \x03(\x0b\x32\x1d.estore.payments.v1.OrderNote\x12\x16\n\x0ereservation_id\x18\x0f \x01(\t\x12.\n\ncreated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rcancel_reason\x18\x13 \x01(\t\x12+\n\x07refunds\x18\x14 \x03(\x0b\x32\x1a.estore.payments.v1.Refund\x12\x11\n\trestocked\x18\x15 \x01(\x08\"O\n\x0bOrderFilter\x12/\n\x06status\x18\x01 \x01(\x0e\x32\x1f.estore.payments.v1.OrderStatus\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\"i\n\x12\x43reateOrderRequest\x12\x12\n\nproduct_id\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12\x19\n\x11payment_method_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"?\n\x13\x43reateOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"R\n\x0fPayOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x19\n\x11payment_method_id\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"<\n\x10PayOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"#\n\x0fGetOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\"<\n\x10GetOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"k\n\x11ListOrdersRequest\x12/\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1f.estore.payments.v1.OrderFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"X\n\x12ListOrdersResponse\x12)\n\x06orders\x18\x01 \x03(\x0b\x32\x19.estore.payments.v1.Order\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x12\x43\x61ncelOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"?\n\x13\x43\x61ncelOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"\x84\x01\n\x12RefundOrderRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\'\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x17.estore.common.v1.Money\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07restock\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"?\n\x13RefundOrderResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order\"5\n\x13\x41\x64\x64OrderNoteRequest\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0c\n\x04note\x18\x02 \x01(\t\"@\n\x14\x41\x64\x64OrderNoteResponse\x12(\n\x05order\x18\x01 \x01(\x0b\x32\x19.estore.payments.v1.Order*V\n\x11PaymentMethodType\x12#\n\x1fPAYMENT_METHOD_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18PAYMENT_METHOD_TYPE_CARD\x10\x01*\xb8\x01\n\x0bOrderStatus\x12\x1c\n\x18ORDER_STATUS_UNSPECIFIED\x10\x00\x12\x18\n\x14ORDER_STATUS_PENDING\x10\x01\x12\x15\n\x11ORDER_STATUS_PAID\x10\x02\x12\x1a\n\x16ORDER_STATUS_CANCELLED\x10\x03\x12#\n\x1fORDER_STATUS_PARTIALLY_REFUNDED\x10\x04\x12\x19\n\x15ORDER_STATUS_REFUNDED\x10\x05*\xa3\x01\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16PAYMENT_STATUS_PENDING\x10\x01\x12\x1d\n\x19PAYMENT_STATUS_PROCESSING\x10\x02\x12\x1c\n\x18PAYMENT_STATUS_COMPLETED\x10\x03\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x04*z\n\x0bRefundState\x12\x1c\n\x18REFUND_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14REFUND_STATE_PENDING\x10\x01\x12\x1a\n\x16REFUND_STATE_COMPLETED\x10\x02\x12\x17\n\x13REFUND_STATE_FAILED\x10\x03\x32\xfa\x07\n\x0ePaymentService\x12m\n\x10\x41\x64\x64PaymentMethod\x12+.estore.payments.v1.AddPaymentMethodRequest\x1a,.estore.payments.v1.AddPaymentMethodResponse\x12s\n\x12ListPaymentMethods\x12-.estore.payments.v1.ListPaymentMethodsRequest\x1a..estore.payments.v1.ListPaymentMethodsResponse\x12v\n\x13\x44\x65letePaymentMethod\x12..estore.payments.v1.DeletePaymentMethodRequest\x1a/.estore.payments.v1.DeletePaymentMethodResponse\x12^\n\x0b\x43reateOrder\x12&.estore.payments.v1.CreateOrderRequest\x1a\'.estore.payments.v1.CreateOrderResponse\x12U\n\x08PayOrder\x12#.estore.payments.v1.PayOrderRequest\x1a$.estore.payments.v1.PayOrderResponse\x12U\n\x08GetOrder\x12#.estore.payments.v1.GetOrderRequest\x1a$.estore.payments.v1.GetOrderResponse\x12[\n\nListOrders\x12%.estore.payments.v1.ListOrdersRequest\x1a&.estore.payments.v1.ListOrdersResponse\x12^\n\x0b\x43\x61ncelOrder\x12&.estore.payments.v1.CancelOrderRequest\x1a\'.estore.payments.v1.CancelOrderResponse\x12^\n\x0bRefundOrder\x12&.estore.payments.v1.RefundOrderRequest\x1a\'.estore.payments.v1.RefundOrderResponse\x12\x61\n\x0c\x41\x64\x64OrderNote\x12\'.estore.payments.v1.AddOrderNoteRequest\x1a(.estore.payments.v1.AddOrderNoteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'estore.payments.v1.payment_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYMENTMETHODTYPE']._serialized_start=3166
-  _globals['_PAYMENTMETHODTYPE']._serialized_end=3252
-  _globals['_ORDERSTATUS']._serialized_start=3255
-  _globals['_ORDERSTATUS']._serialized_end=3439
-  _globals['_PAYMENTSTATUS']._serialized_start=3442
-  _globals['_PAYMENTSTATUS']._serialized_end=3605
+  _globals['_PAYMENTMETHODTYPE']._serialized_start=3226
+  _globals['_PAYMENTMETHODTYPE']._serialized_end=3312
+  _globals['_ORDERSTATUS']._serialized_start=3315
+  _globals['_ORDERSTATUS']._serialized_end=3499
+  _globals['_PAYMENTSTATUS']._serialized_start=3502
+  _globals['_PAYMENTSTATUS']._serialized_end=3665
+  _globals['_REFUNDSTATE']._serialized_start=3667
+  _globals['_REFUNDSTATE']._serialized_end=3789
   _globals['_CARD']._serialized_start=127
   _globals['_CARD']._serialized_end=220
   _globals['_CARDDETAILS']._serialized_start=222
@@ -60,39 +62,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERNOTE']._serialized_start=1022
   _globals['_ORDERNOTE']._serialized_end=1119
   _globals['_REFUND']._serialized_start=1122
-  _globals['_REFUND']._serialized_end=1278
-  _globals['_ORDER']._serialized_start=1281
-  _globals['_ORDER']._serialized_end=2025
-  _globals['_ORDERFILTER']._serialized_start=2027
-  _globals['_ORDERFILTER']._serialized_end=2106
-  _globals['_CREATEORDERREQUEST']._serialized_start=2108
-  _globals['_CREATEORDERREQUEST']._serialized_end=2213
-  _globals['_CREATEORDERRESPONSE']._serialized_start=2215
-  _globals['_CREATEORDERRESPONSE']._serialized_end=2278
-  _globals['_PAYORDERREQUEST']._serialized_start=2280
-  _globals['_PAYORDERREQUEST']._serialized_end=2362
-  _globals['_PAYORDERRESPONSE']._serialized_start=2364
-  _globals['_PAYORDERRESPONSE']._serialized_end=2424
-  _globals['_GETORDERREQUEST']._serialized_start=2426
-  _globals['_GETORDERREQUEST']._serialized_end=2461
-  _globals['_GETORDERRESPONSE']._serialized_start=2463
-  _globals['_GETORDERRESPONSE']._serialized_end=2523
-  _globals['_LISTORDERSREQUEST']._serialized_start=2525
-  _globals['_LISTORDERSREQUEST']._serialized_end=2632
-  _globals['_LISTORDERSRESPONSE']._serialized_start=2634
-  _globals['_LISTORDERSRESPONSE']._serialized_end=2722
-  _globals['_CANCELORDERREQUEST']._serialized_start=2724
-  _globals['_CANCELORDERREQUEST']._serialized_end=2778
-  _globals['_CANCELORDERRESPONSE']._serialized_start=2780
-  _globals['_CANCELORDERRESPONSE']._serialized_end=2843
-  _globals['_REFUNDORDERREQUEST']._serialized_start=2846
-  _globals['_REFUNDORDERREQUEST']._serialized_end=2978
-  _globals['_REFUNDORDERRESPONSE']._serialized_start=2980
-  _globals['_REFUNDORDERRESPONSE']._serialized_end=3043
-  _globals['_ADDORDERNOTEREQUEST']._serialized_start=3045
-  _globals['_ADDORDERNOTEREQUEST']._serialized_end=3098
-  _globals['_ADDORDERNOTERESPONSE']._serialized_start=3100
-  _globals['_ADDORDERNOTERESPONSE']._serialized_end=3164
-  _globals['_PAYMENTSERVICE']._serialized_start=3608
-  _globals['_PAYMENTSERVICE']._serialized_end=4626
+  _globals['_REFUND']._serialized_end=1338
+  _globals['_ORDER']._serialized_start=1341
+  _globals['_ORDER']._serialized_end=2085
+  _globals['_ORDERFILTER']._serialized_start=2087
+  _globals['_ORDERFILTER']._serialized_end=2166
+  _globals['_CREATEORDERREQUEST']._serialized_start=2168
+  _globals['_CREATEORDERREQUEST']._serialized_end=2273
+  _globals['_CREATEORDERRESPONSE']._serialized_start=2275
+  _globals['_CREATEORDERRESPONSE']._serialized_end=2338
+  _globals['_PAYORDERREQUEST']._serialized_start=2340
+  _globals['_PAYORDERREQUEST']._serialized_end=2422
+  _globals['_PAYORDERRESPONSE']._serialized_start=2424
+  _globals['_PAYORDERRESPONSE']._serialized_end=2484
+  _globals['_GETORDERREQUEST']._serialized_start=2486
+  _globals['_GETORDERREQUEST']._serialized_end=2521
+  _globals['_GETORDERRESPONSE']._serialized_start=2523
+  _globals['_GETORDERRESPONSE']._serialized_end=2583
+  _globals['_LISTORDERSREQUEST']._serialized_start=2585
+  _globals['_LISTORDERSREQUEST']._serialized_end=2692
+  _globals['_LISTORDERSRESPONSE']._serialized_start=2694
+  _globals['_LISTORDERSRESPONSE']._serialized_end=2782
+  _globals['_CANCELORDERREQUEST']._serialized_start=2784
+  _globals['_CANCELORDERREQUEST']._serialized_end=2838
+  _globals['_CANCELORDERRESPONSE']._serialized_start=2840
+  _globals['_CANCELORDERRESPONSE']._serialized_end=2903
+  _globals['_REFUNDORDERREQUEST']._serialized_start=2906
+  _globals['_REFUNDORDERREQUEST']._serialized_end=3038
+  _globals['_REFUNDORDERRESPONSE']._serialized_start=3040
+  _globals['_REFUNDORDERRESPONSE']._serialized_end=3103
+  _globals['_ADDORDERNOTEREQUEST']._serialized_start=3105
+  _globals['_ADDORDERNOTEREQUEST']._serialized_end=3158
+  _globals['_ADDORDERNOTERESPONSE']._serialized_start=3160
+  _globals['_ADDORDERNOTERESPONSE']._serialized_end=3224
+  _globals['_PAYMENTSERVICE']._serialized_start=3792
+  _globals['_PAYMENTSERVICE']._serialized_end=4810
 # @@protoc_insertion_point(module_scope)

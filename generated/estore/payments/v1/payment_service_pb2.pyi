@@ -32,6 +32,13 @@ class PaymentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PAYMENT_STATUS_PROCESSING: _ClassVar[PaymentStatus]
     PAYMENT_STATUS_COMPLETED: _ClassVar[PaymentStatus]
     PAYMENT_STATUS_FAILED: _ClassVar[PaymentStatus]
+
+class RefundState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REFUND_STATE_UNSPECIFIED: _ClassVar[RefundState]
+    REFUND_STATE_PENDING: _ClassVar[RefundState]
+    REFUND_STATE_COMPLETED: _ClassVar[RefundState]
+    REFUND_STATE_FAILED: _ClassVar[RefundState]
 PAYMENT_METHOD_TYPE_UNSPECIFIED: PaymentMethodType
 PAYMENT_METHOD_TYPE_CARD: PaymentMethodType
 ORDER_STATUS_UNSPECIFIED: OrderStatus
@@ -45,6 +52,10 @@ PAYMENT_STATUS_PENDING: PaymentStatus
 PAYMENT_STATUS_PROCESSING: PaymentStatus
 PAYMENT_STATUS_COMPLETED: PaymentStatus
 PAYMENT_STATUS_FAILED: PaymentStatus
+REFUND_STATE_UNSPECIFIED: RefundState
+REFUND_STATE_PENDING: RefundState
+REFUND_STATE_COMPLETED: RefundState
+REFUND_STATE_FAILED: RefundState
 
 class Card(_message.Message):
     __slots__ = ("number", "exp_month", "exp_year", "cvc", "holder_name")
@@ -141,18 +152,22 @@ class OrderNote(_message.Message):
     def __init__(self, text: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_user_id: _Optional[int] = ...) -> None: ...
 
 class Refund(_message.Message):
-    __slots__ = ("amount", "reason", "restocked", "created_at", "author_user_id")
+    __slots__ = ("amount", "reason", "restocked", "created_at", "author_user_id", "id", "state")
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RESTOCKED_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     amount: _money_pb2.Money
     reason: str
     restocked: bool
     created_at: _timestamp_pb2.Timestamp
     author_user_id: int
-    def __init__(self, amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., restocked: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_user_id: _Optional[int] = ...) -> None: ...
+    id: str
+    state: RefundState
+    def __init__(self, amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., restocked: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_user_id: _Optional[int] = ..., id: _Optional[str] = ..., state: _Optional[_Union[RefundState, str]] = ...) -> None: ...
 
 class Order(_message.Message):
     __slots__ = ("id", "product_id", "user_id", "quantity", "unit_price", "price", "fee", "total", "refund_amount", "status", "payment_status", "payment_method_id", "payment_error", "notes", "reservation_id", "created_at", "updated_at", "expires_at", "cancel_reason", "refunds", "restocked")

@@ -37,7 +37,7 @@ class PaymentServiceStub:
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
     stock reservation expires unpaid). A PAID order can be refunded in one or
     more parts: PARTIALLY_REFUNDED, then REFUNDED once the whole total is
-    refunded.
+    refunded (counting completed refunds only; see Refund.state).
 
     Money: every Money field uses the deployment currency; another currency is
     INVALID_ARGUMENT CURRENCY_MISMATCH.
@@ -52,6 +52,11 @@ class PaymentServiceStub:
     non-retryable error such as a declined card); after UNAVAILABLE or
     DEADLINE_EXCEEDED a retry with the same id completes the same operation:
     it never creates a second order nor charges twice.
+    A retry that finds the first call still running waits for it, for up to
+    10 s and never past the retry's own deadline (it answers ABORTED
+    REQUEST_IN_PROGRESS a little before that deadline). A call whose server
+    died (crash, kill) holds its request_id for only a few seconds: a retry
+    after that takes the call over and completes it.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.payments", reason in UPPER_SNAKE_CASE);
@@ -146,7 +151,7 @@ class PaymentServiceServicer:
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
     stock reservation expires unpaid). A PAID order can be refunded in one or
     more parts: PARTIALLY_REFUNDED, then REFUNDED once the whole total is
-    refunded.
+    refunded (counting completed refunds only; see Refund.state).
 
     Money: every Money field uses the deployment currency; another currency is
     INVALID_ARGUMENT CURRENCY_MISMATCH.
@@ -161,6 +166,11 @@ class PaymentServiceServicer:
     non-retryable error such as a declined card); after UNAVAILABLE or
     DEADLINE_EXCEEDED a retry with the same id completes the same operation:
     it never creates a second order nor charges twice.
+    A retry that finds the first call still running waits for it, for up to
+    10 s and never past the retry's own deadline (it answers ABORTED
+    REQUEST_IN_PROGRESS a little before that deadline). A call whose server
+    died (crash, kill) holds its request_id for only a few seconds: a retry
+    after that takes the call over and completes it.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.payments", reason in UPPER_SNAKE_CASE);
@@ -310,17 +320,34 @@ class PaymentServiceServicer:
 
     def RefundOrder(self, request, context):
         """Refunds all or part of a PAID or PARTIALLY_REFUNDED order. Several
-        partial refunds are allowed; their sum never exceeds total. When
-        refund_amount reaches total the order becomes REFUNDED, else
-        PARTIALLY_REFUNDED. With restock, the order's quantity is returned to
-        Inventory (once per order). Idempotent on request_id.
+        partial refunds are allowed; their sum never exceeds total.
+
+        A refund is a saga of its own: it is decided (recorded PENDING in
+        Order.refunds and counted in refund_amount at once, so concurrent refunds
+        can never add up past total), then its money is returned at the card
+        processor (exactly once, whatever the retries), then with restock the
+        order's units go back to Inventory (once per order, and only by a refund
+        whose money was returned), then it is settled: COMPLETED, and the order
+        PARTIALLY_REFUNDED, or REFUNDED once the completed refunds reach total.
+        A refund interrupted at any step (UNAVAILABLE, a crash) stays PENDING
+        and is finished by a retry with the same request_id or, with or without
+        one, by PaymentService itself within about ESTORE_PAYMENTS_LEASE_SECONDS.
+        A refund the processor refuses for good is FAILED, takes nothing and
+        restocks nothing; its amount may be refunded again. Without a
+        request_id a retry is a new refund (check Order.refunds first).
+        Idempotent on request_id.
 
         Who: admins.
         Errors: NOT_FOUND ORDER_NOT_FOUND; FAILED_PRECONDITION
         ORDER_NOT_REFUNDABLE (the order is PENDING, CANCELLED or REFUNDED);
         FAILED_PRECONDITION REFUND_EXCEEDS_REMAINING (amount > total -
-        refund_amount); INVALID_ARGUMENT INVALID_FIELD (amount <= 0);
-        INVALID_ARGUMENT REQUEST_ID_REUSED; ABORTED REQUEST_IN_PROGRESS.
+        refund_amount, refunds still in progress included); FAILED_PRECONDITION
+        REFUND_REFUSED (the processor refused it: the refund is FAILED;
+        ErrorInfo metadata "order_id" and "refund_id" name it); INVALID_ARGUMENT
+        INVALID_FIELD (amount <= 0); INVALID_ARGUMENT REQUEST_ID_REUSED; ABORTED
+        REQUEST_IN_PROGRESS; UNAVAILABLE PROCESSOR_UNAVAILABLE /
+        INVENTORY_UNAVAILABLE (the refund stays PENDING and is finished later;
+        PROCESSOR_UNAVAILABLE carries "order_id" and "refund_id" metadata).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -411,7 +438,7 @@ class PaymentService:
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
     stock reservation expires unpaid). A PAID order can be refunded in one or
     more parts: PARTIALLY_REFUNDED, then REFUNDED once the whole total is
-    refunded.
+    refunded (counting completed refunds only; see Refund.state).
 
     Money: every Money field uses the deployment currency; another currency is
     INVALID_ARGUMENT CURRENCY_MISMATCH.
@@ -426,6 +453,11 @@ class PaymentService:
     non-retryable error such as a declined card); after UNAVAILABLE or
     DEADLINE_EXCEEDED a retry with the same id completes the same operation:
     it never creates a second order nor charges twice.
+    A retry that finds the first call still running waits for it, for up to
+    10 s and never past the retry's own deadline (it answers ABORTED
+    REQUEST_IN_PROGRESS a little before that deadline). A call whose server
+    died (crash, kill) holds its request_id for only a few seconds: a retry
+    after that takes the call over and completes it.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.payments", reason in UPPER_SNAKE_CASE);

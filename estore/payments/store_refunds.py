@@ -1,0 +1,106 @@
+"""The Redis side of the refund saga: decide, money returned, settle or roll back.
+
+An order's refunds are a list of entries as decided (`<order>:refunds`, JSON) and a hash of how
+far each refund's saga got (`<order>:refund-states`: refund id -> RefundState, and
+`<refund id>:units` -> the units it returns to stock). The order hash keeps `refund_amount` (the
+refunds decided and not failed), `refund_settled` (the completed ones), `restock_claim` (the
+refund that returns the order's units) and `restocked`. A refund in progress is in
+`refunds:in-progress` under `<order id>:<refund id>`, scored by its lease deadline.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from estore.common.redis import text
+from estore.payments.codec import parse_units, refund_entry, refund_units, to_ms
+from estore.payments.models import Order, OrderStatus, Refund, RefundState
+from estore.payments.store import DUE, index, index_member, order_key, refund_states_key
+
+_LUA = Path(__file__).parent / "lua"
+_SETTLED_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+
+
+class Decision(Enum):
+    """What became of an attempt to decide a refund."""
+
+    DECIDED = 1
+    CHANGED = 0  # the order changed since it was read: read it again
+    MISSING = -1
+    EXISTS = 2  # a refund with this id was decided already (by an earlier attempt)
+
+
+def in_progress_member(order_id: str, refund_id: str) -> str:
+    return f"{order_id}:{refund_id}"
+
+
+class RefundStore:
+    """Each step of a refund as one atomic script on the order's keys."""
+
+    def __init__(self, redis: Redis) -> None:
+        def script(name: str) -> AsyncScript:
+            return redis.register_script((_LUA / f"refund_{name}.lua").read_text())
+
+        self._decide = script("decide")
+        self._returned = script("returned")
+        self._settle = script("settle")
+        self._rollback = script("rollback")
+
+    async def decide(self, order: Order, refund: Refund, lease_until_ms: int) -> Decision:
+        """Record `refund` PENDING and count it in refund_amount, if the order is as read."""
+        keys = [
+            order_key(order.id),
+            f"{order_key(order.id)}:refunds",
+            refund_states_key(order.id),
+            DUE["refunds"],
+        ]
+        args: list[str | int] = [
+            order.status.value,
+            order.refund_amount_minor,
+            order.refund_amount_minor + refund.amount_minor,
+            refund.id,
+            refund_entry(refund),
+            in_progress_member(order.id, refund.id),
+            lease_until_ms,
+            to_ms(refund.created_at),
+        ]
+        return Decision(int(await self._decide(keys=keys, args=args)))
+
+    async def returned(
+        self, order_id: str, refund_id: str, units: tuple[tuple[str, int], ...]
+    ) -> tuple[RefundState | None, tuple[tuple[str, int], ...]]:
+        """The money is back: RETURNED, claiming `units` if no refund restocked yet.
+
+        Returns the refund's state and the units it is to return to stock.
+        """
+        keys = [order_key(order_id), refund_states_key(order_id)]
+        args = [refund_id, refund_units(units) if units else ""]
+        state, claimed = (text(part) for part in await self._returned(keys=keys, args=args))
+        return (RefundState(state) if state else None), parse_units(claimed)
+
+    async def settle(self, order: Order, refund: Refund, now_ms: int) -> bool:
+        """COMPLETED, and the order's status follows the settled sum; False if settled already."""
+        keys = [order_key(order.id), refund_states_key(order.id), DUE["refunds"]]
+        keys += [index(None, status) for status in _SETTLED_STATUSES]
+        keys += [index(order.user_id, status) for status in _SETTLED_STATUSES]
+        args: list[str | int] = [
+            refund.id,
+            refund.amount_minor,
+            in_progress_member(order.id, refund.id),
+            index_member(order),
+            now_ms,
+        ]
+        reply = await self._settle(keys=keys, args=args)
+        return int(reply[0]) == 1
+
+    async def roll_back(self, order: Order, refund: Refund, now_ms: int) -> bool:
+        """FAILED, and its amount refundable again; False if it was not PENDING."""
+        keys = [order_key(order.id), refund_states_key(order.id), DUE["refunds"]]
+        args: list[str | int] = [
+            refund.id, refund.amount_minor, in_progress_member(order.id, refund.id), now_ms,
+        ]  # fmt: skip
+        return bool(await self._rollback(keys=keys, args=args))
