@@ -1,190 +1,152 @@
-"""Payments SIGKILLed between reserve and charge: a restarted Payments settles the order."""
+"""Payments SIGKILLed in the middle of an order or a refund: a restarted Payments settles it, and a
+retry with the same request_id is answered soon after the restart."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
-from cryptography.hazmat.primitives import serialization
-from redis.asyncio import Redis
 
 from estore.common.auth import TokenIssuer, TokenVerifier
-from estore.common.config import Settings
-from estore.common.server import GrpcServer
-from estore.embedded.ports import free_port
-from estore.inventory.app import create_service as create_inventory
-from generated.estore.common.v1 import money_pb2
-from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb
-from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
+from estore.inventory import keys
+from estore.payments.processor import SimulatedProcessor
+from estore.payments.store import order_key, refund_states_key
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
-from generated.estore.payments.v1 import payment_service_pb2_grpc as pay_grpc
-from tests.helpers import bearer
-
-BIN = Path(sys.executable).parent
-
-
-class PaymentsProcess:
-    """`estore serve payments` as a child process the test can kill."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = int(env["ESTORE_PAYMENTS_PORT"])
-        self._env = env
-        self._log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, **overrides: str) -> None:
-        self.process = subprocess.Popen(
-            [str(BIN / "estore"), "serve", "payments"],
-            env={**self._env, **overrides},
-            stdout=subprocess.DEVNULL,
-            stderr=self._log.open("ab"),
-        )
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-
-async def wait_until_serving(port: int) -> None:
-    deadline = time.monotonic() + 30
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        while time.monotonic() < deadline:
-            try:
-                await asyncio.wait_for(channel.channel_ready(), 1)
-                return
-            except TimeoutError:
-                continue
-    raise AssertionError(f"payments never listened on {port}")
+from tests.e2e.killable import Rig, killable_payments
 
 
 @pytest.fixture
-def payments_env(
-    tmp_path: Path, redis_url: str, signing_key, token_issuer: TokenIssuer
-) -> dict[str, str]:
-    public = tmp_path / "jwt_public.pem"
-    public.write_bytes(
-        signing_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return {
-        **os.environ,
-        "ESTORE_DATA_DIR": str(tmp_path),
-        "ESTORE_REDIS_URL": redis_url,
-        "ESTORE_HOST": "127.0.0.1",
-        "ESTORE_PAYMENTS_PORT": str(free_port()),
-        "ESTORE_JWT_PUBLIC_KEY_FILE": str(public),
-        "ESTORE_SERVICE_TOKEN": token_issuer.mint_service_token("payments", ttl_seconds=600).token,
-        "ESTORE_PAYMENTS_LEASE_SECONDS": "1",
-        "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2",
-    }
-
-
-async def test_killed_between_reserve_and_charge(
+async def rig(
     payments_env: dict[str, str],
     tmp_path: Path,
     redis_url: str,
     token_issuer: TokenIssuer,
     token_verifier: TokenVerifier,
-) -> None:
-    inventory = GrpcServer(
-        await create_inventory(Settings.from_env({"ESTORE_REDIS_URL": redis_url})), token_verifier
+) -> AsyncIterator[Rig]:
+    log = tmp_path / "payments.log"
+    async with killable_payments(
+        payments_env, log, redis_url, token_issuer, token_verifier
+    ) as opened:
+        yield opened
+
+
+async def test_killed_between_reserve_and_charge(rig: Rig) -> None:
+    product_id = await rig.product(quantity=5)
+    # The processor answers slowly, so the kill lands between reserve and charge.
+    stub = await rig.start(ESTORE_PAYMENTS_PROCESSOR_LATENCY_SECONDS="2")
+    method = await rig.card(stub)
+    call = stub.CreateOrder(
+        pay_pb.CreateOrderRequest(product_id=product_id, quantity=2, payment_method_id=method),
+        metadata=rig.buyer,
     )
-    inventory_port = await inventory.start()
-    payments_env["ESTORE_INVENTORY_TARGET"] = f"127.0.0.1:{inventory_port}"
-    admin = bearer(
-        token_issuer.issue_access_token(9, is_admin=True, is_verified=True, ttl_seconds=600).token
+    key = await _wait_for_processing_order(rig)
+    assert await rig.levels(product_id) == (3, 2)
+    rig.payments.kill()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await call
+
+    await rig.start()
+    status = await _wait_for_settled(rig, key)
+    charged = [k async for k in rig.redis.scan_iter(match="sim:{sim}:charge:*")]
+    if charged:
+        assert status == b"PAID"
+        assert await rig.levels(product_id) == (3, 0)
+    else:
+        assert status == b"CANCELLED"
+        assert await rig.levels(product_id) == (5, 0)
+
+
+async def test_a_retry_after_a_kill_and_restart_is_answered_within_10_s(rig: Rig) -> None:
+    product_id = await rig.product(quantity=5)
+    # A long processing lease: recovery stays out of it, so the retry itself finishes the order.
+    lease = {"ESTORE_PAYMENTS_LEASE_SECONDS": "30"}
+    stub = await rig.start(ESTORE_PAYMENTS_PROCESSOR_LATENCY_SECONDS="2", **lease)
+    method = await rig.card(stub)
+    request = pay_pb.CreateOrderRequest(
+        product_id=product_id, quantity=2, payment_method_id=method, request_id="checkout-7"
     )
-    buyer = bearer(
-        token_issuer.issue_access_token(1, is_admin=False, is_verified=True, ttl_seconds=600).token
+    call = stub.CreateOrder(request, metadata=rig.buyer)
+    await _wait_for_processing_order(rig)
+    rig.payments.kill()  # the call dies holding its request_id
+    with pytest.raises(grpc.aio.AioRpcError):
+        await call
+
+    stub = await rig.start(**lease)
+    restarted = time.monotonic()
+    reply = await stub.CreateOrder(request, metadata=rig.buyer, timeout=30)
+    answered = time.monotonic() - restarted
+    assert answered < 10, f"answered {answered:.1f} s after the restart"
+    assert reply.order.status == pay_pb.ORDER_STATUS_PAID
+    assert len([k async for k in rig.redis.scan_iter(match="sim:{sim}:charge:*")]) == 1
+    assert await rig.levels(product_id) == (3, 0)
+    again = await stub.CreateOrder(request, metadata=rig.buyer, timeout=30)
+    assert again.order.id == reply.order.id
+
+
+async def test_killed_in_the_middle_of_a_refund(rig: Rig) -> None:
+    product_id = await rig.product(quantity=5, price_minor=1000)
+    added = int(await rig.redis.hget(keys.product(product_id), "added") or 0)
+    stub = await rig.start(ESTORE_PAYMENTS_PROCESSOR_LATENCY_SECONDS="2")
+    method = await rig.card(stub)
+    order = (
+        await stub.CreateOrder(
+            pay_pb.CreateOrderRequest(product_id=product_id, quantity=2, payment_method_id=method),
+            metadata=rig.buyer,
+        )
+    ).order
+    # The processor is slow to refund, so the kill lands after the refund is decided.
+    call = stub.RefundOrder(
+        pay_pb.RefundOrderRequest(order_id=order.id, restock=True), metadata=rig.admin
     )
-    payments = PaymentsProcess(payments_env, tmp_path / "payments.log")
-    redis = Redis.from_url(redis_url)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{inventory_port}") as channel:
-            stock = inv_grpc.InventoryServiceStub(channel)
-            product = inv_pb.Product(
-                name="Kettle",
-                quantity=5,
-                price=money_pb2.Money(currency_code="USD", minor_units=2500),
-            )
-            product_id = (
-                await stock.CreateProduct(
-                    inv_pb.CreateProductRequest(product=product), metadata=admin
-                )
-            ).product.id
+    await _wait_for_refund_state(rig, order.id, {b"PENDING"})
+    rig.payments.kill()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await call
 
-            # The processor answers slowly, so the kill lands between reserve and charge.
-            payments.start(ESTORE_PAYMENTS_PROCESSOR_LATENCY_SECONDS="2")
-            await wait_until_serving(payments.port)
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{payments.port}") as pay_channel:
-                stub = pay_grpc.PaymentServiceStub(pay_channel)
-                card = pay_pb.Card(
-                    number="4242424242424242", exp_month=12, exp_year=2031, cvc="123"
-                )
-                method = (
-                    await stub.AddPaymentMethod(
-                        pay_pb.AddPaymentMethodRequest(
-                            type=pay_pb.PAYMENT_METHOD_TYPE_CARD, card=card
-                        ),
-                        metadata=buyer,
-                    )
-                ).payment_method.id
-                call = stub.CreateOrder(
-                    pay_pb.CreateOrderRequest(
-                        product_id=product_id, quantity=2, payment_method_id=method
-                    ),
-                    metadata=buyer,
-                )
-                order_key = await _wait_for_processing_order(redis)
-                assert await _stock(stock, product_id) == (3, 2)
-                payments.kill()
-                with pytest.raises(grpc.aio.AioRpcError):
-                    await call
-
-            payments.start()
-            status = await _wait_for_settled(redis, order_key)
-            charged = [k async for k in redis.scan_iter(match="sim:{sim}:charge:*")]
-            if charged:
-                assert status == b"PAID"
-                assert await _stock(stock, product_id) == (3, 0)
-            else:
-                assert status == b"CANCELLED"
-                assert await _stock(stock, product_id) == (5, 0)
-    finally:
-        payments.kill()
-        await redis.aclose()
-        await inventory.stop(grace=0)
+    await rig.start()  # no one retries the call: recovery finishes the refund
+    await _wait_for_refund_state(rig, order.id, {b"COMPLETED"})
+    status, charge_id = await rig.redis.hmget(order_key(order.id), ["status", "charge_id"])
+    assert status == b"REFUNDED"
+    assert isinstance(charge_id, bytes)
+    refunded = await SimulatedProcessor(rig.redis).refunds_of(charge_id.decode())
+    assert refunded == [order.total.minor_units]  # the money came back once
+    assert await rig.levels(product_id) == (5, 0)  # and so did the units, once
+    assert int(await rig.redis.hget(keys.product(product_id), "added") or 0) == added + 2
 
 
-async def _stock(stub: inv_grpc.InventoryServiceStub, product_id: str) -> tuple[int, int]:
-    product = (await stub.GetProduct(inv_pb.GetProductRequest(product_id=product_id))).product
-    return product.quantity, product.reserved
-
-
-async def _wait_for_processing_order(redis: Redis) -> bytes:
+async def _wait_for_processing_order(rig: Rig) -> bytes:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        async for key in redis.scan_iter(match="pay:{pay}:order:*"):
-            if key.count(b":") == 3 and await redis.hget(key, "payment_status") == b"PROCESSING":
+        async for key in rig.redis.scan_iter(match="pay:{pay}:order:*"):
+            if (
+                key.count(b":") == 3
+                and await rig.redis.hget(key, "payment_status") == b"PROCESSING"
+            ):
                 return bytes(key)
         await asyncio.sleep(0.02)
     raise AssertionError("no order reached PROCESSING")
 
 
-async def _wait_for_settled(redis: Redis, order_key: bytes) -> bytes:
+async def _wait_for_settled(rig: Rig, key: bytes) -> bytes:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        status, payment = await redis.hmget(order_key, ["status", "payment_status"])
+        status, payment = await rig.redis.hmget(key, ["status", "payment_status"])
         if payment != b"PROCESSING" and status in (b"PAID", b"CANCELLED"):
             return bytes(status)
         await asyncio.sleep(0.1)
     raise AssertionError("the restarted Payments did not settle the order")
+
+
+async def _wait_for_refund_state(rig: Rig, order_id: str, states: set[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = await rig.redis.hgetall(refund_states_key(order_id))
+        reached = {state for refund, state in found.items() if b":" not in refund}
+        if reached and reached <= states:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the refund never reached {states}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from estore.common.config import Settings
 from estore.common.server import GrpcServer
 from estore.inventory.app import create_service as create_inventory
 from estore.payments.app import create_service as create_payments
+from estore.payments.processor import Processor
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
@@ -81,8 +83,23 @@ def _token(issuer: TokenIssuer, user_id: int, *, admin: bool = False, verified: 
 async def shop(
     redis_url: str, token_issuer: TokenIssuer, token_verifier: TokenVerifier
 ) -> AsyncIterator[Shop]:
+    async with open_shop(redis_url, token_issuer, token_verifier) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def open_shop(
+    redis_url: str,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+    *,
+    processor: Processor | None = None,
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[Shop]:
+    """Inventory and Payments on port 0; `processor` and `env` override the defaults."""
     settings = Settings.from_env(
         {"ESTORE_REDIS_URL": redis_url, "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2"}
+        | (env or {})
     )
     inventory_server = GrpcServer(await create_inventory(settings), token_verifier)
     inventory_port = await inventory_server.start()
@@ -91,24 +108,28 @@ async def shop(
         inventory_target=f"127.0.0.1:{inventory_port}",
         service_token=token_issuer.mint_service_token("payments", ttl_seconds=600).token,
     )
-    payments_server = GrpcServer(await create_payments(settings), token_verifier)
+    payments_server = GrpcServer(
+        await create_payments(settings, processor=processor), token_verifier
+    )
     payments_port = await payments_server.start()
     inventory_channel = grpc.aio.insecure_channel(f"127.0.0.1:{inventory_port}")
     payments_channel = grpc.aio.insecure_channel(f"127.0.0.1:{payments_port}")
     redis = Redis.from_url(redis_url)
-    yield Shop(
-        inventory=inv_grpc.InventoryServiceStub(inventory_channel),
-        payments=pay_grpc.PaymentServiceStub(payments_channel),
-        inventory_server=inventory_server,
-        payments_server=payments_server,
-        redis=redis,
-        admin=_token(token_issuer, 100, admin=True),
-        buyer=_token(token_issuer, 1),
-        other=_token(token_issuer, 2),
-        unverified=_token(token_issuer, 3, verified=False),
-    )
-    await redis.aclose()
-    await inventory_channel.close()
-    await payments_channel.close()
-    await payments_server.stop(grace=0)
-    await inventory_server.stop(grace=0)
+    try:
+        yield Shop(
+            inventory=inv_grpc.InventoryServiceStub(inventory_channel),
+            payments=pay_grpc.PaymentServiceStub(payments_channel),
+            inventory_server=inventory_server,
+            payments_server=payments_server,
+            redis=redis,
+            admin=_token(token_issuer, 100, admin=True),
+            buyer=_token(token_issuer, 1),
+            other=_token(token_issuer, 2),
+            unverified=_token(token_issuer, 3, verified=False),
+        )
+    finally:
+        await redis.aclose()
+        await inventory_channel.close()
+        await payments_channel.close()
+        await payments_server.stop(grace=0)
+        await inventory_server.stop(grace=0)

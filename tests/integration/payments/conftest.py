@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,12 @@ from estore.payments.errors import (
     ReservationLost,
 )
 from estore.payments.inventory_client import Reservation
-from estore.payments.processor import SimulatedProcessor
+from estore.payments.processor import (
+    ChargeResult,
+    RefundOutcome,
+    RefundResult,
+    SimulatedProcessor,
+)
 from estore.payments.recovery import Recovery
 from estore.payments.refund_saga import RefundSaga
 from estore.payments.rules import PaymentsConfig
@@ -41,10 +47,11 @@ class FakeInventory:
         self.unit_price = unit_price
         self.reservations: dict[str, Reservation] = {}
         self.down = False
+        self.broken: set[str] = set()  # reservations whose commit and release fail
         self.restocks: dict[str, int] = {}
 
-    def _check(self) -> None:
-        if self.down:
+    def _check(self, reservation_id: str = "") -> None:
+        if self.down or reservation_id in self.broken:
             raise InventoryUnavailable("down")
 
     async def reserve(
@@ -66,7 +73,7 @@ class FakeInventory:
         return held
 
     async def commit(self, reservation_id: str) -> Reservation:
-        self._check()
+        self._check(reservation_id)
         held = self.reservations[reservation_id]
         if held.state in ("RELEASED", "EXPIRED"):
             raise ReservationLost("gone", reason=f"RESERVATION_{held.state}")
@@ -74,7 +81,7 @@ class FakeInventory:
         return self.reservations[reservation_id]
 
     async def release(self, reservation_id: str) -> Reservation:
-        self._check()
+        self._check(reservation_id)
         held = self.reservations[reservation_id]
         if held.state == "COMMITTED":
             raise ReservationLost("sold", reason="RESERVATION_COMMITTED")
@@ -93,34 +100,61 @@ class FakeInventory:
         return sum(r.quantity for r in self.reservations.values() if r.state == "HELD")
 
 
+class ScriptedProcessor(SimulatedProcessor):
+    """The simulator, whose refund answers a test can script; it counts the refund calls."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis)
+        self.refund_answers: list[RefundOutcome] = []  # given before the simulator is asked
+        self.refund_calls = 0
+        self.charge_seconds = 0.0  # how long a charge takes
+
+    async def charge(
+        self, token: str, amount_minor: int, currency: str, idempotency_key: str
+    ) -> ChargeResult:
+        await asyncio.sleep(self.charge_seconds)
+        return await super().charge(token, amount_minor, currency, idempotency_key)
+
+    async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        self.refund_calls += 1
+        if self.refund_answers:
+            outcome = self.refund_answers.pop(0)
+            if outcome is not RefundOutcome.SUCCEEDED:
+                return RefundResult(
+                    outcome, "CHARGE_DISPUTED" if outcome.value == "refused" else ""
+                )
+        return await super().refund(charge_id, amount_minor, idempotency_key)
+
+
 @dataclass
 class Payments:
     redis: Redis
     inventory: FakeInventory
-    processor: SimulatedProcessor
+    processor: ScriptedProcessor
     store: PaymentStore
     saga: OrderSaga
     refunds: RefundSaga
     service: PaymentService
     config: PaymentsConfig
 
-    def recovery(self, clock: Callable[[], datetime] | None = None) -> Recovery:
+    def recovery(
+        self, clock: Callable[[], datetime] | None = None, interval: float = 1
+    ) -> Recovery:
         """A recovery pass runner; `clock` stands in for a later moment."""
         return Recovery(
-            self.store, self.saga, self.refunds, 1,
+            self.store, self.saga, self.refunds, interval,
             retry_seconds=self.config.lease_seconds, clock=clock or (lambda: datetime.now(UTC)),
         )  # fmt: skip
 
 
-@pytest.fixture
-async def payments(redis_url: str) -> AsyncIterator[Payments]:
-    redis = Redis.from_url(redis_url)
+def build_payments(redis: Redis, *, lease_seconds: int = 30) -> Payments:
+    """Payments on `redis` with a fake Inventory holding 10 "tea"."""
     inventory = FakeInventory({"tea": 10}, unit_price=1999)
-    processor = SimulatedProcessor(redis)
+    processor = ScriptedProcessor(redis)
     store = PaymentStore(redis)
     idempotency = Idempotency(redis, f"{P}:idem", wait_seconds=5)
     config = PaymentsConfig(
-        currency="USD", fee_bps=500, reservation_ttl_seconds=900, lease_seconds=30,
+        currency="USD", fee_bps=500, reservation_ttl_seconds=900, lease_seconds=lease_seconds,
         retry_pause_seconds=0.001,
     )  # fmt: skip
     saga = OrderSaga(store, inventory, processor, idempotency, config)
@@ -128,5 +162,16 @@ async def payments(redis_url: str) -> AsyncIterator[Payments]:
     service = PaymentService(
         store, saga, refunds, inventory, processor, idempotency, PageTokens(b"k" * 32)
     )
-    yield Payments(redis, inventory, processor, store, saga, refunds, service, config)
-    await redis.aclose()
+    return Payments(redis, inventory, processor, store, saga, refunds, service, config)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def payments(redis: Redis) -> Payments:
+    return build_payments(redis)

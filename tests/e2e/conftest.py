@@ -1,0 +1,36 @@
+"""The environment of a Payments child process (tests/e2e/killable.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from estore.common.auth import TokenIssuer
+from estore.embedded.ports import free_port
+
+
+@pytest.fixture
+def payments_env(
+    tmp_path: Path, redis_url: str, signing_key: Ed25519PrivateKey, token_issuer: TokenIssuer
+) -> dict[str, str]:
+    public = tmp_path / "jwt_public.pem"
+    public.write_bytes(
+        signing_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return {
+        **os.environ,
+        "ESTORE_DATA_DIR": str(tmp_path),
+        "ESTORE_REDIS_URL": redis_url,
+        "ESTORE_HOST": "127.0.0.1",
+        "ESTORE_PAYMENTS_PORT": str(free_port()),
+        "ESTORE_JWT_PUBLIC_KEY_FILE": str(public),
+        "ESTORE_SERVICE_TOKEN": token_issuer.mint_service_token("payments", ttl_seconds=600).token,
+        "ESTORE_PAYMENTS_LEASE_SECONDS": "1",
+        "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2",
+    }
