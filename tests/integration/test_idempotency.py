@@ -111,13 +111,14 @@ async def test_a_dead_owners_claim_is_taken_over_once_its_lease_lapses(redis: Re
     assert (await dead._claim(dead.key("user:1", "r1"), fingerprint("a"), "c1"))[0] == "new"
     with pytest.raises(errors.Aborted):
         await run(Idempotency(redis, "t"), Counter())  # within the lease: still running
+    await asyncio.sleep(1.2)
+    with pytest.raises(errors.InvalidArgument):  # the lapsed claim still knows its request
+        await run(Idempotency(redis, "t"), Counter(), request="b")
     started = time.monotonic()
     retry = Idempotency(redis, "t", wait_seconds=10)
-    assert await run(retry, Counter()) == 1
-    assert time.monotonic() - started < 5  # the lease (1 s), not the full wait
+    assert await run(retry, Counter()) == 1  # the same request takes the claim over and runs
+    assert time.monotonic() - started < 5
     assert await run(retry, Counter()) == 1  # and its outcome is the one kept
-    with pytest.raises(errors.InvalidArgument):
-        await run(retry, Counter(), request="b")  # the takeover kept the fingerprint
 
 
 async def test_a_duplicate_waits_no_longer_than_the_callers_deadline(redis: Redis) -> None:
