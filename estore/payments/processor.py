@@ -1,8 +1,10 @@
 """The card processor interface, and a simulator that answers like a card network.
 
 The simulator keeps its ledger in Redis, apart from the orders, because it stands for an
-outside system: it must remember charges across a Payments crash, which is what lets recovery
-ask "was this order charged?" and lets a retried charge with the same idempotency key be a no-op.
+outside system: it must remember charges and refunds across a Payments crash, which is what lets
+recovery ask "was this order charged?" and lets a retried charge or refund with the same
+idempotency key be a no-op. It refuses a refund of a charge it does not know, or one that would
+take back more than was charged.
 """
 
 from __future__ import annotations
