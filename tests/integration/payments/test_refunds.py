@@ -120,3 +120,18 @@ async def test_a_refused_refund_is_rolled_back_and_restocks_nothing(payments: Pa
     assert (done.status, done.restocked) == (OrderStatus.REFUNDED, True)
     assert payments.inventory.available["tea"] == 10
     assert await payments.processor.refunds_of(order.charge_id) == [order.total_minor]
+
+
+async def test_the_simulator_refunds_once_per_key_and_never_above_the_charge(
+    payments: Payments,
+) -> None:
+    order = await paid_order(payments)
+    sim, charge = payments.processor, order.charge_id
+    first = await sim.refund(charge, 1000, "k1")
+    assert (await sim.refund(charge, 1000, "k1")) == first  # a repeat is the first answer
+    assert first.outcome is RefundOutcome.SUCCEEDED
+    too_much = await sim.refund(charge, order.total_minor, "k2")
+    assert (too_much.outcome, too_much.refusal) == (REFUSED, "EXCEEDS_CHARGE")
+    unknown = await sim.refund("ch_nope", 1, "k3")
+    assert (unknown.outcome, unknown.refusal) == (REFUSED, "CHARGE_NOT_FOUND")
+    assert await sim.refunds_of(charge) == [1000]
