@@ -47,7 +47,7 @@ def _generate(into: Path) -> None:
         *sources,
         *ERROR_PROTOS,
     )
-    _trim_well_known_comments(into / DESCRIPTOR_SET)
+    _shape_for_reflection(into / DESCRIPTOR_SET)
     for path in into.rglob("*.py*"):
         text = path.read_text()
         rewritten = _IMPORT.sub(r"\1\2 generated.estore.", text)
@@ -58,12 +58,25 @@ def _generate(into: Path) -> None:
     (into / "py.typed").touch()
 
 
-def _trim_well_known_comments(path: Path) -> None:
-    """Drop the comments of google/protobuf files: descriptor.proto alone would triple the size."""
+def _shape_for_reflection(path: Path) -> None:
+    """Keep the set small and grpcurl's JSON as it always was.
+
+    The comments of google/protobuf files go (descriptor.proto alone would triple the size). So
+    do the fields' json_name: grpcurl prints a field under its json_name when a descriptor has
+    one, else under its proto name, and reflection has always served descriptors without one
+    (Python's pool has none), so grpcurl users and the README see `access_token`, as written in
+    the protos.
+    """
     files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
     for file in files.file:
         if file.name.startswith("google/protobuf/"):
             file.ClearField("source_code_info")
+        pending = list(file.message_type)
+        while pending:
+            message = pending.pop()
+            for field in [*message.field, *message.extension]:
+                field.ClearField("json_name")
+            pending.extend(message.nested_type)
     path.write_bytes(files.SerializeToString(deterministic=True))
 
 
