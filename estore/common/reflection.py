@@ -127,7 +127,10 @@ def _estore_files() -> tuple[FileProto, ...]:
 def _add_from_pool(index: DescriptorIndex, symbol: str) -> None:
     """Index the file of `symbol` from the process's pool, with its imports (no comments there)."""
     pool = descriptor_pool.Default()
-    pending = [pool.FindFileContainingSymbol(symbol)]
+    try:
+        pending = [pool.FindFileContainingSymbol(symbol)]
+    except KeyError:  # not loaded in this process: reflection answers NOT_FOUND for it
+        return
     while pending:
         file = pending.pop()
         if not index.has_file(file.name):
