@@ -10,6 +10,7 @@ here until it is taught to this test.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import pkgutil
 from collections.abc import Iterator
@@ -78,8 +79,9 @@ DYNAMIC_REASONS = {
 }
 
 
-def sendable_reasons() -> set[str]:
-    """Every reason the servers' code can put in an ErrorInfo."""
+@functools.cache
+def sendable_reasons() -> frozenset[str]:
+    """Every reason the servers' code can put in an ErrorInfo (scanned once per session)."""
     classes = _domain_errors()
     reasons = {
         cls.reason
@@ -113,7 +115,7 @@ def sendable_reasons() -> set[str]:
                 continue
         reasons |= {cls.reason for cls in classes[name]}
     assert unknown == [], "reasons computed at run time that this test cannot follow"
-    return reasons
+    return frozenset(reasons)
 
 
 def test_the_scan_finds_reasons_of_every_kind() -> None:
