@@ -5,15 +5,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck protolint generate generate-check system-deps clean
+.PHONY: run test check lint typecheck protolint breaking generate generate-check contract-baseline \
+	system-deps client-deps clean
 
 run: $(INSTALLED) system-deps
 	$(BIN)/estore up
 
-test: check system-deps
+test: check system-deps client-deps
 	$(BIN)/pytest
 
-check: $(INSTALLED) lint typecheck protolint generate-check
+check: $(INSTALLED) lint typecheck protolint breaking generate-check
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -24,6 +25,15 @@ typecheck: $(INSTALLED)
 
 protolint: $(INSTALLED)
 	$(BIN)/buf lint
+	$(BIN)/buf format --diff --exit-code
+
+# The contract as released (contract/baseline.binpb): a change that would break a client built
+# against it fails; additions pass. Refresh the baseline only when a contract ships.
+breaking: $(INSTALLED)
+	$(BIN)/buf breaking protos --against contract/baseline.binpb
+
+contract-baseline: $(INSTALLED)
+	$(BIN)/buf build protos --exclude-source-info -o contract/baseline.binpb
 
 generate: $(INSTALLED)
 	$(BIN)/python scripts/gen_protos.py
@@ -33,6 +43,10 @@ generate-check: $(INSTALLED)
 
 system-deps:
 	@bash scripts/ensure_system_deps.sh
+
+# Node.js for clients/node, protoc and the Go and Java plugins for the generation templates.
+client-deps:
+	@bash scripts/ensure_system_deps.sh --clients
 
 $(INSTALLED): pyproject.toml
 	@bash scripts/ensure_system_deps.sh --python-only

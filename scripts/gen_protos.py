@@ -2,6 +2,10 @@
 
 grpcio-tools writes `from estore.users.v1 import ...`, which would collide with our own `estore`
 package, so every import of a generated module is rewritten to `generated.estore...`.
+The vendored `third_party/` protos are only imported: their Python code comes from the
+googleapis-common-protos package. Beside the code goes `DESCRIPTOR_SET`, the protos with their
+comments (source info) and every file they import, plus google/rpc's error details, which server
+reflection serves so that grpcurl shows our comments and decodes error details.
 """
 
 from __future__ import annotations
@@ -14,28 +18,36 @@ import sys
 import tempfile
 from pathlib import Path
 
+from google.protobuf import descriptor_pb2
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+THIRD_PARTY = ROOT / "third_party"
 OUTPUT = ROOT / "generated"
+DESCRIPTOR_SET = "estore_descriptors.binpb"
+# Not imported by our protos, but every error we send carries them.
+ERROR_PROTOS = [f"google/rpc/{name}.proto" for name in ("status", "error_details", "code")]
 _IMPORT = re.compile(r"^(\s*)(from|import) estore\.", re.MULTILINE)
+
+
+def _protoc(*args: str) -> None:
+    well_known = Path(protoc.__file__).parent / "_proto"
+    if protoc.main(["protoc", f"-I{PROTOS}", f"-I{THIRD_PARTY}", f"-I{well_known}", *args]) != 0:
+        raise SystemExit("protoc failed")
 
 
 def _generate(into: Path) -> None:
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
-    well_known = Path(protoc.__file__).parent / "_proto"
-    args = [
-        "protoc",
-        f"-I{PROTOS}",
-        f"-I{well_known}",
-        f"--python_out={into}",
-        f"--pyi_out={into}",
-        f"--grpc_python_out={into}",
+    _protoc(f"--python_out={into}", f"--pyi_out={into}", f"--grpc_python_out={into}", *sources)
+    _protoc(
+        f"--descriptor_set_out={into / DESCRIPTOR_SET}",
+        "--include_imports",
+        "--include_source_info",
         *sources,
-    ]
-    if protoc.main(args) != 0:
-        raise SystemExit("protoc failed")
+        *ERROR_PROTOS,
+    )
+    _shape_for_reflection(into / DESCRIPTOR_SET)
     for path in into.rglob("*.py*"):
         text = path.read_text()
         rewritten = _IMPORT.sub(r"\1\2 generated.estore.", text)
@@ -44,6 +56,28 @@ def _generate(into: Path) -> None:
     for folder in [into, *(p for p in into.rglob("*") if p.is_dir())]:
         (folder / "__init__.py").touch()
     (into / "py.typed").touch()
+
+
+def _shape_for_reflection(path: Path) -> None:
+    """Keep the set small and grpcurl's JSON as it always was.
+
+    The comments of google/protobuf files go (descriptor.proto alone would triple the size). So
+    do the fields' json_name: grpcurl prints a field under its json_name when a descriptor has
+    one, else under its proto name, and reflection has always served descriptors without one
+    (Python's pool has none), so grpcurl users and the README see `access_token`, as written in
+    the protos.
+    """
+    files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+    for file in files.file:
+        if file.name.startswith("google/protobuf/"):
+            file.ClearField("source_code_info")
+        pending = list(file.message_type)
+        while pending:
+            message = pending.pop()
+            for field in [*message.field, *message.extension]:
+                field.ClearField("json_name")
+            pending.extend(message.nested_type)
+    path.write_bytes(files.SerializeToString(deterministic=True))
 
 
 def _differences(left: Path, right: Path) -> list[str]:

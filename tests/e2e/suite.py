@@ -30,6 +30,8 @@ class Suite:
     users: users_grpc.UserServiceStub
     inventory: inv_grpc.InventoryServiceStub
     payments: pay_grpc.PaymentServiceStub
+    # "host:port" of each service, for clients outside this process.
+    targets: dict[str, str]
 
 
 @asynccontextmanager
@@ -69,7 +71,9 @@ async def running_suite(
             service_token=issuer.mint_service_token("payments", ttl_seconds=600).token,
         )
         payments = pay_grpc.PaymentServiceStub(await start(await create_payments(settings)))
-        yield Suite(settings, users, inventory, payments)
+        names = ("users", "inventory", "payments")
+        targets = {name: f"127.0.0.1:{s.port}" for name, s in zip(names, servers, strict=True)}
+        yield Suite(settings, users, inventory, payments, targets)
     finally:
         for channel in channels:
             await channel.close()

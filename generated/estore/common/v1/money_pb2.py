@@ -22,15 +22,20 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65store/common/v1/money.proto\x12\x10\x65store.common.v1\"3\n\x05Money\x12\x15\n\rcurrency_code\x18\x01 \x01(\t\x12\x13\n\x0bminor_units\x18\x02 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65store/common/v1/money.proto\x12\x10\x65store.common.v1\x1a\x1fgoogle/api/field_behavior.proto\"?\n\x05Money\x12\x1b\n\rcurrency_code\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bminor_units\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'estore.common.v1.money_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MONEY']._serialized_start=50
-  _globals['_MONEY']._serialized_end=101
+  _globals['_MONEY'].fields_by_name['currency_code']._loaded_options = None
+  _globals['_MONEY'].fields_by_name['currency_code']._serialized_options = b'\342A\001\002'
+  _globals['_MONEY'].fields_by_name['minor_units']._loaded_options = None
+  _globals['_MONEY'].fields_by_name['minor_units']._serialized_options = b'\342A\001\002'
+  _globals['_MONEY']._serialized_start=83
+  _globals['_MONEY']._serialized_end=146
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,114 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    INVALID_FIELD: _ClassVar[ErrorReason]
+    INVALID_PAGE_TOKEN: _ClassVar[ErrorReason]
+    CURRENCY_MISMATCH: _ClassVar[ErrorReason]
+    MALFORMED_REQUEST: _ClassVar[ErrorReason]
+    REQUEST_ID_REUSED: _ClassVar[ErrorReason]
+    REQUEST_IN_PROGRESS: _ClassVar[ErrorReason]
+    CONCURRENT_MODIFICATION: _ClassVar[ErrorReason]
+    AUTH_TOKEN_MISSING: _ClassVar[ErrorReason]
+    AUTH_TOKEN_INVALID: _ClassVar[ErrorReason]
+    AUTH_TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    ADMIN_REQUIRED: _ClassVar[ErrorReason]
+    SERVICE_ROLE_REQUIRED: _ClassVar[ErrorReason]
+    USER_TOKEN_REQUIRED: _ClassVar[ErrorReason]
+    STORE_UNAVAILABLE: _ClassVar[ErrorReason]
+    INTERNAL_ERROR: _ClassVar[ErrorReason]
+    NOT_IMPLEMENTED: _ClassVar[ErrorReason]
+    EMAIL_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    USER_NOT_FOUND: _ClassVar[ErrorReason]
+    VERIFICATION_TOKEN_NOT_FOUND: _ClassVar[ErrorReason]
+    VERIFICATION_TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    RESET_TOKEN_NOT_FOUND: _ClassVar[ErrorReason]
+    RESET_TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    INVALID_CREDENTIALS: _ClassVar[ErrorReason]
+    USER_INACTIVE: _ClassVar[ErrorReason]
+    TOO_MANY_LOGIN_ATTEMPTS: _ClassVar[ErrorReason]
+    INVALID_CURRENT_PASSWORD: _ClassVar[ErrorReason]
+    PRODUCT_NOT_FOUND: _ClassVar[ErrorReason]
+    CATEGORY_NOT_FOUND: _ClassVar[ErrorReason]
+    RESERVATION_NOT_FOUND: _ClassVar[ErrorReason]
+    CATEGORY_ALREADY_EXISTS: _ClassVar[ErrorReason]
+    CATEGORY_CYCLE: _ClassVar[ErrorReason]
+    CATEGORY_NOT_EMPTY: _ClassVar[ErrorReason]
+    INSUFFICIENT_STOCK: _ClassVar[ErrorReason]
+    PRODUCT_HAS_RESERVATIONS: _ClassVar[ErrorReason]
+    RESERVATION_EXPIRED: _ClassVar[ErrorReason]
+    RESERVATION_RELEASED: _ClassVar[ErrorReason]
+    RESERVATION_COMMITTED: _ClassVar[ErrorReason]
+    INVALID_CARD: _ClassVar[ErrorReason]
+    EMAIL_NOT_VERIFIED: _ClassVar[ErrorReason]
+    NOT_ORDER_OWNER: _ClassVar[ErrorReason]
+    ORDER_NOT_FOUND: _ClassVar[ErrorReason]
+    PAYMENT_METHOD_NOT_FOUND: _ClassVar[ErrorReason]
+    ORDER_NOT_PENDING: _ClassVar[ErrorReason]
+    ORDER_NOT_REFUNDABLE: _ClassVar[ErrorReason]
+    REFUND_EXCEEDS_REMAINING: _ClassVar[ErrorReason]
+    TOO_MANY_NOTES: _ClassVar[ErrorReason]
+    CARD_DECLINED: _ClassVar[ErrorReason]
+    INSUFFICIENT_FUNDS: _ClassVar[ErrorReason]
+    EXPIRED_CARD: _ClassVar[ErrorReason]
+    INVENTORY_UNAVAILABLE: _ClassVar[ErrorReason]
+    PROCESSOR_UNAVAILABLE: _ClassVar[ErrorReason]
+    REFUND_REFUSED: _ClassVar[ErrorReason]
+ERROR_REASON_UNSPECIFIED: ErrorReason
+INVALID_FIELD: ErrorReason
+INVALID_PAGE_TOKEN: ErrorReason
+CURRENCY_MISMATCH: ErrorReason
+MALFORMED_REQUEST: ErrorReason
+REQUEST_ID_REUSED: ErrorReason
+REQUEST_IN_PROGRESS: ErrorReason
+CONCURRENT_MODIFICATION: ErrorReason
+AUTH_TOKEN_MISSING: ErrorReason
+AUTH_TOKEN_INVALID: ErrorReason
+AUTH_TOKEN_EXPIRED: ErrorReason
+ADMIN_REQUIRED: ErrorReason
+SERVICE_ROLE_REQUIRED: ErrorReason
+USER_TOKEN_REQUIRED: ErrorReason
+STORE_UNAVAILABLE: ErrorReason
+INTERNAL_ERROR: ErrorReason
+NOT_IMPLEMENTED: ErrorReason
+EMAIL_ALREADY_EXISTS: ErrorReason
+USER_NOT_FOUND: ErrorReason
+VERIFICATION_TOKEN_NOT_FOUND: ErrorReason
+VERIFICATION_TOKEN_EXPIRED: ErrorReason
+RESET_TOKEN_NOT_FOUND: ErrorReason
+RESET_TOKEN_EXPIRED: ErrorReason
+INVALID_CREDENTIALS: ErrorReason
+USER_INACTIVE: ErrorReason
+TOO_MANY_LOGIN_ATTEMPTS: ErrorReason
+INVALID_CURRENT_PASSWORD: ErrorReason
+PRODUCT_NOT_FOUND: ErrorReason
+CATEGORY_NOT_FOUND: ErrorReason
+RESERVATION_NOT_FOUND: ErrorReason
+CATEGORY_ALREADY_EXISTS: ErrorReason
+CATEGORY_CYCLE: ErrorReason
+CATEGORY_NOT_EMPTY: ErrorReason
+INSUFFICIENT_STOCK: ErrorReason
+PRODUCT_HAS_RESERVATIONS: ErrorReason
+RESERVATION_EXPIRED: ErrorReason
+RESERVATION_RELEASED: ErrorReason
+RESERVATION_COMMITTED: ErrorReason
+INVALID_CARD: ErrorReason
+EMAIL_NOT_VERIFIED: ErrorReason
+NOT_ORDER_OWNER: ErrorReason
+ORDER_NOT_FOUND: ErrorReason
+PAYMENT_METHOD_NOT_FOUND: ErrorReason
+ORDER_NOT_PENDING: ErrorReason
+ORDER_NOT_REFUNDABLE: ErrorReason
+REFUND_EXCEEDS_REMAINING: ErrorReason
+TOO_MANY_NOTES: ErrorReason
+CARD_DECLINED: ErrorReason
+INSUFFICIENT_FUNDS: ErrorReason
+EXPIRED_CARD: ErrorReason
+INVENTORY_UNAVAILABLE: ErrorReason
+PROCESSOR_UNAVAILABLE: ErrorReason
+REFUND_REFUSED: ErrorReason
