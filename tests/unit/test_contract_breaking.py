@@ -71,33 +71,31 @@ def test_a_change_that_breaks_clients_fails(
 
 
 def test_additions_pass(contract: Path) -> None:
-    # What others add in parallel: a field, an RPC with its messages, an enum value.
+    # What the contract may always gain: a field, an RPC with its messages, an enum value. The
+    # names and numbers are far from any real one, so the test holds as the contract grows.
     edit(
         contract,
-        USERS,
-        "  User user = 3;\n}",
-        "  User user = 3;\n"
-        "  // A refresh token.\n"
-        "  string refresh_token = 4 [debug_redact = true];\n"
-        "}",
+        "protos/estore/common/v1/money.proto",
+        "message Money {\n",
+        "message Money {\n  // Added.\n  string test_only_added = 1000 [debug_redact = true];\n",
     )
     edit(
         contract,
         USERS,
         "service UserService {\n",
         "service UserService {\n"
-        "  // Signs out.\n"
-        "  rpc Logout(LogoutRequest) returns (LogoutResponse);\n",
+        "  // Added.\n"
+        "  rpc TestOnlyAdded(TestOnlyAddedRequest) returns (TestOnlyAddedResponse);\n",
     )
     (contract / USERS).write_text(
-        (contract / USERS).read_text()
-        + "\n// Request.\nmessage LogoutRequest {}\n\n// Response.\nmessage LogoutResponse {}\n"
+        (contract / USERS).read_text() + "\n// Request.\nmessage TestOnlyAddedRequest {}\n\n"
+        "// Response.\nmessage TestOnlyAddedResponse {}\n"
     )
     edit(
         contract,
         "protos/estore/common/v1/error_reason.proto",
-        "  PROCESSOR_UNAVAILABLE = 51;\n",
-        "  PROCESSOR_UNAVAILABLE = 51;\n  // New.\n  REFRESH_TOKEN_REUSED = 52;\n",
+        "  ERROR_REASON_UNSPECIFIED = 0;\n",
+        "  ERROR_REASON_UNSPECIFIED = 0;\n  // Added.\n  TEST_ONLY_ADDED_REASON = 100000;\n",
     )
     result = breaking(contract)
     assert result.returncode == 0, result.stdout + result.stderr
