@@ -12,10 +12,8 @@ from pathlib import Path
 from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import DomainError
-from estore.common.logs import configure_logging
-from estore.common.runtime import grpc_server, token_verifier
-from estore.common.server import serve_until_signalled
 from estore.embedded.postgres import EmbeddedStoreError
+from estore.serve import serve_service
 from estore.services import SERVICES
 from estore.stack import StoreUrls
 from estore.users.app import create_admin, run_migrations
@@ -23,35 +21,15 @@ from estore.users.app import create_admin, run_migrations
 SERVICE_TOKEN_TTL_SECONDS = 365 * 24 * 3600
 
 
-async def _serve(settings: Settings, names: Sequence[str]) -> None:
-    verifier = token_verifier(settings)
-    servers = []
-    for name in names:
-        entry = SERVICES[name]
-        definition = await entry.create(settings)
-        servers.append(
-            grpc_server(
-                definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
-            )
-        )
-    await serve_until_signalled(servers)
-
-
-def serve_one(settings: Settings, service: str) -> None:
-    """Serve one service in this process until SIGTERM or SIGINT."""
-    configure_logging(service, settings.log_level)
-    asyncio.run(_serve(settings, [service]))
-
-
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     if args.workers == 1:
-        serve_one(settings, args.service)
+        serve_service(settings, args.service)
         return 0
     from estore.workers import run_workers
 
-    return run_workers(settings, args.service, args.workers, serve_one)
+    return run_workers(settings, args.service, args.workers)
 
 
 def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
