@@ -38,6 +38,28 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     return run_up(settings, fresh=args.fresh)
 
 
+def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from estore.bench.runner import Options, run_bench
+
+    options = Options(
+        quick=args.quick,
+        out=Path(args.out) if args.out else None,
+        duration=args.duration,
+        warmup=args.warmup,
+        scenarios=tuple(name for name in (args.scenarios or "").split(",") if name),
+        server_cores=args.server_cores,
+        concurrency=args.concurrency,
+    )
+    return run_bench(settings, options)
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    return value
+
+
 def _cmd_mint_service_token(settings: Settings, args: argparse.Namespace) -> int:
     issuer = TokenIssuer(
         load_private_key(settings.jwt_private_key_file),
@@ -128,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run PostgreSQL, Redis and all three services")
     up.add_argument("--fresh", action="store_true", help="start from empty stores")
     up.set_defaults(handler=_cmd_up)
+
+    bench = commands.add_parser(
+        "bench", help="measure every RPC against a bare gRPC server (`make bench`)"
+    )
+    bench.add_argument("--quick", action="store_true", help="a run of under a minute")
+    bench.add_argument("--out", help="folder for the report (default: <data dir>/bench)")
+    bench.add_argument("--duration", type=_positive, help="seconds each window measures")
+    bench.add_argument("--warmup", type=float, help="seconds of load before each window")
+    bench.add_argument("--scenarios", help="comma-separated names (default: all)")
+    bench.add_argument(
+        "--server-cores", type=int, default=1, help="cores for the suite (default 1; rest: client)"
+    )
+    bench.add_argument("--concurrency", type=int, default=16, help="calls in flight (default 16)")
+    bench.set_defaults(handler=_cmd_bench)
 
     migrate = commands.add_parser("migrate", help="apply pending UserService migrations")
     migrate.set_defaults(handler=_cmd_migrate)

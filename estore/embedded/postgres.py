@@ -154,6 +154,12 @@ class EmbeddedPostgres:
                 time.sleep(0.1)
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the bench measures its CPU)."""
+        process = self._executor.process if self._executor is not None else None
+        return process.pid if process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._executor is not None and self._executor.running()
 
