@@ -53,10 +53,24 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return run_bench(settings, options)
 
 
-def _positive(text: str) -> float:
+def _seconds(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} is not above 0")
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 3600 seconds")
+    return value
+
+
+def _window(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("a measuring window of 0 seconds measures nothing")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 1000")
     return value
 
 
@@ -156,13 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--quick", action="store_true", help="a run of under a minute")
     bench.add_argument("--out", help="folder for the report (default: <data dir>/bench)")
-    bench.add_argument("--duration", type=_positive, help="seconds each window measures")
-    bench.add_argument("--warmup", type=float, help="seconds of load before each window")
+    bench.add_argument("--duration", type=_window, help="seconds each window measures")
+    bench.add_argument("--warmup", type=_seconds, help="seconds of load before each window")
     bench.add_argument("--scenarios", help="comma-separated names (default: all)")
     bench.add_argument(
-        "--server-cores", type=int, default=1, help="cores for the suite (default 1; rest: client)"
+        "--server-cores", type=_count, default=1, help="cores for the suite (default 1)"
     )
-    bench.add_argument("--concurrency", type=int, default=16, help="calls in flight (default 16)")
+    bench.add_argument(
+        "--concurrency", type=_count, default=16, help="calls in flight (default 16)"
+    )
     bench.set_defaults(handler=_cmd_bench)
 
     migrate = commands.add_parser("migrate", help="apply pending UserService migrations")

@@ -24,16 +24,20 @@ def draw(report: Report, path: Path) -> Path:
         f"{report.baseline_throughput:.0f} calls/s; {report.machine['note']})",
         fontsize=9,
     )
-    ratios.bar(positions, [result.ratio or 0.0 for result in results], color="tab:blue")
+    width = 0.4
+    left = [x - width / 2 for x in positions]
+    right = [x + width / 2 for x in positions]
+    ratios.bar(left, [r.ratio or 0.0 for r in results], width, label="throughput ratio")
+    ratios.bar(right, [r.cpu_ratio or 0.0 for r in results], width, label="CPU-per-call ratio")
     for x, result in zip(positions, results, strict=True):
         if result.target is not None:
-            ratios.hlines(result.target, x - 0.4, x + 0.4, colors="tab:red", linewidth=2)
-    ratios.set_ylabel("throughput / baseline\n(Login: / bcrypt ceiling)")
-    ratios.set_title("ratio (red: the issue's target)", fontsize=9)
+            ratios.hlines(result.target, x - 0.45, x + 0.45, colors="tab:red", linewidth=2)
+    ratios.set_ylabel("share of the baseline\n(Login throughput: of the bcrypt ceiling)")
+    ratios.set_title("ratios (red: the issue's target)", fontsize=9)
+    ratios.legend(fontsize=8)
 
-    width = 0.4
-    latency.bar([x - width / 2 for x in positions], [r.p50_ms for r in results], width, label="p50")
-    latency.bar([x + width / 2 for x in positions], [r.p99_ms for r in results], width, label="p99")
+    latency.bar(left, [r.p50_ms for r in results], width, label="p50")
+    latency.bar(right, [r.p99_ms for r in results], width, label="p99")
     latency.set_ylabel("ms")
     latency.set_yscale("symlog", linthresh=1.0)
     latency.legend(fontsize=8)

@@ -136,6 +136,8 @@ class Result:
     redis_commands_per_call: float
     redis_scripts_per_call: float
     redis_top_commands: dict[str, float]  # the busiest commands, per call
+    server_cpu_ms_per_call: float = 0.0  # all server-side processes together
+    cpu_ratio: float | None = None  # the baseline's server CPU per call over this one's
     target: float | None = None  # the target for `ratio`
     ratio: float | None = None  # throughput / baseline (Login: / bcrypt ceiling)
     ratio_of: str = "baseline"
@@ -165,6 +167,7 @@ def summarise(
         cpu_ms_per_call={name: seconds * per_call for name, seconds in measured.cpu.items()},
         client_cpu_ms_per_call=measured.client_cpu * per_call,
         server_utilisation=server_cpu / (measured.seconds * len(bench.cores.server)),
+        server_cpu_ms_per_call=server_cpu * per_call,
         client_utilisation=measured.client_cpu / (measured.seconds * len(bench.cores.client)),
         redis_commands_per_call=redis_total * per_call / 1000,
         redis_scripts_per_call=scripts * per_call / 1000,

@@ -30,12 +30,20 @@ class Report:
         """Calls per second of the bare server: the mean of its runs (first and last)."""
         return sum(run.throughput for run in self.baseline_runs) / len(self.baseline_runs)
 
+    @property
+    def baseline_cpu_ms_per_call(self) -> float:
+        runs = self.baseline_runs
+        return sum(run.server_cpu_ms_per_call for run in runs) / len(runs)
+
     def rate(self) -> None:
-        """Set each baseline-relative scenario's ratio."""
-        baseline = self.baseline_throughput
+        """Set each scenario's ratios to the baseline (Login's throughput ratio is its own)."""
+        baseline, baseline_cpu = self.baseline_throughput, self.baseline_cpu_ms_per_call
         for result in self.scenarios:
-            if result.ratio_of == "baseline":
-                result.ratio = result.throughput / baseline if baseline else 0.0
+            if result.ratio_of != "baseline":
+                continue
+            result.ratio = result.throughput / baseline if baseline else 0.0
+            if result.server_cpu_ms_per_call:
+                result.cpu_ratio = baseline_cpu / result.server_cpu_ms_per_call
 
     def as_json(self) -> dict[str, Any]:
         runs = self.baseline_runs
@@ -49,6 +57,7 @@ class Report:
             "settings": self.settings,
             "baseline": {
                 "throughput": self.baseline_throughput,
+                "server_cpu_ms_per_call": self.baseline_cpu_ms_per_call,
                 "server_core_utilisation": sum(r.server_utilisation for r in runs) / len(runs),
                 "client_core_utilisation": sum(r.client_utilisation for r in runs) / len(runs),
                 "runs": [asdict(run) for run in runs],
@@ -64,8 +73,8 @@ def _cell(value: float | None, digits: int = 2) -> str:
 def table(report: Report) -> str:
     """The results as a fixed-width text table with the notes a reader needs under it."""
     head = (
-        f"{'scenario':<44} {'calls/s':>8} {'ratio':>6} {'target':>6} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'errors':>6} "
+        f"{'scenario':<40} {'calls/s':>8} {'ratio':>6} {'target':>6} {'cpu r.':>6} "
+        f"{'busy':>5} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
         + " ".join(f"{name[:5]:>6}" for name in PROCESSES)
         + f" {'client':>6} {'redis cmd':>9}"
     )
@@ -73,8 +82,9 @@ def table(report: Report) -> str:
     for result in [*report.baseline_runs, *report.scenarios]:
         cpu = " ".join(_cell(result.cpu_ms_per_call.get(name), 3).rjust(6) for name in PROCESSES)
         lines.append(
-            f"{result.title[:44]:<44} {result.throughput:>8.0f} {_cell(result.ratio):>6} "
-            f"{_cell(result.target):>6} {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} "
+            f"{result.title[:40]:<40} {result.throughput:>8.1f} {_cell(result.ratio):>6} "
+            f"{_cell(result.target):>6} {_cell(result.cpu_ratio):>6} "
+            f"{result.server_utilisation:>5.0%} {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} "
             f"{sum(result.errors.values()):>6} {cpu} {result.client_cpu_ms_per_call:>6.3f} "
             f"{result.redis_commands_per_call:>9.2f}"
         )
@@ -84,8 +94,11 @@ def table(report: Report) -> str:
         "ratio: calls/s over the baseline's (the mean of its first and last run: "
         + ", ".join(f"{r.throughput:.0f}" for r in runs)
         + "/s); Login: over the bcrypt ceiling.",
-        "CPU columns: CPU ms per call of each process (Login's include its probes' calls); "
-        "client: the load client's; redis cmd: Redis commands per call, script bodies included.",
+        "cpu r.: the baseline's server-side CPU per call over the scenario's: the ratio with "
+        "the server core saturated by it alone (other load on the machine moves it less).",
+        "busy: share of the server cores busy. Process columns: CPU ms per call (Login's less "
+        "its probes'); client: the load client's; redis cmd: Redis commands per call, script "
+        "bodies included.",
         "baseline busy share of the server cores: "
         + ", ".join(f"{r.server_utilisation:.0%}" for r in runs)
         + "; of the client cores: "
