@@ -5,11 +5,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck protolint breaking generate generate-check contract-baseline \
-	system-deps client-deps clean
+.PHONY: run bench test check lint typecheck protolint breaking generate generate-check \
+	contract-baseline system-deps client-deps clean
 
 run: $(INSTALLED) system-deps
 	$(BIN)/estore up
+
+bench: $(INSTALLED) system-deps
+	$(BIN)/estore bench
 
 test: check system-deps client-deps
 	$(BIN)/pytest
@@ -52,7 +55,7 @@ $(INSTALLED): pyproject.toml
 	@bash scripts/ensure_system_deps.sh --python-only
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 clean:

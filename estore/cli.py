@@ -12,10 +12,8 @@ from pathlib import Path
 from estore.common.auth import TokenIssuer, load_private_key
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import DomainError
-from estore.common.logs import configure_logging
-from estore.common.runtime import grpc_server, token_verifier
-from estore.common.server import serve_until_signalled
 from estore.embedded.postgres import EmbeddedStoreError
+from estore.serve import serve_service
 from estore.services import SERVICES
 from estore.stack import StoreUrls
 from estore.users.app import create_admin, run_migrations
@@ -23,41 +21,57 @@ from estore.users.app import create_admin, run_migrations
 SERVICE_TOKEN_TTL_SECONDS = 365 * 24 * 3600
 
 
-async def _serve(settings: Settings, names: Sequence[str]) -> None:
-    verifier = token_verifier(settings)
-    servers = []
-    for name in names:
-        entry = SERVICES[name]
-        definition = await entry.create(settings)
-        servers.append(
-            grpc_server(
-                definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
-            )
-        )
-    await serve_until_signalled(servers)
-
-
-def serve_one(settings: Settings, service: str) -> None:
-    """Serve one service in this process until SIGTERM or SIGINT."""
-    configure_logging(service, settings.log_level)
-    asyncio.run(_serve(settings, [service]))
-
-
 def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     if args.workers == 1:
-        serve_one(settings, args.service)
+        serve_service(settings, args.service)
         return 0
     from estore.workers import run_workers
 
-    return run_workers(settings, args.service, args.workers, serve_one)
+    return run_workers(settings, args.service, args.workers)
 
 
 def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from estore.up import run_up
 
     return run_up(settings, fresh=args.fresh)
+
+
+def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from estore.bench.runner import Options, run_bench
+
+    options = Options(
+        quick=args.quick,
+        out=Path(args.out) if args.out else None,
+        duration=args.duration,
+        warmup=args.warmup,
+        scenarios=tuple(name for name in (args.scenarios or "").split(",") if name),
+        server_cores=args.server_cores,
+        concurrency=args.concurrency,
+    )
+    return run_bench(settings, options)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 3600 seconds")
+    return value
+
+
+def _window(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("a measuring window of 0 seconds measures nothing")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text} is not between 1 and 1000")
+    return value
 
 
 def _cmd_mint_service_token(settings: Settings, args: argparse.Namespace) -> int:
@@ -150,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add_parser("up", help="run PostgreSQL, Redis and all three services")
     up.add_argument("--fresh", action="store_true", help="start from empty stores")
     up.set_defaults(handler=_cmd_up)
+
+    bench = commands.add_parser(
+        "bench", help="measure every RPC against a bare gRPC server (`make bench`)"
+    )
+    bench.add_argument("--quick", action="store_true", help="a run of under a minute")
+    bench.add_argument("--out", help="folder for the report (default: <data dir>/bench)")
+    bench.add_argument("--duration", type=_window, help="seconds each window measures")
+    bench.add_argument("--warmup", type=_seconds, help="seconds of load before each window")
+    bench.add_argument("--scenarios", help="comma-separated names (default: all)")
+    bench.add_argument(
+        "--server-cores", type=_count, default=1, help="cores for the suite (default 1)"
+    )
+    bench.add_argument(
+        "--concurrency", type=_count, default=16, help="calls in flight (default 16)"
+    )
+    bench.set_defaults(handler=_cmd_bench)
 
     migrate = commands.add_parser("migrate", help="apply pending UserService migrations")
     migrate.set_defaults(handler=_cmd_migrate)

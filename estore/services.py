@@ -21,6 +21,13 @@ class ServiceEntry:
     metrics_port: Callable[[Settings], int]
 
 
+# The Settings fields holding each service's gRPC and metrics ports.
+PORT_FIELDS = {
+    "users": ("users_port", "users_metrics_port"),
+    "inventory": ("inventory_port", "inventory_metrics_port"),
+    "payments": ("payments_port", "payments_metrics_port"),
+}
+
 SERVICES: dict[str, ServiceEntry] = {
     "users": ServiceEntry(create_users, lambda s: s.users_port, lambda s: s.users_metrics_port),
     "inventory": ServiceEntry(

@@ -1,10 +1,10 @@
-"""`estore up`: throwaway PostgreSQL and Redis under the data dir, then all three services."""
+"""`estore up`: throwaway PostgreSQL and Redis under the data dir, then the three services."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import fcntl
+import logging
 import os
 import shutil
 import signal
@@ -12,26 +12,34 @@ import sys
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psycopg
 
 from estore.common.auth import TokenIssuer, ensure_dev_keys, load_private_key
 from estore.common.config import Settings
 from estore.common.logs import configure_logging
-from estore.common.runtime import grpc_server, token_verifier
-from estore.common.server import GrpcServer, serve_until_signalled
 from estore.demo import admin_credentials
 from estore.embedded.postgres import EmbeddedPostgres
 from estore.embedded.redis import EmbeddedRedis
-from estore.services import SERVICES
+from estore.serve import serve_service
+from estore.services import PORT_FIELDS
 from estore.stack import published_stack
+from estore.supervise import Child, RestartPolicy, StartFailed, StopRequested, Supervisor
 
+log = logging.getLogger("estore.up")
 REDIS_CONF = Path(__file__).parent / "embedded" / "redis.conf"
 USERS_DATABASE = "estore_users"
 
 
 def _say(message: str) -> None:
     print(f"estore up: {message}", file=sys.stderr, flush=True)
+
+
+def _say_and_log(message: str) -> None:
+    """What happens to a service process: on the terminal, and in the log file."""
+    _say(message)
+    log.warning(message)
 
 
 def _hold_lock(data_dir: Path, stack: ExitStack) -> bool:
@@ -103,48 +111,67 @@ def _prepare(settings: Settings, stack: ExitStack) -> Settings:
     )
 
 
-async def _serve_all(settings: Settings) -> None:
-    verifier = token_verifier(settings)
-    servers: list[tuple[str, GrpcServer]] = []
-    default_target = f"localhost:{settings.inventory_port}"
-    try:
-        for name, entry in SERVICES.items():
-            definition = await entry.create(settings)
-            server = grpc_server(
-                definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
-            )
-            servers.append((name, server))
-            await server.start()  # in order, so Payments learns where Inventory really listens
-            if name == "inventory" and settings.inventory_target == default_target:
-                port = f"localhost:{server.port}"
-                settings = dataclasses.replace(settings, inventory_target=port)
-    except BaseException:
-        for _, started in reversed(servers):
-            await started.stop(grace=0)
-        raise
+def _with_ports(settings: Settings, service: str, ready: dict[str, int]) -> Settings:
+    """`settings` with `service` on the ports it bound, so that a restart binds them again."""
+    port_field, metrics_field = PORT_FIELDS[service]
+    changes: dict[str, Any] = {port_field: ready["port"]}
+    if getattr(settings, metrics_field):
+        changes[metrics_field] = ready["metrics_port"]
+    return dataclasses.replace(settings, **changes)
 
-    def announce() -> None:
-        for name, server in servers:
-            _say(
-                f"{name:<9} on localhost:{server.port}"
-                f"  (metrics: http://localhost:{server.metrics_port}/metrics)"
-            )
-        _say(f"admin: {settings.bootstrap_admin_email} / {settings.bootstrap_admin_password}")
-        _say(f"logs: {settings.data_dir / 'logs' / 'estore.log'}; mail: {settings.mail_outbox}")
-        users, inventory = servers[0][1].port, servers[1][1].port
-        print(
-            "\ntry:\n"
-            f"  grpcurl -plaintext localhost:{inventory} list\n"
-            f"  grpcurl -plaintext localhost:{users} grpc.health.v1.Health/Check\n"
-            f'  grpcurl -plaintext -d \'{{"email": "ana@example.com", '
-            f'"password": "correct horse"}}\' localhost:{users} '
-            "estore.users.v1.UserService/Register\n"
-            "  estore seed-demo     # a demo catalogue and a verified demo user\n",
-            file=sys.stderr,
+
+def _start_services(supervisor: Supervisor, settings: Settings, log_file: Path) -> list[Child]:
+    """Users and Inventory, then Payments, told where Inventory really listens."""
+    children = supervisor.start(
+        [(name, serve_service, (settings, name, log_file)) for name in ("users", "inventory")]
+    )
+    inventory = children[1].ready
+    if settings.inventory_target == f"localhost:{settings.inventory_port}":
+        settings = dataclasses.replace(settings, inventory_target=f"localhost:{inventory['port']}")
+    children += supervisor.start([("payments", serve_service, (settings, "payments", log_file))])
+    for child in children:
+        child.args = (_with_ports(settings, child.name, child.ready), child.name, log_file)
+    return children
+
+
+def _announce(settings: Settings, children: list[Child]) -> None:
+    for child in children:
+        _say(
+            f"{child.name:<9} on localhost:{child.ready['port']}"
+            f"  (metrics: http://localhost:{child.ready['metrics_port']}/metrics; pid {child.pid})"
         )
-        _say("ready; press Ctrl-C to stop")
+    _say(f"admin: {settings.bootstrap_admin_email} / {settings.bootstrap_admin_password}")
+    _say(f"logs: {settings.data_dir / 'logs' / 'estore.log'}; mail: {settings.mail_outbox}")
+    users, inventory = children[0].ready["port"], children[1].ready["port"]
+    print(
+        "\ntry:\n"
+        f"  grpcurl -plaintext localhost:{inventory} list\n"
+        f"  grpcurl -plaintext localhost:{users} grpc.health.v1.Health/Check\n"
+        f'  grpcurl -plaintext -d \'{{"email": "ana@example.com", '
+        f'"password": "correct horse"}}\' localhost:{users} '
+        "estore.users.v1.UserService/Register\n"
+        "  estore seed-demo     # a demo catalogue and a verified demo user\n",
+        file=sys.stderr,
+    )
+    _say("ready; press Ctrl-C to stop")
 
-    await serve_until_signalled([server for _, server in servers], on_started=announce)
+
+def _serve_all(settings: Settings, log_file: Path) -> int:
+    """Each service in a process of its own, restarted when it dies, until a stop signal."""
+    # Stopped last started first: Payments finishes its calls to Inventory while it answers.
+    policy = RestartPolicy(stop_timeout=settings.shutdown_grace_seconds + 5)
+    supervisor = Supervisor(_say_and_log, policy, stop_in_reverse=True)
+    with supervisor.running():
+        try:
+            children = _start_services(supervisor, settings, log_file)
+        except StopRequested:
+            return 0
+        except StartFailed as failure:
+            _say(f"{failure}; see {log_file}")
+            return 1
+        _announce(settings, children)
+        supervisor.run()
+    return 1 if supervisor.gave_up else 0
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -162,8 +189,9 @@ def run_up(settings: Settings, *, fresh: bool = False) -> int:
     configure_logging("estore", settings.log_level, log_file=log_file)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    # Ctrl-C (or a signal above) at any point unwinds the stack: servers, then Redis, then
-    # PostgreSQL stop, and nothing is left behind.
+    # Ctrl-C (or a signal above) at any point unwinds the stack: the service processes, then
+    # Redis, then PostgreSQL stop, and nothing is left behind.
+    code = 0
     with suppress(KeyboardInterrupt), ExitStack() as stack:
         if not _hold_lock(data_dir, stack):
             return 1
@@ -172,6 +200,6 @@ def run_up(settings: Settings, *, fresh: bool = False) -> int:
                 shutil.rmtree(data_dir / folder, ignore_errors=True)
         ready = _prepare(settings, stack)
         stack.enter_context(published_stack(ready))  # how other commands find these stores
-        asyncio.run(_serve_all(ready))
+        code = _serve_all(ready, log_file)
     _say("stopped")
-    return 0
+    return code

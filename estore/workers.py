@@ -1,23 +1,15 @@
-"""`estore serve NAME --workers N`: N processes serving one port (SO_REUSEPORT)."""
+"""`estore serve NAME --workers N`: N processes serving one port (SO_REUSEPORT), kept alive."""
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import os
-import signal
 import sys
-from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from estore.common.config import ConfigError, Settings
-
-PORT_FIELDS = {
-    "users": ("users_port", "users_metrics_port"),
-    "inventory": ("inventory_port", "inventory_metrics_port"),
-    "payments": ("payments_port", "payments_metrics_port"),
-}
+from estore.serve import serve_service
+from estore.services import PORT_FIELDS
+from estore.supervise import RestartPolicy, StartFailed, StopRequested, Supervisor
 
 
 def worker_settings(settings: Settings, service: str, index: int) -> Settings:
@@ -30,26 +22,38 @@ def worker_settings(settings: Settings, service: str, index: int) -> Settings:
     return dataclasses.replace(settings, **changes)
 
 
+def _say(message: str) -> None:
+    print(f"estore serve: {message}", file=sys.stderr, flush=True)
+
+
 def run_workers(
-    settings: Settings, service: str, workers: int, serve: Callable[[Settings, str], None]
+    settings: Settings, service: str, workers: int, policy: RestartPolicy | None = None
 ) -> int:
-    """Start `workers` processes; SIGTERM/SIGINT stops them all gracefully; exit when all did."""
+    """Serve with `workers` processes, restarting any that dies; SIGTERM/SIGINT drains them all.
+
+    Exits 0 after a stop signal when every worker drained cleanly, and 1 when a worker keeps
+    dying soon after it starts, or cannot start at all.
+    """
     configs = [worker_settings(settings, service, i) for i in range(workers)]
-    spawn = multiprocessing.get_context("spawn")
-    processes = [spawn.Process(target=serve, args=(config, service)) for config in configs]
-    for process in processes:
-        process.start()
-
-    def forward(signum: int, frame: FrameType | None) -> None:
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for process in processes:
-        process.join()
-    failed = [p.exitcode for p in processes if p.exitcode]
+    specs = [
+        (f"{service} worker {i}", serve_service, (config, service, None))
+        for i, config in enumerate(configs)
+    ]
+    policy = policy or RestartPolicy(stop_timeout=settings.shutdown_grace_seconds + 5)
+    supervisor = Supervisor(_say, policy)
+    with supervisor.running():
+        try:
+            supervisor.start(specs)
+        except StopRequested:
+            pass
+        except StartFailed as failure:
+            _say(str(failure))
+            return 1
+        supervisor.run()
+        codes = supervisor.stop_all()
+    if supervisor.gave_up:
+        return 1
+    failed = [code for code in codes if code]
     if failed:
-        print(f"estore: {len(failed)} worker(s) failed", file=sys.stderr)
+        _say(f"{len(failed)} worker(s) did not stop cleanly")
     return 1 if failed else 0

@@ -7,9 +7,11 @@ import pwd
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from mirakuru import TCPExecutor
 
 from estore.embedded.ports import dying_with_parent, free_port
@@ -138,6 +140,24 @@ class EmbeddedPostgres:
             popen_kwargs=self._as,
         )
         self._executor.start()
+        self._await_connections(time.monotonic() + timeout)
+
+    def _await_connections(self, deadline: float) -> None:
+        """Wait out "the database system is starting up": the port opens before it accepts."""
+        while True:
+            try:
+                psycopg.connect(self.url(), connect_timeout=5).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the bench measures its CPU)."""
+        process = self._executor.process if self._executor is not None else None
+        return process.pid if process is not None else None
 
     @property
     def running(self) -> bool:

@@ -67,6 +67,12 @@ class EmbeddedRedis:
         self._executor.start()
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the bench measures its CPU)."""
+        process = self._executor.process if self._executor is not None else None
+        return process.pid if process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._executor is not None and self._executor.running()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -149,6 +150,69 @@ def test_workers_share_one_port_and_stop_together(tmp_path: Path, redis_url: str
         workers = psutil.Process(parent.pid).children()
         for _ in range(10):
             assert grpcurl(f"127.0.0.1:{port}", "grpc.health.v1.Health/Check").returncode == 0
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0, log.read_text()
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == []
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def _workers(parent: subprocess.Popen[bytes], count: int, log: Path) -> list[psutil.Process]:
+    """The parent's `count` worker processes, once each of them serves."""
+    deadline = time.monotonic() + 60
+    while True:
+        children = [
+            child
+            for child in psutil.Process(parent.pid).children()
+            if "resource_tracker" not in " ".join(child.cmdline())
+        ]
+        serving = log.read_text().count('"message": "serving"')
+        if len(children) == count and serving >= count:
+            return children
+        assert parent.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+def test_a_killed_worker_is_restarted_and_sigterm_still_exits_0(
+    tmp_path: Path, redis_url: str
+) -> None:
+    ensure_dev_keys(tmp_path / "keys/jwt_private.pem", tmp_path / "keys/jwt_public.pem")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ESTORE_DATA_DIR": str(tmp_path),
+        "ESTORE_REDIS_URL": redis_url,
+        "ESTORE_HOST": "127.0.0.1",
+        "ESTORE_INVENTORY_PORT": str(port),
+        "ESTORE_INVENTORY_METRICS_PORT": "0",
+    }
+    log = tmp_path / "workers.log"
+    parent = subprocess.Popen(
+        [str(BIN / "estore"), "serve", "inventory", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
+    try:
+        victim, survivor = _workers(parent, 2, log)
+        victim.kill()
+        victim.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while not re.search(r"inventory worker \d restarted \(pid \d+\)", log.read_text()):
+            assert parent.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        workers = _workers(parent, 2, log)
+        assert survivor in workers
+        assert victim.pid not in {worker.pid for worker in workers}
+        assert "exited (killed by SIGKILL); restarting" in log.read_text()
+        for _ in range(10):
+            assert grpcurl(f"127.0.0.1:{port}", "grpc.health.v1.Health/Check").returncode == 0
+
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=30) == 0, log.read_text()
         _, alive = psutil.wait_procs(workers, timeout=10)

@@ -1,0 +1,1 @@
+"""`estore bench`: the suite as production runs it, measured against a bare gRPC server."""

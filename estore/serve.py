@@ -1,0 +1,41 @@
+"""Serving one service in this process: what `estore serve` and each child of `estore up` run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from estore.common.config import Settings
+from estore.common.logs import configure_logging
+from estore.common.runtime import grpc_server, token_verifier
+from estore.common.server import serve_until_signalled
+from estore.services import SERVICES
+
+Report = Callable[[dict[str, int]], None]
+
+
+async def _serve(settings: Settings, service: str, report: Report | None) -> None:
+    entry = SERVICES[service]
+    definition = await entry.create(settings)
+    server = grpc_server(
+        definition,
+        settings,
+        token_verifier(settings),
+        entry.port(settings),
+        entry.metrics_port(settings),
+    )
+
+    def started() -> None:
+        if report is not None:
+            report({"port": server.port, "metrics_port": server.metrics_port})
+
+    await serve_until_signalled([server], on_started=started)
+
+
+def serve_service(
+    settings: Settings, service: str, log_file: Path | None = None, report: Report | None = None
+) -> None:
+    """Serve `service` until SIGTERM or SIGINT; `report` hears its bound ports once it serves."""
+    configure_logging(service, settings.log_level, log_file=log_file)
+    asyncio.run(_serve(settings, service, report))
