@@ -44,6 +44,7 @@ class CategoryStore:
             keys.category(category.id),
             keys.children(category.parent_id),
             keys.CATEGORIES_BY_NAME,
+            keys.CATEGORY_PARENTS,
             *parent,
         ]
         args: list[str | int] = [
@@ -115,6 +116,8 @@ class CategoryStore:
             keys.children(record["parent_id"]),
             keys.children(changed.parent_id),
             keys.CATEGORIES_BY_NAME,
+            keys.CATEGORY_PARENTS,
+            keys.SUBTREE_PRODUCTS,
             *(keys.category(node) for node, _ in chain),
         ]
         args: list[str | int] = [
@@ -140,6 +143,8 @@ class CategoryStore:
                 keys.in_category(keys.ID, category_id),
                 keys.children(text(parent)),
                 keys.CATEGORIES_BY_NAME,
+                keys.CATEGORY_PARENTS,
+                keys.SUBTREE_PRODUCTS,
             ]
             reply = await self._scripts.delete_category(keys=script_keys, args=[text(parent)])
             status = text(reply[0])
@@ -167,10 +172,10 @@ class CategoryStore:
         categories = [category_from_hash(as_hash(h)) for h in found if h]
         return categories, (page[-1] if len(members) > size else "")
 
-    async def subtree(self, category_id: str) -> list[str]:
-        """The category and all its descendants, walking the children sets a level at a time."""
+    async def subtree(self, category_id: str, limit: int = 100_000) -> list[str]:
+        """The category and its descendants, a level at a time; stops once past `limit`."""
         found, level = [category_id], [category_id]
-        while level and len(found) < 100_000:
+        while level and len(found) <= limit:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for node in level:
                     pipe.zrange(keys.children(node), 0, -1)

@@ -34,6 +34,8 @@ from estore.inventory.scripts import Scripts
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
 NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
+# The keys that file a product under its category for subtree listings (see _lib.lua).
+_FILING = [keys.CATEGORY_OF, keys.CATEGORY_PARENTS, keys.SUBTREE_PRODUCTS]
 
 
 def _catalogue_keys(product_id: str) -> list[str]:
@@ -47,6 +49,7 @@ def _catalogue_keys(product_id: str) -> list[str]:
         keys.BY_PRICE_NAMED,
         *keys.stock_sets(),
         keys.EVENTS,
+        *_FILING,
     ]
 
 
@@ -78,6 +81,7 @@ def _create_call(record: Hash, fields: ProductFields) -> tuple[list[str], list[s
         "1" if category else "0",
         len(ids),
         fields.price_minor,
+        fields.category_id,
     ]
     return script_keys, args
 
@@ -190,6 +194,7 @@ class ProductStore:
             keys.BY_PRICE_NAMED,
             *keys.stock_sets(),
             keys.EVENTS,
+            *_FILING,
             *category,
             *old_ids,
             *old_named,
@@ -206,6 +211,7 @@ class ProductStore:
             len(old_ids),
             len(new_ids),
             now,
+            fields.category_id,
         ]
         return await self._scripts.update_product(keys=script_keys, args=args)
 

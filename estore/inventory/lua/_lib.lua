@@ -88,3 +88,42 @@ local function remove_from_sets(first, count, member)
   end
 end
 
+
+-- A walk up the category tree gives up beyond this depth (a guard against corrupt data).
+local MAX_DEPTH = 1000
+
+-- Add delta to the product count of a category's subtree and of every ancestor's.
+-- parents: hash category -> parent id; counts: hash category -> products at or below it.
+local function count_in_subtrees(parents, counts, category, delta)
+  local depth = 0
+  while category and category ~= '' and depth < MAX_DEPTH do
+    if redis.call('HINCRBY', counts, category, delta) == 0 then
+      redis.call('HDEL', counts, category)
+    end
+    category = redis.call('HGET', parents, category)
+    depth = depth + 1
+  end
+end
+
+-- File a product under a category ('' for none) for subtree listings and their counts.
+-- filing = {category_of hash, parents hash, subtree counts hash}.
+local function file_product(filing, id, category)
+  local old = redis.call('HGET', filing[1], id)
+  if old == category then
+    return
+  end
+  if old then -- false: not filed yet (data from before the re-index)
+    count_in_subtrees(filing[2], filing[3], old, -1)
+  end
+  redis.call('HSET', filing[1], id, category)
+  count_in_subtrees(filing[2], filing[3], category, 1)
+end
+
+-- Take a product out of the subtree filing (deleting it).
+local function unfile_product(filing, id)
+  local old = redis.call('HGET', filing[1], id)
+  if old then
+    count_in_subtrees(filing[2], filing[3], old, -1)
+    redis.call('HDEL', filing[1], id)
+  end
+end
