@@ -29,6 +29,33 @@ def _member_id(member: object) -> str:
     return text(member).rpartition("\0")[2]
 
 
+def _create_call(category: Category) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of create_category.lua."""
+    parent = [keys.category(category.parent_id)] if category.parent_id else []
+    script_keys = [
+        keys.category(category.id),
+        keys.children(category.parent_id),
+        keys.CATEGORIES_BY_NAME,
+        keys.CATEGORY_PARENTS,
+        *parent,
+    ]
+    args: list[str | int] = [
+        category.id,
+        category.name,
+        category.name.lower(),
+        category.description,
+        category.parent_id,
+    ]
+    return script_keys, args
+
+
+def _raise_for(status: str, category: Category) -> None:
+    if status == "PARENT_NOT_FOUND":
+        raise CategoryNotFound(category.parent_id)
+    if status == "DUPLICATE":
+        raise CategoryAlreadyExists(category.name)
+
+
 @store_errors
 class CategoryStore:
     """Category hashes, each parent's children set, and the all-categories name index."""
@@ -39,27 +66,22 @@ class CategoryStore:
 
     async def create(self, category: Category) -> Category:
         """Store a new category; CategoryNotFound for a missing parent, AlreadyExists for a twin."""
-        parent = [keys.category(category.parent_id)] if category.parent_id else []
-        script_keys = [
-            keys.category(category.id),
-            keys.children(category.parent_id),
-            keys.CATEGORIES_BY_NAME,
-            keys.CATEGORY_PARENTS,
-            *parent,
-        ]
-        args: list[str | int] = [
-            category.id,
-            category.name,
-            category.name.lower(),
-            category.description,
-            category.parent_id,
-        ]
-        status = text((await self._scripts.create_category(keys=script_keys, args=args))[0])
-        if status == "PARENT_NOT_FOUND":
-            raise CategoryNotFound(category.parent_id)
-        if status == "DUPLICATE":
-            raise CategoryAlreadyExists(category.name)
+        script_keys, args = _create_call(category)
+        reply = await self._scripts.create_category(keys=script_keys, args=args)
+        _raise_for(text(reply[0]), category)
         return category
+
+    async def create_many(self, categories: Sequence[Category]) -> None:
+        """Store many new categories in one pipeline, parents before children (bulk loads)."""
+        script = self._scripts.create_category
+        await self._redis.script_load(script.script)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for category in categories:
+                script_keys, args = _create_call(category)
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            replies = await pipe.execute()
+        for category, reply in zip(categories, replies, strict=True):
+            _raise_for(text(reply[0]), category)
 
     async def get(self, category_id: str) -> Category | None:
         """The category, or None."""
