@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.models import (
     Category,
@@ -40,7 +41,7 @@ async def _names(inventory: Inventory, category_id: str, order_by: str = "name")
 
 async def _counts(inventory: Inventory) -> dict[str, int]:
     found = await inventory.store.redis.hgetall(keys.SUBTREE_PRODUCTS)
-    return {k.decode(): int(v) for k, v in found.items()}
+    return {text(k): int(v) for k, v in found.items()}
 
 
 async def test_a_subtree_of_ten_thousand_categories_lists_exactly(inventory: Inventory) -> None:
