@@ -1,9 +1,10 @@
 """ListProducts from the indexes: one bounded script call per page, whatever the catalogue's size.
 
 The script (lua/list_products.lua) plans each page from the filters' sizes: it walks the order
-index from the cursor testing each row, or reads a small filter whole and ranks its members. It
-examines at most `row_budget` rows, so a sparse filter over a large catalogue gives short pages
-(even empty ones) whose cursor continues the scan; only the last page has no cursor.
+index (or, by name, the smallest filter, itself in name order) from the cursor testing each row,
+or reads a small filter whole and ranks its members. It examines at most `row_budget` rows, so a
+sparse filter over a large catalogue gives short pages (even empty ones) whose cursor continues
+the scan; only the last page has no cursor.
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ class CatalogIndex:
         if not children:
             return None
         count = int(products or 0)
-        if count > self._row_budget:
+        if count > self._row_budget or flavour == keys.NAME:  # by name: always walked in order
             return _Subtree(category_id, count)
         categories = await self._categories.subtree(category_id, limit=SUBTREE_READ_MAX)
         if len(categories) > SUBTREE_READ_MAX:

@@ -1,16 +1,19 @@
 """Brings listing indexes written by an older version up to the current layout, once, in batches.
 
-Layout 2 (issue 11) added three structures that product and category writes now keep: the
-category of each product, each category's parent, and each subtree's product count. Data
-written before has none of them, so at start (and before the first listing) every category and
-every product is filed, a batch per script call so that Redis is never held for long. Each batch
-is idempotent, so a re-index that stops half way resumes, and several instances may run it at
-once. Old-version writers must be stopped first: they would not keep the new structures.
+Layout 2 (issue 11) keeps three structures that product and category writes now maintain: the
+category of each product, each category's parent, and each subtree's product count; and it
+keeps the name flavour of the filter sets as sorted sets in name order ("nl") instead of plain
+sets ("nm"). Data written before has none of that, so at start (and before the first listing)
+every category and every product is brought up to date, a batch per script call so that Redis
+is never held for long, and the old name-flavour sets are unlinked. Each batch is idempotent, so
+a re-index that stops half way resumes, and several instances may run it at once. Old-version
+writers must be stopped first: they would not keep the new structures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -18,6 +21,7 @@ from redis.asyncio import Redis
 
 from estore.common.redis import text
 from estore.inventory import keys
+from estore.inventory.records import name_words
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts
 
@@ -50,9 +54,10 @@ class CatalogLayout:
             self._ready = True
 
     async def reindex(self) -> tuple[int, int]:
-        """File every category and product in the layout-2 structures; (categories, products)."""
+        """Bring every category and product to the current layout; (categories, products)."""
         categories = await self._in_batches(keys.CATEGORIES_BY_NAME, self._file_categories)
         products = await self._in_batches(keys.BY_CREATED, self._file_products)
+        await self._unlink_old_name_sets()
         await self._redis.set(keys.INDEX_VERSION, LAYOUT_VERSION)
         if categories or products:
             log.info(
@@ -78,10 +83,30 @@ class CatalogLayout:
         return int(await self._scripts.reindex_categories(keys=script_keys))
 
     async def _file_products(self, ids: list[str]) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for product_id in ids:
+                pipe.hmget(keys.product(product_id), "rev", "name", "category_id", "tags")
+            found = await pipe.execute()
         script_keys = [
             keys.CATEGORY_OF,
             keys.CATEGORY_PARENTS,
             keys.SUBTREE_PRODUCTS,
-            *(keys.product(p) for p in ids),
+            *keys.stock_sets(),
         ]
-        return int(await self._scripts.reindex_products(keys=script_keys))
+        args: list[str | int] = []
+        for product_id, (rev, name, category, tags) in zip(ids, found, strict=True):
+            if rev is None:  # deleted meanwhile
+                continue
+            sets = keys.product_sets(
+                keys.NAME, text(category), tuple(json.loads(tags)), name_words(text(name))
+            )
+            script_keys += [keys.product(product_id), *sets]
+            args += [text(rev), len(sets)]
+        if not args:
+            return 0
+        return int(await self._scripts.reindex_products(keys=script_keys, args=args))
+
+    async def _unlink_old_name_sets(self) -> None:
+        """Unlink layout 1's name-flavour sets (plain sets; the name indexes there are zsets)."""
+        async for key in self._redis.scan_iter(keys.OLD_NAME_SETS, count=BATCH, _type="set"):
+            await self._redis.unlink(key)

@@ -6,12 +6,14 @@ import hashlib
 
 PREFIX = "inv:{inv}"
 
-# Product indexes come in two flavours with different members, because a page tests the order
-# index's members against the filter sets: "id" sets hold product ids (ordered by created_at or
-# price, ties by id), "nm" sets hold the name sort member "<lower-cased name>\0<id>" (ordered by
-# name, ties by id).
+# Product filter indexes come in two flavours with different members, because a page tests the
+# rows of an order index against them: "id" sets hold product ids (for the created_at and price
+# orders, ties by id); "nl" sorted sets hold the name sort member "<lower-cased name>\0<id>" at
+# score 0, so that they are themselves in name order and a name-ordered page can walk the
+# smallest filter directly (ZRANGE BYLEX). Layout 2 and older kept the name flavour as plain sets
+# under "nm" (catalog_reindex.py rebuilds them).
 ID = "id"
-NAME = "nm"
+NAME = "nl"
 FLAVOURS = (ID, NAME)
 
 
@@ -54,8 +56,11 @@ IDEMPOTENCY_PREFIX = f"{PREFIX}:idem"
 
 BY_CREATED = f"{PREFIX}:ix:{ID}:created"
 BY_PRICE = f"{PREFIX}:ix:{ID}:price"
-BY_NAME = f"{PREFIX}:ix:{NAME}:name"
-BY_PRICE_NAMED = f"{PREFIX}:ix:{NAME}:price"
+BY_NAME = f"{PREFIX}:ix:nm:name"
+BY_PRICE_NAMED = f"{PREFIX}:ix:nm:price"
+# Where layout 2 and older kept the name-flavour filter sets (plain sets; BY_NAME and
+# BY_PRICE_NAMED, sorted sets, live there too and stay).
+OLD_NAME_SETS = f"{PREFIX}:ix:nm:*"
 # Hash: product id -> its category id ("" for none); tests subtree membership row by row.
 CATEGORY_OF = f"{PREFIX}:ix:{ID}:category_of"
 # The version of the listing index layout that the data was last re-indexed to.

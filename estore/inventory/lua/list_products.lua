@@ -1,15 +1,17 @@
--- One page of ListProducts from the indexes, never building a set: a plan chosen from the
--- filters' sizes (SCARD, ZCOUNT: O(1) and O(log n)) either
---   'walk': reads the order index from the cursor and tests each row against every filter, or
---   'enumerate': reads the smallest filter whole, tests and ranks its members in the order.
+-- One page of ListProducts from the indexes, never building a set. A name-ordered page walks
+-- the smallest of the name index and the filters (all sorted by name) from the cursor. Other
+-- orders plan from the filters' sizes (SCARD, ZCOUNT: O(1) and O(log n)), and either
+--   'walk': read the order index from the cursor and test each row against every filter, or
+--   'enumerate': read the smallest filter whole, then test and rank its members in the order.
 -- Either way at most ARGV[14] rows are examined; a walk that runs out of them before the page
 -- is full returns the rows found so far and a cursor at the last row it examined.
 -- KEYS: 1 order index, 2 price index of the same flavour, 3 category of each product (by id),
---   4 category parents, then ARGV[10] sets every row must be in, then ARGV[11] sets whose
---   union is the subtree of ARGV[12] (given only when the subtree is small enough to read).
+--   4 category parents, then ARGV[10] filters every row must be in (sets of ids, or sorted sets
+--   of name members for 'lex'), then ARGV[11] sets whose union is the subtree of ARGV[12]
+--   (given only when the subtree is small enough to read, and never for 'lex').
 -- ARGV: 1 'score' | 'lex' (lex: every score is 0 and members sort by name), 2 'asc' | 'desc',
 --   3 page size, 4 has cursor, 5 cursor score, 6 cursor member, 7 has price range,
---   8 min price ('-inf'), 9 max price ('+inf'), 10 number of filter sets, 11 number of subtree
+--   8 min price ('-inf'), 9 max price ('+inf'), 10 number of filters, 11 number of subtree
 --   sets, 12 subtree root category ('' for none), 13 products in that subtree, 14 row budget,
 --   15 '1' when the order index is the price index (a price range is then a range of ranks).
 -- Returns {more (0|1), cursor score, cursor member, plan, rows examined, member, member, ...}.
@@ -45,12 +47,8 @@ local function bytes_lt(a, b)
   return #a < #b
 end
 
--- The cursor's place in the order index: rows sorting before it, and 1 if it is there itself.
+-- The cursor's place in a score-ordered index: rows sorting before it, and 1 if it is there.
 local function cursor_place()
-  if lex then
-    local before = redis.call('ZLEXCOUNT', order, '-', '(' .. c_member)
-    return before, redis.call('ZSCORE', order, c_member) and 1 or 0
-  end
   local score = redis.call('ZSCORE', order, c_member)
   if score and tonumber(score) == tonumber(c_score) then
     return redis.call('ZRANK', order, c_member), 1
@@ -110,7 +108,12 @@ local function matching(members, skip)
   for first = 1, #members, CHUNK do
     local last = math.min(#members, first + CHUNK - 1)
     for s = 5, 4 + n_sets do
-      if s ~= skip then
+      if s ~= skip and lex then -- name members' filters are sorted sets
+        local found = redis.call('ZMSCORE', KEYS[s], unpack(members, first, last))
+        for i = first, last do
+          keep[i] = keep[i] and found[i - first + 1] ~= false
+        end
+      elseif s ~= skip then
         local found = redis.call('SMISMEMBER', KEYS[s], unpack(members, first, last))
         for i = first, last do
           keep[i] = keep[i] and found[i - first + 1] == 1
@@ -138,6 +141,78 @@ local function matching(members, skip)
   return keep
 end
 
+local function reply(more, cursor_score, cursor_member, plan, rows)
+  local out = {more, cursor_score, cursor_member, plan, examined}
+  for i = 1, #rows do
+    out[#out + 1] = rows[i]
+  end
+  return out
+end
+
+-- By name: walk the smallest of the name index and the filters, from the cursor, by name.
+local function name_page()
+  local n = redis.call('ZCARD', order)
+  local source, skip, smallest, density = order, nil, n, 1
+  for s = 5, 4 + n_sets do
+    local count = redis.call('ZCARD', KEYS[s])
+    density = density * count / math.max(n, 1)
+    if count < smallest then
+      source, skip, smallest = KEYS[s], s, count
+    end
+  end
+  if smallest == 0 then
+    return reply(0, '', '', 'empty', {})
+  end
+  if has_price then
+    density = density * redis.call('ZCOUNT', prices, ARGV[8], ARGV[9]) / n
+  end
+  if root ~= '' then
+    density = density * subtree_size / n
+  end
+  local hits = math.max(density * n / smallest, 1e-9) -- the share of the source that matches
+  local rows, last, ended = {}, nil, false
+  local after = has_cursor and ('(' .. c_member) or (ascending and '-' or '+')
+  while #rows <= size and examined < budget do
+    local want = math.min(budget - examined, CHUNK, math.ceil((size + 1 - #rows) / hits) + 8)
+    local got
+    if ascending then
+      got = redis.call('ZRANGE', source, after, '+', 'BYLEX', 'LIMIT', 0, want)
+    else
+      got = redis.call('ZRANGE', source, after, '-', 'BYLEX', 'REV', 'LIMIT', 0, want)
+    end
+    local keep, used = matching(got, skip), #got
+    for i = 1, #got do
+      if keep[i] then
+        rows[#rows + 1] = got[i]
+        if #rows > size then
+          used = i
+          break
+        end
+      end
+    end
+    examined = examined + used
+    if used > 0 then
+      last = got[used]
+      after = '(' .. last
+    end
+    if #got < want and used == #got then
+      ended = true
+      break
+    end
+  end
+  if #rows > size then
+    rows[#rows] = nil
+    return reply(1, '0', rows[size], 'walk', rows)
+  end
+  if not ended and last then -- out of budget, not of rows
+    return reply(1, '0', last, 'walk', rows)
+  end
+  return reply(0, '', '', 'walk', rows)
+end
+if lex then
+  return name_page()
+end
+
 local n = redis.call('ZCARD', order)
 local first_rank, last_rank = 0, n - 1 -- the rows the order itself allows
 if by_price and has_price then
@@ -156,14 +231,6 @@ else
   if has_cursor then
     start = math.min(start, (cursor_place()) - 1)
   end
-end
-
-local function reply(more, cursor_score, cursor_member, plan, rows)
-  local out = {more, cursor_score, cursor_member, plan, examined}
-  for i = 1, #rows do
-    out[#out + 1] = rows[i]
-  end
-  return out
 end
 
 -- Plan: how dense the filters are together (as if independent), and the smallest one.
@@ -192,7 +259,7 @@ end
 local walk_rows = math.min(budget, (size + 1) / math.max(density, 1e-9), last_rank - first_rank + 1)
 
 local function score_of(member)
-  return lex and '0' or redis.call('ZSCORE', order, member)
+  return redis.call('ZSCORE', order, member)
 end
 
 if smallest and smallest_size <= budget and smallest_size * ENUM_COST <= walk_rows then

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.models import (
@@ -105,23 +107,39 @@ async def test_moves_and_product_changes_keep_subtrees_exact(inventory: Inventor
     assert await _counts(inventory) == {a.id: 1}
 
 
-async def test_data_from_before_subtree_filing_is_reindexed_once(inventory: Inventory) -> None:
-    a, b, c, x = await _tree(inventory)
-    made: list[Product] = []
-    for i, category in enumerate([a, b, c, c, x]):
-        made.append(await inventory.product(f"Item {i}", category_id=category.id))
-    counts = await _counts(inventory)
-    redis = inventory.store.redis
-    # What an older version left: none of the filing structures, no layout version.
+async def _as_layout_1(redis: Redis) -> None:
+    """Turn the data into what the version before issue 11 wrote."""
     await redis.delete(
         keys.CATEGORY_OF, keys.CATEGORY_PARENTS, keys.SUBTREE_PRODUCTS, keys.INDEX_VERSION
     )
+    async for raw in redis.scan_iter(f"{keys.PREFIX}:ix:nl:*"):
+        key = text(raw)
+        members = await redis.zrange(key, 0, -1)
+        await redis.sadd(key.replace(":ix:nl:", ":ix:nm:"), *members)
+        await redis.delete(key)
+
+
+async def test_data_from_before_issue_11_is_reindexed_once(inventory: Inventory) -> None:
+    a, b, c, x = await _tree(inventory)
+    made: list[Product] = []
+    for i, category in enumerate([a, b, c, c, x]):
+        made.append(await inventory.product(f"Item {i}", category_id=category.id, quantity=i))
+    counts = await _counts(inventory)
+    redis = inventory.store.redis
+    await _as_layout_1(redis)
+    assert await redis.exists(keys.in_stock("nm"))
 
     restarted = build_inventory(redis, inventory.clock)
     assert await _names(restarted, a.id) == ["Item 0", "Item 1", "Item 2", "Item 3"]
     assert await _names(restarted, b.id) == ["Item 1", "Item 2", "Item 3"]
+    in_stock = ProductFilter(in_stock=True, query="item")
+    page = await restarted.products.list_products(in_stock, "name desc", 10, "")
+    assert [p.name for p in page.products] == ["Item 4", "Item 3", "Item 2", "Item 1"]
     assert await _counts(restarted) == counts
     assert await redis.get(keys.INDEX_VERSION) == b"2"
-    # Idempotent: running it again (another instance, or a resumed run) files nothing twice.
-    assert await restarted.store.layout.reindex() == (4, 0)
+    assert not await redis.exists(keys.in_stock("nm"))  # layout 1's sets are gone
+    # Idempotent: running it again (another instance, or a resumed run) changes nothing.
+    assert await restarted.store.layout.reindex() == (4, 5)
     assert await _counts(restarted) == counts
+    page = await restarted.products.list_products(in_stock, "name", 10, "")
+    assert [p.name for p in page.products] == ["Item 1", "Item 2", "Item 3", "Item 4"]
