@@ -11,6 +11,9 @@ with the real ProductService. Per page it reports:
   which includes the commands it runs): the time other scripts, such as ReserveStock, wait;
 - wall_ms_per_page: the service call as a client of the store sees it.
 
+Each is the median over the pages measured (first page on), so that a page preempted on a busy
+machine does not skew it.
+
 Run it alone: `python -m estore.bench.catalogue --sizes 1000,100000` (starts a throwaway Redis
 unless --redis-url is given) prints a table.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -62,6 +66,11 @@ class _Cost:
     products: int = 0
 
 
+def _median(values: Sequence[float]) -> float:
+    """The median: one page preempted on a busy machine does not move it."""
+    return statistics.median(values) if values else 0.0
+
+
 async def _evalsha_usec(redis: Redis) -> int:
     stats = await redis.info("commandstats")
     return sum(
@@ -92,23 +101,21 @@ async def _shape_row(
 ) -> dict[str, Any]:
     f, order_by = SHAPES[shape]
     await service.list_products(f, order_by, 50, "")  # warm: scripts loaded, layout checked
-    total, token, measured = _Cost(), "", 0
+    costs: list[_Cost] = []
+    token = ""
     for _ in range(pages):
         cost, token = await _page_cost(redis, service, f, order_by, token)
-        total.redis_us += cost.redis_us
-        total.script_us += cost.script_us
-        total.wall_s += cost.wall_s
-        total.products += cost.products
-        measured += 1
+        costs.append(cost)
         if not token:
             break
     return {
         "query shape": shape,
         "size": size,
-        "redis_ms_per_page": round(total.redis_us / measured / 1000, 3),
-        "script_ms_per_page": round(total.script_us / measured / 1000, 3),
-        "wall_ms_per_page": round(total.wall_s / measured * 1000, 3),
-        "products_per_page": round(total.products / measured, 1),
+        "redis_ms_per_page": round(_median([c.redis_us for c in costs]) / 1000, 3),
+        "script_ms_per_page": round(_median([c.script_us for c in costs]) / 1000, 3),
+        "wall_ms_per_page": round(_median([c.wall_s for c in costs]) * 1000, 3),
+        "products_per_page": round(_median([c.products for c in costs]), 1),
+        "pages": len(costs),
     }
 
 
@@ -119,6 +126,7 @@ async def measure(
     redis = Redis.from_url(redis_url)
     try:
         await redis.flushall()
+        empty = int((await redis.info("memory"))["used_memory"])
         await redis.config_set("slowlog-log-slower-than", 0)
         await redis.config_set("slowlog-max-len", 100_000)
         store = InventoryStore(redis)
@@ -129,10 +137,16 @@ async def measure(
         for size in sorted(sizes):
             report = await load(store, size, start=loaded, progress=None if quiet else _progress)
             loaded = size
+            memory = int((await redis.info("memory"))["used_memory"]) - empty
             if not quiet:
-                print(f"\nloaded to {size:,} in {report.seconds:.1f} s", file=sys.stderr)
+                print(
+                    f"\nloaded to {size:,} in {report.seconds:.1f} s; used_memory +{memory:,} B "
+                    f"({memory / size:,.0f} B per product)",
+                    file=sys.stderr,
+                )
             for shape in SHAPES:
-                rows.append(await _shape_row(redis, service, shape, size, pages))
+                row = await _shape_row(redis, service, shape, size, pages)
+                rows.append({**row, "used_memory_per_product": round(memory / size)})
         return rows
     finally:
         await redis.config_set("slowlog-log-slower-than", 10_000)

@@ -68,28 +68,51 @@ local function cursor_place()
 end
 
 local memo = {} -- category -> whether it is in the subtree of root
-local function in_subtree(category)
-  local path, node, found = {}, category, false
+-- Settle memo for every category of `categories`, walking up the tree one level per HMGET for
+-- all of them at once (a row's subtree test then costs one table lookup).
+local function settle(categories)
+  local walking, at = {}, {} -- categories not settled yet; the node each has reached
+  for _, category in ipairs(categories) do
+    if category and memo[category] == nil and not at[category] then
+      walking[#walking + 1], at[category] = category, category
+    end
+  end
   for _ = 1, MAX_DEPTH do
-    if not node or node == '' then
-      break
+    local asking = {}
+    for _, category in ipairs(walking) do
+      local node = at[category]
+      if node == root then
+        memo[category] = true
+      elseif not node or node == '' then
+        memo[category] = false
+      elseif memo[node] ~= nil then
+        memo[category] = memo[node]
+      else
+        asking[#asking + 1] = category
+      end
     end
-    if memo[node] ~= nil then
-      found = memo[node]
-      break
+    if #asking == 0 then
+      return
     end
-    if node == root then
-      found = true
-      break
+    local nodes, parent = {}, {}
+    for _, category in ipairs(asking) do
+      if not parent[at[category]] then
+        nodes[#nodes + 1], parent[at[category]] = at[category], true
+      end
     end
-    path[#path + 1] = node
-    node = redis.call('HGET', parents, node)
-    examined = examined + 1
+    local found = redis.call('HMGET', parents, unpack(nodes))
+    examined = examined + #nodes
+    for i, node in ipairs(nodes) do
+      parent[node] = found[i]
+    end
+    for _, category in ipairs(asking) do
+      at[category] = parent[at[category]]
+    end
+    walking = asking
   end
-  for _, seen in ipairs(path) do
-    memo[seen] = found
+  for _, category in ipairs(walking) do -- deeper than MAX_DEPTH: corrupt data, not a match
+    memo[category] = memo[category] or false
   end
-  return found
 end
 
 local function product_id(member)
@@ -133,8 +156,10 @@ local function matching(members, skip)
         ids[#ids + 1] = product_id(members[i])
       end
       local categories = redis.call('HMGET', category_of, unpack(ids))
+      settle(categories)
       for i = first, last do
-        keep[i] = keep[i] and in_subtree(categories[i - first + 1])
+        local category = categories[i - first + 1]
+        keep[i] = keep[i] and category ~= false and memo[category] == true
       end
     end
   end
