@@ -12,7 +12,7 @@ import grpc
 
 from estore.common.config import ConfigError, Settings
 from estore.common.redis import connect_redis
-from estore.inventory.bulk_catalogue import LoadReport, load, product_id
+from estore.inventory.bulk_catalogue import BATCH, IN_FLIGHT, LoadReport, load, product_id
 from estore.inventory.store import InventoryStore
 from estore.stack import read_stack
 from generated.estore.common.v1 import money_pb2
@@ -241,7 +241,8 @@ async def seed_bulk(settings: Settings, products: int) -> LoadReport:
 
 
 async def _bulk_products_present(store: InventoryStore, products: int) -> int:
-    """How many of the first `products` bulk products a previous run loaded (loads are in order)."""
+    """Where to resume: a few batches before the first bulk product missing (an interrupted run
+    may have left the batches it had in flight half done; loading a product again keeps it)."""
     low, high = 0, products  # the first missing one, by binary search
     while low < high:
         middle = (low + high) // 2
@@ -249,4 +250,4 @@ async def _bulk_products_present(store: InventoryStore, products: int) -> int:
             high = middle
         else:
             low = middle + 1
-    return low
+    return max(0, low // BATCH * BATCH - IN_FLIGHT * BATCH)

@@ -112,7 +112,7 @@ class ProductStore:
         return product_from_hash(record)
 
     async def create_many(self, drafts: Sequence[NewRecord], created_by: int, now: int) -> None:
-        """Store many new products in one pipeline (bulk loads: seeding, benchmarks)."""
+        """Store many new products in one pipeline (bulk loads); an id already there is kept."""
         sha = self._scripts.create_product.sha
         await self._redis.script_load(self._scripts.create_product.script)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -122,7 +122,7 @@ class ProductStore:
                 pipe.evalsha(sha, len(script_keys), *script_keys, *args)
             replies = await pipe.execute()
         for (_, fields, _), reply in zip(drafts, replies, strict=True):
-            if _status(reply) != "OK":
+            if _status(reply) == "CATEGORY_NOT_FOUND":
                 raise CategoryNotFound(fields.category_id)
 
     async def get(self, product_id: str) -> Product | None:
