@@ -34,6 +34,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from estore.common.redis import text
+from estore.inventory import keys
 from estore.inventory.bulk_catalogue import load
 from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Money, ProductFilter, system_clock
@@ -120,28 +121,37 @@ async def _shape_row(
 
 
 async def measure(
-    redis_url: str, sizes: Sequence[int], *, pages: int = 10, quiet: bool = False
+    redis_url: str,
+    sizes: Sequence[int],
+    *,
+    pages: int = 10,
+    quiet: bool = False,
+    keep: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows of {query shape, size, redis_ms_per_page, ...} for each size; FLUSHALLs the Redis."""
+    """Rows of {query shape, size, redis_ms_per_page, ...} for each size; FLUSHALLs the Redis
+    first unless `keep` (then it must hold the bulk catalogue, no larger than the first size)."""
     redis = Redis.from_url(redis_url)
     try:
-        await redis.flushall()
-        empty = int((await redis.info("memory"))["used_memory"])
+        if not keep:
+            await redis.flushall()
+        loaded = int(await redis.zcard(keys.BY_CREATED))
+        if loaded > min(sizes):
+            raise ValueError(f"the Redis holds {loaded:,} products, more than {min(sizes):,}")
         await redis.config_set("slowlog-log-slower-than", 0)
         await redis.config_set("slowlog-max-len", 100_000)
         store = InventoryStore(redis)
         await store.load_scripts()
         tokens = PageTokenSource("bench-page-token-secret", store.shared_page_token_secret)
         service = ProductService(store, currency="USD", clock=system_clock, tokens=tokens)
-        rows, loaded = [], 0
+        rows = []
         for size in sorted(sizes):
             report = await load(store, size, start=loaded, progress=None if quiet else _progress)
             loaded = size
-            memory = int((await redis.info("memory"))["used_memory"]) - empty
+            memory = int((await redis.info("memory"))["used_memory"])
             if not quiet:
                 print(
-                    f"\nloaded to {size:,} in {report.seconds:.1f} s; used_memory +{memory:,} B "
-                    f"({memory / size:,.0f} B per product)",
+                    f"\nloaded to {size:,} (+{report.products:,} in {report.seconds:.1f} s); "
+                    f"used_memory {memory:,} B ({memory / size:,.0f} B per product)",
                     file=sys.stderr,
                 )
             for shape in SHAPES:
@@ -185,7 +195,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 async def _main(args: argparse.Namespace) -> list[dict[str, Any]]:
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.redis_url:
-        return await measure(args.redis_url, sizes, pages=args.pages)
+        return await measure(args.redis_url, sizes, pages=args.pages, keep=args.keep)
     from estore.embedded.redis import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="estore-bench-catalogue-") as folder:
@@ -202,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,100000", help="catalogue sizes, comma-separated")
     parser.add_argument("--pages", type=int, default=10, help="pages measured per shape and size")
     parser.add_argument("--redis-url", help="a throwaway Redis (FLUSHALL!); default: start one")
+    parser.add_argument(
+        "--keep", action="store_true", help="with --redis-url: measure the bulk catalogue there"
+    )
     args = parser.parse_args(argv)
     print(table(asyncio.run(_main(args))))
     return 0
