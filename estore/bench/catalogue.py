@@ -36,7 +36,7 @@ from redis.asyncio import Redis
 from estore.common.redis import text
 from estore.inventory import keys
 from estore.inventory.bulk_catalogue import load
-from estore.inventory.listing import PageTokenSource
+from estore.inventory.listing import PageTokenSource, catalog_query, parse_order_by
 from estore.inventory.models import Money, ProductFilter, system_clock
 from estore.inventory.service import ProductService
 from estore.inventory.store import InventoryStore
@@ -98,8 +98,9 @@ async def _page_cost(
 
 
 async def _shape_row(
-    redis: Redis, service: ProductService, shape: str, size: int, pages: int
+    store: InventoryStore, service: ProductService, shape: str, size: int, pages: int
 ) -> dict[str, Any]:
+    redis = store.redis
     f, order_by = SHAPES[shape]
     await service.list_products(f, order_by, 50, "")  # warm: scripts loaded, layout checked
     costs: list[_Cost] = []
@@ -112,12 +113,28 @@ async def _shape_row(
     return {
         "query shape": shape,
         "size": size,
+        "rows_examined_per_page": await _rows_examined(store, f, order_by, pages),
         "redis_ms_per_page": round(_median([c.redis_us for c in costs]) / 1000, 3),
         "script_ms_per_page": round(_median([c.script_us for c in costs]) / 1000, 3),
         "wall_ms_per_page": round(_median([c.wall_s for c in costs]) * 1000, 3),
         "products_per_page": round(_median([c.products for c in costs]), 1),
         "pages": len(costs),
     }
+
+
+async def _rows_examined(
+    store: InventoryStore, f: ProductFilter, order_by: str, pages: int
+) -> float:
+    """The median index rows the listing script examined per page: the cost without the noise."""
+    query = catalog_query(f, parse_order_by(order_by), "USD")
+    examined: list[float] = []
+    cursor = None
+    for _ in range(pages):
+        page = await store.catalog.page(query, cursor, 50)
+        examined.append(page.examined)
+        if (cursor := page.next_cursor) is None:
+            break
+    return _median(examined)
 
 
 async def measure(
@@ -155,7 +172,7 @@ async def measure(
                     file=sys.stderr,
                 )
             for shape in SHAPES:
-                row = await _shape_row(redis, service, shape, size, pages)
+                row = await _shape_row(store, service, shape, size, pages)
                 rows.append({**row, "used_memory_per_product": round(memory / size)})
         return rows
     finally:
@@ -172,21 +189,22 @@ def _progress(done: int, total: int, seconds: float) -> None:
     )
 
 
+def _cell(row: dict[str, Any]) -> str:
+    times = f"{row['redis_ms_per_page']:.3f}/{row['script_ms_per_page']:.3f}/"
+    return f"{times}{row['wall_ms_per_page']:.1f}, {row['rows_examined_per_page']:.0f}"
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a text table: one line per shape, Redis ms per page at each size."""
     sizes = sorted({row["size"] for row in rows})
     shapes = list(dict.fromkeys(row["query shape"] for row in rows))
     by = {(row["query shape"], row["size"]): row for row in rows}
-    head = f"{'query shape':26}" + "".join(f"{f'{s:,}':>22}" for s in sizes) + "   ratio"
-    lines = [head, f"{'':26}" + "".join(f"{'redis/script/wall ms':>22}" for _ in sizes)]
+    head = f"{'query shape':26}" + "".join(f"{f'{s:,}':>28}" for s in sizes) + "   ratio"
+    units = "redis/script/wall ms, rows"
+    lines = [head, f"{'':26}" + "".join(f"{units:>28}" for _ in sizes)]
     for shape in shapes:
         cells = [by[(shape, s)] for s in sizes]
-        line = f"{shape:26}" + "".join(
-            f"{c['redis_ms_per_page']:>8.3f}/{c['script_ms_per_page']:.3f}/{c['wall_ms_per_page']:.1f}".rjust(
-                22
-            )
-            for c in cells
-        )
+        line = f"{shape:26}" + "".join(_cell(c).rjust(28) for c in cells)
         ratio = cells[-1]["redis_ms_per_page"] / max(cells[0]["redis_ms_per_page"], 1e-9)
         lines.append(f"{line}  {ratio:5.2f}x")
     return "\n".join(lines)

@@ -329,7 +329,7 @@ if smallest and smallest_size <= budget and smallest_size * ENUM_COST <= walk_ro
 end
 
 -- Walk the order index from the cursor, a chunk of rows at a time.
-local rows, pos, last_member, last_score = {}, start, nil, nil
+local rows, pos, last_member = {}, start, nil
 while #rows <= size and examined < budget and pos >= first_rank and pos <= last_rank do
   local need = size + 1 - #rows
   local want = math.min(budget - examined, CHUNK, math.ceil(need / math.max(density, 1e-9)) + 8)
@@ -337,14 +337,12 @@ while #rows <= size and examined < budget and pos >= first_rank and pos <= last_
   if not ascending then
     a, b = math.max(first_rank, pos - want + 1), pos
   end
-  local got = redis.call('ZRANGE', order, a, b, 'WITHSCORES')
-  local members, scores = {}, {}
-  local from, to, step = 1, #got - 1, 2
+  local members = redis.call('ZRANGE', order, a, b)
   if not ascending then
-    from, to, step = #got - 1, 1, -2
-  end
-  for i = from, to, step do
-    members[#members + 1], scores[#scores + 1] = got[i], got[i + 1]
+    local n_got = #members
+    for i = 1, math.floor(n_got / 2) do
+      members[i], members[n_got + 1 - i] = members[n_got + 1 - i], members[i]
+    end
   end
   local keep = matching(members, nil)
   local used = #members
@@ -358,7 +356,7 @@ while #rows <= size and examined < budget and pos >= first_rank and pos <= last_
     end
   end
   examined = examined + used
-  last_member, last_score = members[used], scores[used]
+  last_member = members[used]
   pos = ascending and pos + used or pos - used
 end
 if #rows > size then
@@ -366,6 +364,6 @@ if #rows > size then
   return reply(1, score_of(rows[size]), rows[size], 'walk', rows)
 end
 if pos >= first_rank and pos <= last_rank and last_member then -- out of budget, not of rows
-  return reply(1, last_score, last_member, 'walk', rows)
+  return reply(1, score_of(last_member), last_member, 'walk', rows)
 end
 return reply(0, '', '', 'walk', rows)

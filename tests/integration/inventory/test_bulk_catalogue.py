@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from estore.bench.catalogue import SHAPES, measure, table
 from estore.cli import main
 from estore.common.config import Settings
 from estore.demo import seed_bulk
@@ -53,3 +54,15 @@ async def test_a_bulk_load_is_listed_like_created_products(
 def test_seed_demo_refuses_a_product_count_below_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["seed-demo", "--products", "0"]) == 2
     assert "--products must be at least 1" in capsys.readouterr().err
+
+
+async def test_the_catalogue_bench_measures_every_shape_at_every_size(redis_url: str) -> None:
+    rows = await measure(redis_url, [300, 600], pages=2, quiet=True)
+    assert [(r["query shape"], r["size"]) for r in rows] == [
+        (shape, size) for size in (300, 600) for shape in SHAPES
+    ]
+    for row in rows:
+        assert row["redis_ms_per_page"] >= row["script_ms_per_page"] > 0
+        assert row["wall_ms_per_page"] > 0
+        assert 0 < row["rows_examined_per_page"] <= 2_000
+    assert "category with subtree" in table(rows)
