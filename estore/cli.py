@@ -120,8 +120,17 @@ def _run_backup_tool(settings: Settings, action: Callable[[StoreUrls], object]) 
 
 
 def _cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from estore.demo import seed_demo
+    from estore.demo import seed_bulk, seed_demo
 
+    if args.products is not None:
+        if args.products < 1:
+            raise ConfigError("--products must be at least 1")
+        report = asyncio.run(seed_bulk(settings, args.products))
+        print(
+            f"loaded {report.products:,} products ({report.categories:,} categories) "
+            f"in {report.seconds:.1f} s"
+        )
+        return 0
     summary = asyncio.run(seed_demo(settings))
     print(
         f"seeded {summary.categories} categories and {summary.products} products; "
@@ -205,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     restore.set_defaults(handler=_cmd_restore)
 
     seed = commands.add_parser("seed-demo", help="a demo catalogue and a verified demo user")
+    seed.add_argument(
+        "--products",
+        type=int,
+        metavar="N",
+        help="instead: load N synthetic products straight into Inventory's Redis (bulk)",
+    )
     seed.set_defaults(handler=_cmd_seed_demo)
 
     token = commands.add_parser("token", help="token tools").add_subparsers(

@@ -1,4 +1,6 @@
-"""`estore seed-demo`: a believable catalogue and a verified demo user, through the public RPCs."""
+"""`estore seed-demo`: a believable catalogue and a verified demo user, through the public RPCs;
+with `--products N`, a synthetic catalogue of N products loaded straight into Inventory's Redis.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ from dataclasses import dataclass
 
 import grpc
 
-from estore.common.config import Settings
+from estore.common.config import ConfigError, Settings
+from estore.common.redis import connect_redis
+from estore.inventory.bulk_catalogue import BATCH, IN_FLIGHT, LoadReport, load, product_id
+from estore.inventory.store import InventoryStore
+from estore.stack import read_stack
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
@@ -197,3 +203,51 @@ async def seed_demo(settings: Settings) -> DemoSummary:
             print("estore seed-demo: the demo catalogue is there already", file=sys.stderr)
             categories = products = 0
         return DemoSummary(categories, products, await _demo_user(settings, users))
+
+
+def _inventory_redis_url(settings: Settings) -> str:
+    """Inventory's Redis: from the environment, else the running `estore up`."""
+    running = read_stack(settings.data_dir)
+    url = settings.inventory_redis_url or (running.inventory_redis_url if running else "")
+    if not url:
+        raise ConfigError(
+            "ESTORE_INVENTORY_REDIS_URL (or ESTORE_REDIS_URL) is not set and no `estore up` "
+            f"is running on {settings.data_dir}"
+        )
+    return url
+
+
+def _show_progress(done: int, total: int, seconds: float) -> None:
+    rate = done / seconds if seconds else 0.0
+    print(
+        f"\rloaded {done:,} / {total:,} products ({rate:,.0f}/s)",
+        end="" if done < total else "\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def seed_bulk(settings: Settings, products: int) -> LoadReport:
+    """Load the bulk catalogue's products 0..products-1, skipping those already there."""
+    redis = connect_redis(_inventory_redis_url(settings), "ESTORE_INVENTORY_REDIS_URL")
+    try:
+        store = InventoryStore(redis)
+        await store.load_scripts()
+        await store.layout.ready()
+        start = await _bulk_products_present(store, products)
+        return await load(store, products, start=start, progress=_show_progress)
+    finally:
+        await redis.aclose()
+
+
+async def _bulk_products_present(store: InventoryStore, products: int) -> int:
+    """Where to resume: a few batches before the first bulk product missing (an interrupted run
+    may have left the batches it had in flight half done; loading a product again keeps it)."""
+    low, high = 0, products  # the first missing one, by binary search
+    while low < high:
+        middle = (low + high) // 2
+        if await store.products.get(product_id(middle)) is None:
+            high = middle
+        else:
+            low = middle + 1
+    return max(0, low // BATCH * BATCH - IN_FLIGHT * BATCH)

@@ -46,6 +46,7 @@ async def create_service(
     servicer, stock = build_servicer(store, settings, clock)
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
         await store.load_scripts()
+        await store.layout.ready()  # re-index older data now (else before the first listing)
     sweeper = ReservationSweeper(stock.expire_due_reservations, interval=sweep_interval)
     sweeper.start()
 

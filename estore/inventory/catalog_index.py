@@ -1,7 +1,15 @@
-"""ListProducts from the indexes: one Lua script call per page, whatever the catalogue's size."""
+"""ListProducts from the indexes: one bounded script call per page, whatever the catalogue's size.
+
+The script (lua/list_products.lua) plans each page from the filters' sizes: it walks the order
+index (or, by name, the smallest filter, itself in name order) from the cursor testing each row,
+or reads a small filter whole and ranks its members. It examines at most `row_budget` rows, so a
+sparse filter over a large catalogue gives short pages (even empty ones) whose cursor continues
+the scan; only the last page has no cursor.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -11,6 +19,14 @@ from estore.inventory import keys
 from estore.inventory.models import ProductOrder, SortField
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts
+from estore.inventory.store_categories import CategoryStore
+
+# Rows one page may examine: about a millisecond of Redis time, so that a sparse filter never
+# holds up the stock scripts behind it (Redis runs one script at a time).
+DEFAULT_ROW_BUDGET = 2000
+# A subtree of at most this many categories may be read whole when it holds few products;
+# a larger one is tested row by row through each product's category and the tree's parents.
+SUBTREE_READ_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -18,7 +34,8 @@ class CatalogQuery:
     """A normalised ListProducts query in index terms; empty fields do not filter."""
 
     order: ProductOrder = field(default_factory=ProductOrder)
-    category_ids: tuple[str, ...] = ()  # the category, plus its subtree when asked
+    category_id: str = ""
+    subcategories: bool = False  # with category_id: its whole subtree
     tags: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
     min_price: int | None = None
@@ -29,7 +46,7 @@ class CatalogQuery:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page ended: the last row's index score and member."""
+    """Where a page ended: the index score and member of the last row it returned or examined."""
 
     score: str
     member: str
@@ -41,6 +58,17 @@ class IndexPage:
 
     product_ids: list[str] = field(default_factory=list)
     next_cursor: Cursor | None = None
+    plan: str = ""  # how the script read it: "walk", "enumerate" or "empty"
+    examined: int = 0  # rows it examined
+
+
+@dataclass(frozen=True)
+class _Subtree:
+    """How a page finds a category's subtree: a root to test rows against, and maybe its sets."""
+
+    root: str = ""
+    products: int = 0
+    sets: tuple[str, ...] = ()
 
 
 def _order_keys(order: ProductOrder) -> tuple[str, str, str]:
@@ -61,41 +89,84 @@ def _filter_sets(query: CatalogQuery, flavour: str) -> list[str]:
     return sets
 
 
+def _order_args(query: CatalogQuery, cursor: Cursor | None, size: int) -> list[str | int]:
+    """ARGV 1-9 of list_products.lua: the order, the page, the cursor and the price range."""
+    return [
+        "lex" if query.order.field is SortField.NAME else "score",
+        "desc" if query.order.descending else "asc",
+        size,
+        "1" if cursor else "0",
+        cursor.score if cursor else "",
+        cursor.member if cursor else "",
+        "0" if query.min_price is None and query.max_price is None else "1",
+        "-inf" if query.min_price is None else query.min_price,
+        "+inf" if query.max_price is None else query.max_price,
+    ]
+
+
 @store_errors
 class CatalogIndex:
     """Reads pages of product ids from the sorted-set and set indexes."""
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        categories: CategoryStore,
+        *,
+        row_budget: int = DEFAULT_ROW_BUDGET,
+        layout_ready: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        if row_budget < 1:
+            raise ValueError("row_budget must be at least 1")
         self._redis = redis
         self._scripts = scripts
+        self._categories = categories
+        self._row_budget = row_budget
+        self._layout_ready = layout_ready
 
     async def page(self, query: CatalogQuery, cursor: Cursor | None, size: int) -> IndexPage:
         """Up to `size` matching product ids after `cursor`, in the query's order."""
+        if self._layout_ready is not None:
+            await self._layout_ready()
         flavour, order_index, price_index = _order_keys(query.order)
-        categories = [keys.in_category(flavour, c) for c in query.category_ids]
-        has_price = query.min_price is not None or query.max_price is not None
-        script_keys = [
-            order_index,
-            price_index,
-            *keys.scratch(3),
-            *categories,
-            *_filter_sets(query, flavour),
-        ]
+        sets = _filter_sets(query, flavour)
+        subtree = None
+        if query.category_id and query.subcategories:
+            subtree = await self._subtree(query.category_id, flavour)
+        if query.category_id and subtree is None:  # no subtree asked, or a leaf
+            sets.insert(0, keys.in_category(flavour, query.category_id))
+        subtree = subtree or _Subtree()
+        script_keys = [order_index, price_index, keys.CATEGORY_OF, keys.CATEGORY_PARENTS]
+        script_keys += [*sets, *subtree.sets]
         args = [
-            "lex" if flavour == keys.NAME else "score",
-            "desc" if query.order.descending else "asc",
-            size,
-            "1" if cursor else "0",
-            cursor.score if cursor else "",
-            cursor.member if cursor else "",
-            "1" if has_price else "0",
-            "-inf" if query.min_price is None else query.min_price,
-            "+inf" if query.max_price is None else query.max_price,
-            len(categories),
+            *_order_args(query, cursor, size),
+            len(sets),
+            len(subtree.sets),
+            subtree.root,
+            subtree.products,
+            self._row_budget,
+            "1" if query.order.field is SortField.PRICE else "0",
         ]
         reply = await self._scripts.list_products(keys=script_keys, args=args)
-        rows = [text(value) for value in reply[1:]]
-        members, scores = rows[0::2], rows[1::2]
-        ids = [m.rpartition("\0")[2] for m in members]
-        more = int(reply[0]) == 1 and bool(members)
-        return IndexPage(ids, Cursor(scores[-1], members[-1]) if more else None)
+        more, score, member, plan, examined = (text(value) for value in reply[:5])
+        ids = [text(m).rpartition("\0")[2] for m in reply[5:]]
+        next_cursor = Cursor(score, member) if more == "1" else None
+        return IndexPage(ids, next_cursor, plan, int(examined))
+
+    async def _subtree(self, category_id: str, flavour: str) -> _Subtree | None:
+        """None for a leaf (its own set); a small subtree's sets are read; a large one tested."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.SUBTREE_PRODUCTS, category_id)
+            pipe.zcard(keys.children(category_id))
+            products, children = await pipe.execute()
+        if not children:
+            return None
+        count = int(products or 0)
+        if count > self._row_budget or flavour == keys.NAME:  # by name: always walked in order
+            return _Subtree(category_id, count)
+        categories = await self._categories.subtree(category_id, limit=SUBTREE_READ_MAX)
+        if len(categories) > SUBTREE_READ_MAX:
+            return _Subtree(category_id, count)
+        sets = tuple(keys.in_category(flavour, c) for c in categories)
+        return _Subtree(category_id, count, sets)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 PREFIX = "inv:{inv}"
 
-# Product indexes come in two flavours with different members, because ZINTERSTORE matches
-# members exactly: "id" sets hold product ids (ordered by created_at or price, ties by id), "nm"
-# sets hold the name sort member "<lower-cased name>\0<id>" (ordered by name, ties by id).
+# Product filter indexes come in two flavours with different members, because a page tests the
+# rows of an order index against them: "id" sets hold product ids (for the created_at and price
+# orders, ties by id); "nl" sorted sets hold the name sort member "<lower-cased name>\0<id>" at
+# score 0, so that they are themselves in name order and a name-ordered page can walk the
+# smallest filter directly (ZRANGE BYLEX). Layout 2 and older kept the name flavour as plain sets
+# under "nm" (catalog_reindex.py rebuilds them).
 ID = "id"
-NAME = "nm"
+NAME = "nl"
 FLAVOURS = (ID, NAME)
 
 
@@ -43,6 +45,10 @@ def children(parent_id: str) -> str:
 
 
 CATEGORIES_BY_NAME = f"{PREFIX}:categories:by_name"
+# Hash: category id -> parent id ("" for a root); lets a script walk up the tree from fixed keys.
+CATEGORY_PARENTS = f"{PREFIX}:categories:parents"
+# Hash: category id -> products filed in it or anywhere below it (plans subtree listings).
+SUBTREE_PRODUCTS = f"{PREFIX}:categories:subtree_products"
 RESERVATION_EXPIRY = f"{PREFIX}:reservations:expiry"
 EVENTS = f"{PREFIX}:events"
 PAGE_TOKEN_SECRET = f"{PREFIX}:page_token_secret"
@@ -50,8 +56,15 @@ IDEMPOTENCY_PREFIX = f"{PREFIX}:idem"
 
 BY_CREATED = f"{PREFIX}:ix:{ID}:created"
 BY_PRICE = f"{PREFIX}:ix:{ID}:price"
-BY_NAME = f"{PREFIX}:ix:{NAME}:name"
-BY_PRICE_NAMED = f"{PREFIX}:ix:{NAME}:price"
+BY_NAME = f"{PREFIX}:ix:nm:name"
+BY_PRICE_NAMED = f"{PREFIX}:ix:nm:price"
+# Where layout 2 and older kept the name-flavour filter sets (plain sets; BY_NAME and
+# BY_PRICE_NAMED, sorted sets, live there too and stay).
+OLD_NAME_SETS = f"{PREFIX}:ix:nm:*"
+# Hash: product id -> its category id ("" for none); tests subtree membership row by row.
+CATEGORY_OF = f"{PREFIX}:ix:{ID}:category_of"
+# The version of the listing index layout that the data was last re-indexed to.
+INDEX_VERSION = f"{PREFIX}:ix:version"
 
 
 def in_stock(flavour: str) -> str:
@@ -89,12 +102,6 @@ def stock_applied(request_id: str) -> str:
     # A request id is free-form text: hashed, it never becomes part of a key as written.
     digest = hashlib.sha256(request_id.encode()).hexdigest()
     return f"{PREFIX}:adjust_applied:{digest}"
-
-
-def scratch(count: int) -> list[str]:
-    """Fresh temporary key names for one script call (the script deletes them)."""
-    token = uuid.uuid4().hex
-    return [f"{PREFIX}:tmp:{token}:{i}" for i in range(count)]
 
 
 def product_sets(

@@ -32,7 +32,7 @@ def parse_order_by(order_by: str) -> ProductOrder:
 
 
 def catalog_query(f: ProductFilter, order: ProductOrder, currency: str) -> CatalogQuery:
-    """The filter checked against the proto's limits, in index terms (category not expanded)."""
+    """The filter checked against the proto's limits, in index terms."""
     v = Violations()
     validation.identifier(v, "filter.category_id", f.category_id, required=False)
     tags = validation.tags(v, "filter.tags", f.tags)
@@ -57,7 +57,8 @@ def catalog_query(f: ProductFilter, order: ProductOrder, currency: str) -> Catal
     v.raise_if_any()
     return CatalogQuery(
         order=order,
-        category_ids=(f.category_id,) if f.category_id else (),
+        category_id=f.category_id,
+        subcategories=f.include_subcategories and bool(f.category_id),
         tags=tuple(sorted(tags)),
         words=tuple(words),
         min_price=low,
@@ -67,12 +68,12 @@ def catalog_query(f: ProductFilter, order: ProductOrder, currency: str) -> Catal
     )
 
 
-def query_scope(query: CatalogQuery, include_subcategories: bool) -> str:
+def query_scope(query: CatalogQuery) -> str:
     """A canonical text of the filter and order, to which page tokens are bound."""
     return json.dumps(
         {
-            "category": list(query.category_ids),
-            "subcategories": include_subcategories and bool(query.category_ids),
+            "category": [query.category_id] if query.category_id else [],
+            "subcategories": query.subcategories,
             "tags": list(query.tags),
             "words": list(query.words),
             "price": [query.min_price, query.max_price],

@@ -33,6 +33,8 @@ class Scripts:
     create_category: AsyncScript
     update_category: AsyncScript
     delete_category: AsyncScript
+    reindex_categories: AsyncScript
+    reindex_products: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:

@@ -111,16 +111,11 @@ class ProductService:
         order = parse_order_by(order_by)
         query = catalog_query(f, order, self._currency)
         size = page_size(size)
-        scope = query_scope(query, f.include_subcategories)
+        scope = query_scope(query)
         tokens = await self._tokens.tokens()
         cursor = cursor_from(tokens.decode(page_token, scope))
-        if f.category_id:
-            categories = self._store.categories
-            if not await categories.exists(f.category_id):
-                raise CategoryNotFound(f.category_id)
-            if f.include_subcategories:
-                subtree = await categories.subtree(f.category_id)
-                query = dataclasses.replace(query, category_ids=tuple(subtree))
+        if f.category_id and not await self._store.categories.exists(f.category_id):
+            raise CategoryNotFound(f.category_id)
         page = await self._store.catalog.page(query, cursor, size)
         products = await self._store.products.get_many(page.product_ids)
         token = (

@@ -10,6 +10,8 @@ Key layout (keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:category:<id>:children    zset, score 0, "<lower name>\\0<child id>"
     inv:{inv}:categories:roots          the same for root categories
     inv:{inv}:categories:by_name        the same for every category
+    inv:{inv}:categories:parents        hash: category id -> parent id ("" for a root)
+    inv:{inv}:categories:subtree_products  hash: category id -> products in its subtree
     inv:{inv}:reservation:<id>          hash; kept 24 h once final (PEXPIRE)
     inv:{inv}:reservations:expiry       zset of held reservation ids by expires_at
     inv:{inv}:events                    stream, XADD MAXLEN ~ 10000
@@ -21,10 +23,11 @@ Key layout (keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:ix:<id|nm>:category:<c>   set: products filed directly under category c
     inv:{inv}:ix:<id|nm>:tag:<t>        set: products tagged t
     inv:{inv}:ix:<id|nm>:word:<w>       set: products whose name has the word w
+    inv:{inv}:ix:id:category_of         hash: product id -> category id ("" for none)
+    inv:{inv}:ix:version                the listing layout the data is at (catalog_reindex.py)
     inv:{inv}:adjust_applied:<sha256>   marker: AdjustStock changed stock; its fingerprint (24 h)
     inv:{inv}:idem:<rpc>:<rid>          AIP-155 request-id records (estore.common.idempotency)
     inv:{inv}:page_token_secret         shared page-token key when none is configured
-    inv:{inv}:tmp:<uuid>:<n>            scratch keys of one ListProducts call (deleted by it)
 
 Why one hash tag for everything rather than one per product: the catalogue indexes are global
 (a price index, a tag set, a word set spans every product), and each write must change a product
@@ -35,10 +38,14 @@ scripts run unchanged on a single Redis and on a cluster; the price is that the 
 on one shard (scale reads with replicas). Scripts take every key they touch in KEYS, never
 building key names themselves.
 
-Why two flavours of index sets: ZINTERSTORE matches members exactly, and the name order needs
-members that sort by name ("<lower name>\\0<id>") while the created_at and price orders need
-plain ids (ties broken by id). Each filter set is kept in both, so any filter combines with any
-order in one intersection.
+Why two flavours of index sets: a page walks an order index and tests each row's member against
+the filter sets (SMISMEMBER), and the name order's members sort by name ("<lower name>\\0<id>")
+while the created_at and price orders' are plain ids (ties broken by id). Each filter set is kept
+in both, so any filter tests the rows of any order directly.
+
+Subtrees are tested lazily (catalog_index.py): a row is in category C's subtree when walking up
+from its category (category_of, then categories:parents) reaches C. A category move changes one
+parent and carries the subtree's product count along, O(depth), however large the subtree.
 """
 
 from __future__ import annotations
@@ -50,7 +57,8 @@ from redis.asyncio import Redis
 from estore.common.idempotency import Idempotency
 from estore.common.redis import text
 from estore.inventory import keys
-from estore.inventory.catalog_index import CatalogIndex
+from estore.inventory.catalog_index import DEFAULT_ROW_BUDGET, CatalogIndex
+from estore.inventory.catalog_reindex import CatalogLayout
 from estore.inventory.redis_errors import store_errors
 from estore.inventory.scripts import Scripts
 from estore.inventory.store_categories import CategoryStore
@@ -63,13 +71,20 @@ from estore.inventory.store_stock import StockStore
 class InventoryStore:
     """Everything InventoryService keeps in Redis."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, *, row_budget: int = DEFAULT_ROW_BUDGET) -> None:
         self.redis = redis
         self.scripts = Scripts.register(redis)
         self.products = ProductStore(redis, self.scripts)
         self.categories = CategoryStore(redis, self.scripts)
         self.stock = StockStore(redis, self.scripts)
-        self.catalog = CatalogIndex(redis, self.scripts)
+        self.layout = CatalogLayout(redis, self.scripts)
+        self.catalog = CatalogIndex(
+            redis,
+            self.scripts,
+            self.categories,
+            row_budget=row_budget,
+            layout_ready=self.layout.ready,
+        )
         self.events = EventLog(redis)
         self.idempotency = Idempotency(redis, keys.IDEMPOTENCY_PREFIX)
 

@@ -29,6 +29,33 @@ def _member_id(member: object) -> str:
     return text(member).rpartition("\0")[2]
 
 
+def _create_call(category: Category) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of create_category.lua."""
+    parent = [keys.category(category.parent_id)] if category.parent_id else []
+    script_keys = [
+        keys.category(category.id),
+        keys.children(category.parent_id),
+        keys.CATEGORIES_BY_NAME,
+        keys.CATEGORY_PARENTS,
+        *parent,
+    ]
+    args: list[str | int] = [
+        category.id,
+        category.name,
+        category.name.lower(),
+        category.description,
+        category.parent_id,
+    ]
+    return script_keys, args
+
+
+def _raise_for(status: str, category: Category) -> None:
+    if status == "PARENT_NOT_FOUND":
+        raise CategoryNotFound(category.parent_id)
+    if status == "DUPLICATE":
+        raise CategoryAlreadyExists(category.name)
+
+
 @store_errors
 class CategoryStore:
     """Category hashes, each parent's children set, and the all-categories name index."""
@@ -39,26 +66,22 @@ class CategoryStore:
 
     async def create(self, category: Category) -> Category:
         """Store a new category; CategoryNotFound for a missing parent, AlreadyExists for a twin."""
-        parent = [keys.category(category.parent_id)] if category.parent_id else []
-        script_keys = [
-            keys.category(category.id),
-            keys.children(category.parent_id),
-            keys.CATEGORIES_BY_NAME,
-            *parent,
-        ]
-        args: list[str | int] = [
-            category.id,
-            category.name,
-            category.name.lower(),
-            category.description,
-            category.parent_id,
-        ]
-        status = text((await self._scripts.create_category(keys=script_keys, args=args))[0])
-        if status == "PARENT_NOT_FOUND":
-            raise CategoryNotFound(category.parent_id)
-        if status == "DUPLICATE":
-            raise CategoryAlreadyExists(category.name)
+        script_keys, args = _create_call(category)
+        reply = await self._scripts.create_category(keys=script_keys, args=args)
+        _raise_for(text(reply[0]), category)
         return category
+
+    async def create_many(self, categories: Sequence[Category]) -> None:
+        """Store many new categories in one pipeline, parents before children (bulk loads)."""
+        script = self._scripts.create_category
+        await self._redis.script_load(script.script)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for category in categories:
+                script_keys, args = _create_call(category)
+                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+            replies = await pipe.execute()
+        for category, reply in zip(categories, replies, strict=True):
+            _raise_for(text(reply[0]), category)
 
     async def get(self, category_id: str) -> Category | None:
         """The category, or None."""
@@ -115,6 +138,8 @@ class CategoryStore:
             keys.children(record["parent_id"]),
             keys.children(changed.parent_id),
             keys.CATEGORIES_BY_NAME,
+            keys.CATEGORY_PARENTS,
+            keys.SUBTREE_PRODUCTS,
             *(keys.category(node) for node, _ in chain),
         ]
         args: list[str | int] = [
@@ -140,6 +165,8 @@ class CategoryStore:
                 keys.in_category(keys.ID, category_id),
                 keys.children(text(parent)),
                 keys.CATEGORIES_BY_NAME,
+                keys.CATEGORY_PARENTS,
+                keys.SUBTREE_PRODUCTS,
             ]
             reply = await self._scripts.delete_category(keys=script_keys, args=[text(parent)])
             status = text(reply[0])
@@ -167,10 +194,10 @@ class CategoryStore:
         categories = [category_from_hash(as_hash(h)) for h in found if h]
         return categories, (page[-1] if len(members) > size else "")
 
-    async def subtree(self, category_id: str) -> list[str]:
-        """The category and all its descendants, walking the children sets a level at a time."""
+    async def subtree(self, category_id: str, limit: int = 100_000) -> list[str]:
+        """The category and its descendants, a level at a time; stops once past `limit`."""
         found, level = [category_id], [category_id]
-        while level and len(found) < 100_000:
+        while level and len(found) <= limit:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for node in level:
                     pipe.zrange(keys.children(node), 0, -1)

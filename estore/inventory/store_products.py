@@ -34,6 +34,8 @@ from estore.inventory.scripts import Scripts
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
 NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
+# The keys that file a product under its category for subtree listings (see _lib.lua).
+_FILING = [keys.CATEGORY_OF, keys.CATEGORY_PARENTS, keys.SUBTREE_PRODUCTS]
 
 
 def _catalogue_keys(product_id: str) -> list[str]:
@@ -47,6 +49,7 @@ def _catalogue_keys(product_id: str) -> list[str]:
         keys.BY_PRICE_NAMED,
         *keys.stock_sets(),
         keys.EVENTS,
+        *_FILING,
     ]
 
 
@@ -78,6 +81,7 @@ def _create_call(record: Hash, fields: ProductFields) -> tuple[list[str], list[s
         "1" if category else "0",
         len(ids),
         fields.price_minor,
+        fields.category_id,
     ]
     return script_keys, args
 
@@ -108,7 +112,7 @@ class ProductStore:
         return product_from_hash(record)
 
     async def create_many(self, drafts: Sequence[NewRecord], created_by: int, now: int) -> None:
-        """Store many new products in one pipeline (bulk loads: seeding, benchmarks)."""
+        """Store many new products in one pipeline (bulk loads); an id already there is kept."""
         sha = self._scripts.create_product.sha
         await self._redis.script_load(self._scripts.create_product.script)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -118,7 +122,7 @@ class ProductStore:
                 pipe.evalsha(sha, len(script_keys), *script_keys, *args)
             replies = await pipe.execute()
         for (_, fields, _), reply in zip(drafts, replies, strict=True):
-            if _status(reply) != "OK":
+            if _status(reply) == "CATEGORY_NOT_FOUND":
                 raise CategoryNotFound(fields.category_id)
 
     async def get(self, product_id: str) -> Product | None:
@@ -190,6 +194,7 @@ class ProductStore:
             keys.BY_PRICE_NAMED,
             *keys.stock_sets(),
             keys.EVENTS,
+            *_FILING,
             *category,
             *old_ids,
             *old_named,
@@ -206,6 +211,7 @@ class ProductStore:
             len(old_ids),
             len(new_ids),
             now,
+            fields.category_id,
         ]
         return await self._scripts.update_product(keys=script_keys, args=args)
 

@@ -15,24 +15,25 @@ local function emit(stream, etype, product_id, quantity, reserved, delta, reason
     'delta', delta, 'reason', reason, 'at', now)
 end
 
--- Put the product in, or take it out of, the in-stock and low-stock sets (both flavours).
--- sets = {in_stock id, in_stock nm, low_stock id, low_stock nm}.
+-- Put the product in, or take it out of, the in-stock and low-stock sets (both flavours; the
+-- name flavour's are sorted sets at score 0, see keys.py).
+-- sets = {in_stock id, in_stock nl, low_stock id, low_stock nl}.
 local function index_stock(product_key, sets)
   local f = redis.call('HMGET', product_key, 'id', 'sort_key', 'quantity', 'min_stock_level')
   local id, member, quantity, min_level = f[1], f[2], tonumber(f[3]), tonumber(f[4])
   if quantity > 0 then
     redis.call('SADD', sets[1], id)
-    redis.call('SADD', sets[2], member)
+    redis.call('ZADD', sets[2], 0, member)
   else
     redis.call('SREM', sets[1], id)
-    redis.call('SREM', sets[2], member)
+    redis.call('ZREM', sets[2], member)
   end
   if quantity <= min_level then
     redis.call('SADD', sets[3], id)
-    redis.call('SADD', sets[4], member)
+    redis.call('ZADD', sets[4], 0, member)
   else
     redis.call('SREM', sets[3], id)
-    redis.call('SREM', sets[4], member)
+    redis.call('ZREM', sets[4], member)
   end
 end
 
@@ -88,3 +89,56 @@ local function remove_from_sets(first, count, member)
   end
 end
 
+-- Add a name sort member to every name-ordered set (sorted set, score 0) of a slice of KEYS.
+local function add_to_name_sets(first, count, member)
+  for i = first, first + count - 1 do
+    redis.call('ZADD', KEYS[i], 0, member)
+  end
+end
+
+-- Remove a name sort member from every name-ordered set of a slice of KEYS.
+local function remove_from_name_sets(first, count, member)
+  for i = first, first + count - 1 do
+    redis.call('ZREM', KEYS[i], member)
+  end
+end
+
+
+-- A walk up the category tree gives up beyond this depth (a guard against corrupt data).
+local MAX_DEPTH = 1000
+
+-- Add delta to the product count of a category's subtree and of every ancestor's.
+-- parents: hash category -> parent id; counts: hash category -> products at or below it.
+local function count_in_subtrees(parents, counts, category, delta)
+  local depth = 0
+  while category and category ~= '' and depth < MAX_DEPTH do
+    if redis.call('HINCRBY', counts, category, delta) == 0 then
+      redis.call('HDEL', counts, category)
+    end
+    category = redis.call('HGET', parents, category)
+    depth = depth + 1
+  end
+end
+
+-- File a product under a category ('' for none) for subtree listings and their counts.
+-- filing = {category_of hash, parents hash, subtree counts hash}.
+local function file_product(filing, id, category)
+  local old = redis.call('HGET', filing[1], id)
+  if old == category then
+    return
+  end
+  if old then -- false: not filed yet (data from before the re-index)
+    count_in_subtrees(filing[2], filing[3], old, -1)
+  end
+  redis.call('HSET', filing[1], id, category)
+  count_in_subtrees(filing[2], filing[3], category, 1)
+end
+
+-- Take a product out of the subtree filing (deleting it).
+local function unfile_product(filing, id)
+  local old = redis.call('HGET', filing[1], id)
+  if old then
+    count_in_subtrees(filing[2], filing[3], old, -1)
+    redis.call('HDEL', filing[1], id)
+  end
+end

@@ -69,10 +69,10 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def build_inventory(redis: Redis, clock: FakeClock) -> Inventory:
+def build_inventory(redis: Redis, clock: FakeClock, **store_options: int) -> Inventory:
     """Services wired as app.py wires them, with the fake clock."""
     settings = Settings.from_env({})
-    store = InventoryStore(redis)
+    store = InventoryStore(redis, **store_options)
     tokens = PageTokenSource(None, store.shared_page_token_secret)
     return Inventory(
         store=store,

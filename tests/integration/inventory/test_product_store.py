@@ -21,11 +21,15 @@ async def _index_entries(redis: Redis, product_id: str) -> set[str]:
     found = set()
     for raw in await redis.keys(f"{keys.PREFIX}:ix:*"):
         key = text(raw)
-        members: Any = (
-            await redis.zrange(key, 0, -1)
-            if await redis.type(key) == b"zset"
-            else await redis.smembers(key)
-        )
+        kind = await redis.type(key)
+        if kind == b"hash":
+            members: Any = await redis.hkeys(key)
+        elif kind == b"zset":
+            members = await redis.zrange(key, 0, -1)
+        elif kind == b"set":
+            members = await redis.smembers(key)
+        else:  # the layout version
+            continue
         if any(text(m).rpartition("\0")[2] == product_id for m in members):
             found.add(key.removeprefix(f"{keys.PREFIX}:ix:"))
     return found
@@ -33,7 +37,7 @@ async def _index_entries(redis: Redis, product_id: str) -> set[str]:
 
 def both(*names: str) -> set[str]:
     """The index names in both flavours."""
-    return {f"{flavour}:{name}" for flavour in ("id", "nm") for name in names}
+    return {f"{flavour}:{name}" for flavour in ("id", "nl") for name in names}
 
 
 async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> None:
@@ -44,9 +48,10 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
     )
     redis = inventory.store.redis
     assert await _index_entries(redis, product.id) == {
-        "id:created", "id:price", "nm:name", "nm:price",
+        "id:created", "id:price", "nm:name", "nm:price", "id:category_of",
         *both(f"category:{shoes.id}", "tag:winter", "word:red", "word:boot", "in_stock"),
     }  # fmt: skip
+    assert await redis.hgetall(keys.SUBTREE_PRODUCTS) == {shoes.id.encode(): b"1"}
     change = NewProduct(
         name="Green Hat", price=Money("USD", 900), category_id=hats.id, tags=("summer",),
         min_stock_level=5,
@@ -54,18 +59,20 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
     paths = frozenset({"name", "price", "category_id", "tags", "min_stock_level"})
     await inventory.products.update_product(ADMIN, product.id, change, paths)
     assert await _index_entries(redis, product.id) == {
-        "id:created", "id:price", "nm:name", "nm:price",
+        "id:created", "id:price", "nm:name", "nm:price", "id:category_of",
         *both(f"category:{hats.id}", "tag:summer", "word:green", "word:hat", "in_stock",
               "low_stock"),
     }  # fmt: skip
+    assert await redis.hgetall(keys.SUBTREE_PRODUCTS) == {hats.id.encode(): b"1"}
     assert await redis.zscore(keys.BY_PRICE, product.id) == 900
     member = sort_member("Green Hat", product.id)
     assert await redis.zscore(keys.BY_PRICE_NAMED, member) == 900
-    assert await redis.sismember(keys.low_stock(keys.NAME), member)
+    assert await redis.zscore(keys.low_stock(keys.NAME), member) == 0
     await inventory.stock.adjust_stock(ADMIN, product.id, -2, "sold out")
     assert "id:in_stock" not in await _index_entries(redis, product.id)
     await inventory.products.delete_product(ADMIN, product.id)
     assert await _index_entries(redis, product.id) == set()
+    assert await redis.hgetall(keys.SUBTREE_PRODUCTS) == {}
     assert not await redis.exists(keys.product(product.id), keys.analytics(product.id))
 
 

@@ -47,7 +47,7 @@ def test_filter_is_normalised() -> None:
 
 def test_equivalent_filters_share_a_scope_and_different_ones_do_not() -> None:
     def scope(f: ProductFilter, order: str = "price") -> str:
-        return query_scope(catalog_query(f, parse_order_by(order), "USD"), f.include_subcategories)
+        return query_scope(catalog_query(f, parse_order_by(order), "USD"))
 
     assert scope(ProductFilter(tags=("a", "b"))) == scope(ProductFilter(tags=("B", "a")))
     assert scope(ProductFilter(query="x y")) == scope(ProductFilter(query="Y, x"))

@@ -241,7 +241,11 @@ class InventoryServiceServicer:
 
     def ListProducts(self, request, context):
         """Lists products matching a filter, in the order asked. Served from
-        indexes: the cost of a page does not grow with the catalogue.
+        indexes: the cost of a page does not grow with the catalogue. Each call
+        examines a bounded number of index rows, so a sparse filter over a large
+        catalogue may return a page with fewer than page_size products (even
+        none) together with a next_page_token that continues the scan: keep
+        paging until next_page_token is empty.
 
         Who: anyone.
         Errors: INVALID_ARGUMENT INVALID_FIELD (bad order_by or filter);

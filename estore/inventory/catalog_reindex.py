@@ -1,0 +1,112 @@
+"""Brings listing indexes written by an older version up to the current layout, once, in batches.
+
+Layout 2 (issue 11) keeps three structures that product and category writes now maintain: the
+category of each product, each category's parent, and each subtree's product count; and it
+keeps the name flavour of the filter sets as sorted sets in name order ("nl") instead of plain
+sets ("nm"). Data written before has none of that, so at start (and before the first listing)
+every category and every product is brought up to date, a batch per script call so that Redis
+is never held for long, and the old name-flavour sets are unlinked. Each batch is idempotent, so
+a re-index that stops half way resumes, and several instances may run it at once. Old-version
+writers must be stopped first: they would not keep the new structures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+
+from estore.common.redis import text
+from estore.inventory import keys
+from estore.inventory.records import name_words
+from estore.inventory.redis_errors import store_errors
+from estore.inventory.scripts import Scripts
+
+LAYOUT_VERSION = 2
+BATCH = 500  # products or categories per script call: well under a millisecond each
+
+log = logging.getLogger("estore.inventory")
+
+
+@store_errors
+class CatalogLayout:
+    """Knows whether the listing indexes are at LAYOUT_VERSION, and re-indexes them if not."""
+
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._ready = False
+        self._lock = asyncio.Lock()
+
+    async def ready(self) -> None:
+        """Return once the indexes are at the current layout (re-indexing them if needed)."""
+        if self._ready:
+            return
+        async with self._lock:
+            if self._ready:
+                return
+            version = await self._redis.get(keys.INDEX_VERSION)
+            if int(version or 0) < LAYOUT_VERSION:
+                await self.reindex()
+            self._ready = True
+
+    async def reindex(self) -> tuple[int, int]:
+        """Bring every category and product to the current layout; (categories, products)."""
+        categories = await self._in_batches(keys.CATEGORIES_BY_NAME, self._file_categories)
+        products = await self._in_batches(keys.BY_CREATED, self._file_products)
+        await self._unlink_old_name_sets()
+        await self._redis.set(keys.INDEX_VERSION, LAYOUT_VERSION)
+        if categories or products:
+            log.info(
+                "re-indexed the catalogue for listings",
+                extra={"categories": categories, "products": products},
+            )
+        return categories, products
+
+    async def _in_batches(self, index: str, handle: Callable[[list[str]], Awaitable[int]]) -> int:
+        # ZSCAN returns every member present from start to end at least once: writes meanwhile
+        # file themselves, and filing twice changes nothing.
+        done, cursor = 0, 0
+        while True:
+            cursor, found = await self._redis.zscan(index, cursor, count=BATCH)
+            ids = [text(member).rpartition("\0")[2] for member, _ in found]
+            if ids:
+                done += await handle(ids)
+            if cursor == 0:
+                return done
+
+    async def _file_categories(self, ids: list[str]) -> int:
+        script_keys = [keys.CATEGORY_PARENTS, *(keys.category(c) for c in ids)]
+        return int(await self._scripts.reindex_categories(keys=script_keys))
+
+    async def _file_products(self, ids: list[str]) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for product_id in ids:
+                pipe.hmget(keys.product(product_id), "rev", "name", "category_id", "tags")
+            found = await pipe.execute()
+        script_keys = [
+            keys.CATEGORY_OF,
+            keys.CATEGORY_PARENTS,
+            keys.SUBTREE_PRODUCTS,
+            *keys.stock_sets(),
+        ]
+        args: list[str | int] = []
+        for product_id, (rev, name, category, tags) in zip(ids, found, strict=True):
+            if rev is None:  # deleted meanwhile
+                continue
+            sets = keys.product_sets(
+                keys.NAME, text(category), tuple(json.loads(tags)), name_words(text(name))
+            )
+            script_keys += [keys.product(product_id), *sets]
+            args += [text(rev), len(sets)]
+        if not args:
+            return 0
+        return int(await self._scripts.reindex_products(keys=script_keys, args=args))
+
+    async def _unlink_old_name_sets(self) -> None:
+        """Unlink layout 1's name-flavour sets (plain sets; the name indexes there are zsets)."""
+        async for key in self._redis.scan_iter(keys.OLD_NAME_SETS, count=BATCH, _type="set"):
+            await self._redis.unlink(key)

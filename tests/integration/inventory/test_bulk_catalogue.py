@@ -1,0 +1,68 @@
+"""`estore seed-demo --products N`: a bulk catalogue straight into Redis, exact and resumable."""
+
+from __future__ import annotations
+
+import pytest
+
+from estore.bench.catalogue import SHAPES, measure, table
+from estore.cli import main
+from estore.common.config import Settings
+from estore.demo import seed_bulk
+from estore.inventory import keys
+from estore.inventory.bulk_catalogue import category_tree, draft, product_id
+from estore.inventory.models import ProductFilter
+from tests.integration.inventory.conftest import Inventory
+
+
+async def test_a_bulk_load_is_listed_like_created_products(
+    inventory: Inventory, redis_url: str
+) -> None:
+    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url})
+    report = await seed_bulk(settings, 1_500)
+    assert (report.categories, report.products) == (1_110, 1_500)
+    redis = inventory.store.redis
+    assert await redis.zcard(keys.BY_CREATED) == 1_500
+    _, fields, quantity = draft(7)
+    product = await inventory.store.products.get(product_id(7))
+    assert product is not None
+    assert (product.name, product.category_id, product.quantity) == (
+        fields.name,
+        fields.category_id,
+        quantity,
+    )
+
+    department = category_tree()[0]
+    in_department = [n for n in range(1_500) if draft(n)[1].category_id.startswith("d0-")]
+    f = ProductFilter(category_id=department.id, include_subcategories=True)
+    listed, token = [], ""
+    while True:
+        page = await inventory.products.list_products(f, "created_at", 500, token)
+        listed += [p.id for p in page.products]
+        if not (token := page.next_page_token):
+            break
+    assert listed == [product_id(n) for n in in_department]
+    low = await inventory.products.list_products(ProductFilter(low_stock=True), "", 500, "")
+    assert low.products  # some items are low on stock
+
+    await inventory.store.products.delete(product_id(1_234), 0)  # as if a run stopped there
+    again = await seed_bulk(settings, 2_500)  # resumes a few batches before the gap
+    assert again.categories == 0
+    assert await inventory.store.products.get(product_id(1_234)) is not None
+    assert await redis.zcard(keys.BY_CREATED) == 2_500  # the gap filled, nothing twice
+
+
+def test_seed_demo_refuses_a_product_count_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["seed-demo", "--products", "0"]) == 2
+    assert "--products must be at least 1" in capsys.readouterr().err
+
+
+async def test_the_catalogue_bench_measures_every_shape_at_every_size(redis_url: str) -> None:
+    rows = await measure(redis_url, [300, 600], pages=2, quiet=True)
+    assert [(r["query shape"], r["size"]) for r in rows] == [
+        (shape, size) for size in (300, 600) for shape in SHAPES
+    ]
+    for row in rows:
+        assert row["redis_ms_per_page"] >= row["script_ms_per_page"] > 0
+        assert row["wall_ms_per_page"] > 0
+        assert 0 < row["rows_examined_per_page"] <= 2_000
+    assert "category with subtree" in table(rows)
