@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from google.protobuf.message import DecodeError
 
 from estore.common import context
 from estore.common.auth import TokenVerifier
-from estore.common.errors import InvalidArgument
+from estore.common.errors import FieldViolation, InvalidArgument
 from estore.common.metrics import Metrics
 from estore.common.status import as_domain_error, build_status, status_code_of, to_rpc_status
 
@@ -56,7 +57,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         # Requests are decoded inside the wrapper, so that undecodable bytes become
         # INVALID_ARGUMENT with an ErrorInfo instead of grpc's bare UNKNOWN.
-        decode = handler.request_deserializer
+        decode = _Decoder(handler.request_deserializer, method)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, decode),
@@ -126,13 +127,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             },
         )
 
-    def _wrap_unary(self, inner: Handler, method: str, decode: Decoder) -> Handler:
+    def _wrap_unary(self, inner: Handler, method: str, decode: _Decoder) -> Handler:
         async def behavior(raw: bytes, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:
                 self._begin(ctx)
-                result = inner(_decoded(raw, decode), ctx)
+                result = inner(decode(raw), ctx)
                 if inspect.isawaitable(result):
                     result = await result
                 code = grpc.StatusCode.OK
@@ -150,7 +151,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return behavior
 
-    def _wrap_stream(self, inner: Handler, method: str, decode: Decoder) -> Handler:
+    def _wrap_stream(self, inner: Handler, method: str, decode: _Decoder) -> Handler:
         async def behavior(
             raw: bytes, ctx: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
@@ -158,7 +159,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             code: grpc.StatusCode | None = None
             try:
                 self._begin(ctx)
-                async for item in inner(_decoded(raw, decode), ctx):
+                async for item in inner(decode(raw), ctx):
                     yield item
                 code = grpc.StatusCode.OK
             except grpc.aio.AbortError:
@@ -175,16 +176,35 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return behavior
 
 
-def _decoded(raw: bytes, decode: Decoder) -> Any:
-    if decode is None:
-        return raw
+class _Decoder:
+    """Decodes one method's requests; bytes that are not its request message: INVALID_ARGUMENT."""
+
+    def __init__(self, decode: Decoder, method: str) -> None:
+        self._decode = decode
+        self._violation = FieldViolation(
+            _request_type(method), "not a valid protobuf encoding of this request message"
+        )
+
+    def __call__(self, raw: bytes) -> Any:
+        if self._decode is None:
+            return raw
+        try:
+            return self._decode(raw)
+        except DecodeError:
+            raise InvalidArgument(
+                "the request is not a valid protobuf message for this method",
+                violations=[self._violation],
+                reason="MALFORMED_REQUEST",
+            ) from None
+
+
+def _request_type(method: str) -> str:
+    """The full name of `method`'s request message ("/pkg.Service/Rpc"), or "request"."""
     try:
-        return decode(raw)
-    except DecodeError:
-        raise InvalidArgument(
-            "the request is not a valid protobuf message for this method",
-            reason="MALFORMED_REQUEST",
-        ) from None
+        found = descriptor_pool.Default().FindMethodByName(method.strip("/").replace("/", "."))
+    except KeyError:
+        return "request"
+    return str(found.input_type.full_name)
 
 
 def _code_of(error: Exception) -> grpc.StatusCode:

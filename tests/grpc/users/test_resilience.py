@@ -161,5 +161,7 @@ async def _outcome(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:
 
 async def test_undecodable_bytes_are_not_unknown(users: Users) -> None:
     register = users.channel.unary_unary("/estore.users.v1.UserService/Register")
-    code, _ = await _outcome(register(b"\x0a\x02\xff\xfe"))  # email holding invalid UTF-8
-    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    # An email holding invalid UTF-8: INVALID_ARGUMENT, with the BadRequest naming the request.
+    details = await fails(register(b"\x0a\x02\xff\xfe"), grpc.StatusCode.INVALID_ARGUMENT)
+    assert details.reason == "MALFORMED_REQUEST"
+    assert details.violated_fields == {"estore.users.v1.RegisterRequest"}
