@@ -115,3 +115,9 @@ class Unavailable(DomainError):
     """A store or downstream service is down; retrying later may work."""
 
     reason = "STORE_UNAVAILABLE"
+
+
+class StoreUnavailable(Unavailable):
+    """The service's own store is down: the call is refused without trying the store."""
+
+    reason = "STORE_UNAVAILABLE"

@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 
 from estore.common import context
 from estore.common.auth import TokenVerifier
+from estore.common.breaker import StoreBreaker
 from estore.common.errors import FieldViolation, InvalidArgument
 from estore.common.metrics import Metrics
 from estore.common.status import as_domain_error, build_status, status_code_of, to_rpc_status
@@ -40,11 +41,14 @@ def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Wraps the RPCs of our own services (`/estore.*`); health and reflection pass through."""
 
-    def __init__(self, service: str, verifier: TokenVerifier, metrics: Metrics) -> None:
+    def __init__(
+        self, service: str, verifier: TokenVerifier, metrics: Metrics, breaker: StoreBreaker
+    ) -> None:
         self._service = service
         self._domain = f"estore.{service}"
         self._verifier = verifier
         self._metrics = metrics
+        self._breaker = breaker
 
     async def intercept_service(
         self,
@@ -82,10 +86,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         # The id goes back in the trailers, not the headers: once a client has seen headers the
         # call is committed, and its channel's retry policy could no longer retry UNAVAILABLE.
         ctx.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+        # While the store is down, answer at once rather than queue on a pool that cannot serve.
+        self._breaker.check()
 
     async def _fail(
         self, ctx: grpc.aio.ServicerContext[Any, Any], error: BaseException, method: str
     ) -> grpc.StatusCode:
+        self._breaker.observe(error)
         domain_error = as_domain_error(error) if isinstance(error, Exception) else None
         if domain_error is not None:
             status = to_rpc_status(domain_error, self._domain)

@@ -70,6 +70,12 @@ class EmbeddedRedis:
     def running(self) -> bool:
         return self._executor is not None and self._executor.running()
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (tests pause it to play a hung server)."""
+        process = self._executor.process if self._executor is not None else None
+        return process.pid if process is not None else None
+
     def stop(self) -> None:
         """Stop the server (it saves first when persistence is on)."""
         if self._executor is not None:

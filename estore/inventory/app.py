@@ -7,7 +7,7 @@ import contextlib
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import Unavailable
 from estore.common.metrics import Sample
-from estore.common.redis import connect_redis, connection_samples, redis_probe
+from estore.common.redis import connect_redis, connection_samples, dedicated_redis, redis_probe
 from estore.common.server import ServiceDefinition
 from estore.inventory.category_service import CategoryService
 from estore.inventory.listing import PageTokenSource
@@ -21,6 +21,10 @@ from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
 FULL_NAME = inventory_pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
+# The largest legitimate request is an UpdateProduct with a 5,000-character description,
+# 20 tags of 50 characters and a 2,048-character image URL: about 33 KiB when every character
+# takes 4 bytes in UTF-8. 128 KiB leaves room to grow and refuses anything bigger unread.
+MAX_MESSAGE_BYTES = 128 * 1024
 
 
 def build_servicer(
@@ -41,7 +45,14 @@ async def create_service(
     settings: Settings, *, sweep_interval: float = 1.0, clock: Clock = system_clock
 ) -> ServiceDefinition:
     """Connect to Redis (lazily), register the scripts, start the sweeper, build the service."""
-    redis = connect_redis(settings.inventory_redis_url, "ESTORE_INVENTORY_REDIS_URL")
+    redis = connect_redis(
+        settings.inventory_redis_url,
+        "ESTORE_INVENTORY_REDIS_URL",
+        max_connections=settings.redis_max_connections,
+        pool_timeout=settings.pool_timeout_seconds,
+    )
+    # A connection of its own: the health probe must not take a busy pool for a store down.
+    probe_redis = dedicated_redis(redis)
     store = InventoryStore(redis)
     servicer, stock = build_servicer(store, settings, clock)
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
@@ -50,7 +61,8 @@ async def create_service(
     sweeper.start()
 
     async def close_redis() -> None:
-        await redis.aclose()
+        for client in (redis, probe_redis):
+            await client.aclose()
 
     async def sampler() -> list[Sample]:
         held = Sample(
@@ -66,7 +78,9 @@ async def create_service(
         register=lambda server: inventory_grpc.add_InventoryServiceServicer_to_server(
             servicer, server
         ),
-        probe=redis_probe(redis),
+        probe=redis_probe(probe_redis, redis),
         on_stop=(sweeper.stop, close_redis),
         sampler=sampler,
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
     )

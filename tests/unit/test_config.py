@@ -43,8 +43,21 @@ def test_redis_url_applies_to_both_unless_overridden() -> None:
         ("ESTORE_BCRYPT_ROUNDS", "2"),
         ("ESTORE_PAYMENTS_FEE_BPS", "-1"),
         ("ESTORE_CURRENCY", "dollars"),
+        ("ESTORE_MAX_CONCURRENT_RPCS", "0"),
+        ("ESTORE_MAX_MESSAGE_BYTES", "100"),
+        ("ESTORE_REDIS_MAX_CONNECTIONS", "1"),
+        ("ESTORE_POOL_TIMEOUT_SECONDS", "soon"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_limits_default_to_sane_values_and_can_be_set() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.max_concurrent_rpcs == 1000
+    assert defaults.max_message_bytes is None  # each service's own default
+    assert (defaults.redis_max_connections, defaults.pool_timeout_seconds) == (50, 2.0)
+    settings = Settings.from_env({"ESTORE_MAX_MESSAGE_BYTES": "1048576"})
+    assert settings.max_message_bytes == 1048576

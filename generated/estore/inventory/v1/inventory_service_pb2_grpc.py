@@ -72,8 +72,15 @@ class InventoryServiceStub:
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 128 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def __init__(self, channel):
@@ -211,8 +218,15 @@ class InventoryServiceServicer:
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 128 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def CreateProduct(self, request, context):
@@ -569,8 +583,15 @@ class InventoryService:
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 128 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     @staticmethod
