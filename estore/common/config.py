@@ -108,6 +108,7 @@ class Settings:
     max_message_bytes: int | None = None  # None: each service's own default
     redis_max_connections: int = 50
     pool_timeout_seconds: float = 2.0
+    inventory_max_watchers: int = 1000
 
     @property
     def tls(self) -> TlsFiles:
@@ -187,4 +188,5 @@ class Settings:
             ),
             redis_max_connections=env.integer("ESTORE_REDIS_MAX_CONNECTIONS", 50, minimum=2),
             pool_timeout_seconds=env.number("ESTORE_POOL_TIMEOUT_SECONDS", 2.0, minimum=0.01),
+            inventory_max_watchers=env.integer("ESTORE_INVENTORY_MAX_WATCHERS", 1000, minimum=1),
         )

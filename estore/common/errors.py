@@ -76,6 +76,12 @@ class FailedPrecondition(DomainError):
     reason = "FAILED_PRECONDITION"
 
 
+class OutOfRange(DomainError):
+    """A position past what is still kept (a trimmed event stream), or past the end."""
+
+    reason = "OUT_OF_RANGE"
+
+
 class Aborted(DomainError):
     """A concurrent request got there first (same request id in flight, lock conflict)."""
 

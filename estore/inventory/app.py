@@ -10,6 +10,7 @@ from estore.common.metrics import Sample
 from estore.common.redis import connect_redis, connection_samples, dedicated_redis, redis_probe
 from estore.common.server import ServiceDefinition
 from estore.inventory.category_service import CategoryService
+from estore.inventory.event_feed import EventFeed
 from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Clock, system_clock
 from estore.inventory.service import ProductService
@@ -17,6 +18,7 @@ from estore.inventory.servicer import InventoryServicer
 from estore.inventory.stock_service import StockService
 from estore.inventory.store import InventoryStore
 from estore.inventory.sweeper import ReservationSweeper
+from estore.inventory.watch_service import WatchService
 from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
@@ -29,16 +31,19 @@ MAX_MESSAGE_BYTES = 128 * 1024
 
 def build_servicer(
     store: InventoryStore, settings: Settings, clock: Clock = system_clock
-) -> tuple[InventoryServicer, StockService]:
-    """The servicer over `store`, and its stock service (which the sweeper drives)."""
+) -> tuple[InventoryServicer, StockService, EventFeed]:
+    """The servicer over `store`, its stock service (which the sweeper drives) and its feed."""
     if settings.page_token_secret is not None and len(settings.page_token_secret) < 16:
         raise ConfigError("ESTORE_PAGE_TOKEN_SECRET must be at least 16 characters")
     tokens = PageTokenSource(settings.page_token_secret, store.shared_page_token_secret)
     products = ProductService(store, currency=settings.currency, clock=clock, tokens=tokens)
     stock = StockService(store, default_ttl_seconds=settings.reservation_ttl_seconds, clock=clock)
     categories = CategoryService(store, tokens=tokens)
-    servicer = InventoryServicer(products, stock, categories, currency=settings.currency)
-    return servicer, stock
+    feed = EventFeed(store.events, max_watchers=settings.inventory_max_watchers)
+    servicer = InventoryServicer(
+        products, stock, categories, WatchService(feed), currency=settings.currency
+    )
+    return servicer, stock, feed
 
 
 async def create_service(
@@ -51,17 +56,18 @@ async def create_service(
         max_connections=settings.redis_max_connections,
         pool_timeout=settings.pool_timeout_seconds,
     )
-    # A connection of its own: the health probe must not take a busy pool for a store down.
-    probe_redis = dedicated_redis(redis)
-    store = InventoryStore(redis)
-    servicer, stock = build_servicer(store, settings, clock)
+    # Connections of their own: the watchers' reader blocks in XREAD, and the health probe
+    # must not take a busy pool for a store down.
+    reader, probe_redis = dedicated_redis(redis), dedicated_redis(redis)
+    store = InventoryStore(redis, reader=reader)
+    servicer, stock, feed = build_servicer(store, settings, clock)
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
         await store.load_scripts()
     sweeper = ReservationSweeper(stock.expire_due_reservations, interval=sweep_interval)
     sweeper.start()
 
     async def close_redis() -> None:
-        for client in (redis, probe_redis):
+        for client in (redis, reader, probe_redis):
             await client.aclose()
 
     async def sampler() -> list[Sample]:
@@ -70,7 +76,8 @@ async def create_service(
             "Stock reservations holding units now",
             await store.stock.count_held(),
         )
-        return [held, *connection_samples(redis)]
+        streams = Sample("estore_watch_streams", "Open WatchInventory streams", feed.watchers)
+        return [held, streams, *connection_samples(redis)]
 
     return ServiceDefinition(
         name="inventory",
@@ -79,8 +86,9 @@ async def create_service(
             servicer, server
         ),
         probe=redis_probe(probe_redis, redis),
-        on_stop=(sweeper.stop, close_redis),
+        on_stop=(sweeper.stop, feed.close, close_redis),
         sampler=sampler,
-        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        # Open WatchInventory streams count as calls in progress: room for them on top.
+        max_concurrent_rpcs=settings.max_concurrent_rpcs + settings.inventory_max_watchers,
         max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
     )

@@ -33,6 +33,7 @@ class Scripts:
     create_category: AsyncScript
     update_category: AsyncScript
     delete_category: AsyncScript
+    read_events: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:

@@ -434,12 +434,25 @@ class InventoryServiceServicer:
         Stream. The stream stays open until the client cancels it or its
         deadline passes. To resume after a disconnect, call again with
         after_event_id set to the id of the last event received: every event
-        still retained in the stream after that id is delivered, in order.
+        after that id is delivered, in order, once.
+
+        The Redis Stream keeps about the last 10,000 events. When some events
+        after after_event_id are no longer kept, the call fails with OUT_OF_RANGE
+        EVENTS_TRIMMED rather than skip them; its ErrorInfo metadata holds
+        "after_event_id" and "oldest_event_id" (the oldest event still kept, ""
+        when none is). Reload what you track (GetProduct, ListProducts), then
+        watch again with after_event_id "0-0" or "". A stream whose client reads
+        so slowly that events it has not received yet are trimmed ends with the
+        same error. (Resuming from exactly the last event trimmed may also be
+        reported as a gap.)
 
         Who: admins and services.
         Errors: INVALID_ARGUMENT INVALID_FIELD (malformed after_event_id, or more
-        than 100 product_ids); UNAVAILABLE STORE_UNAVAILABLE (also mid-stream:
-        reconnect with the last event id).
+        than 100 product_ids); OUT_OF_RANGE EVENTS_TRIMMED (above);
+        RESOURCE_EXHAUSTED TOO_MANY_WATCHERS (the server already serves
+        ESTORE_INVENTORY_MAX_WATCHERS streams; RetryInfo says when to retry);
+        UNAVAILABLE STORE_UNAVAILABLE (also mid-stream: reconnect with the last
+        event id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
