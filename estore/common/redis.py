@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
@@ -11,9 +11,6 @@ from redis.exceptions import ConnectionError
 
 from estore.common.config import ConfigError
 from estore.common.metrics import Sample
-
-if TYPE_CHECKING:
-    from estore.common.server import Probe
 
 SOCKET_OPTIONS: dict[str, Any] = {
     "socket_timeout": 5,
@@ -63,31 +60,43 @@ def dedicated_redis(redis: Redis) -> Redis:
     pool = WaitingPool(
         connection_class=shared.connection_class,
         max_connections=1,
-        timeout=None,
+        timeout=SOCKET_OPTIONS["socket_timeout"],  # its one user never waits: never for ever
         **shared.connection_kwargs,
     )
     return Redis.from_pool(pool)
 
 
-def redis_probe(dedicated: Redis, pooled: Redis) -> Probe:
-    """A health probe that PINGs Redis on `dedicated`, a connection outside `pooled`'s pool."""
+class RedisProbe:
+    """The health probe: PING on a connection of its own, outside the service's pool."""
+
     # Outside the pool: a busy pool is not a Redis down. After an outage the pool's idle
     # connections died with the old server, and each would fail one call: they are renewed.
-    down = False
 
-    async def probe() -> bool:
-        nonlocal down
+    def __init__(self, pooled: Redis) -> None:
+        self._pooled = pooled
+        self._dedicated: Redis | None = None
+        self._down = False
+
+    async def __call__(self) -> bool:
+        """True when Redis answers PING."""
         try:
-            await dedicated.ping()
-            if down:
-                await pooled.connection_pool.disconnect(inuse_connections=False)
-        except BaseException:
-            down = True
+            if self._dedicated is None:
+                self._dedicated = dedicated_redis(self._pooled)
+            await self._dedicated.ping()
+            if self._down:
+                await self._pooled.connection_pool.disconnect(inuse_connections=False)
+        except BaseException:  # cancelled mid-command too: start afresh next time
+            self._down = True
+            await self.close()
             raise
-        down = False
+        self._down = False
         return True
 
-    return probe
+    async def close(self) -> None:
+        """Close the probe's connection (the next probe opens a new one)."""
+        dedicated, self._dedicated = self._dedicated, None
+        if dedicated is not None:
+            await dedicated.aclose()
 
 
 def text(value: object) -> str:

@@ -7,7 +7,7 @@ import contextlib
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import Unavailable
 from estore.common.metrics import Sample
-from estore.common.redis import connect_redis, connection_samples, dedicated_redis, redis_probe
+from estore.common.redis import RedisProbe, connect_redis, connection_samples, dedicated_redis
 from estore.common.server import ServiceDefinition
 from estore.inventory.category_service import CategoryService
 from estore.inventory.event_feed import EventFeed
@@ -56,9 +56,9 @@ async def create_service(
         max_connections=settings.redis_max_connections,
         pool_timeout=settings.pool_timeout_seconds,
     )
-    # Connections of their own: the watchers' reader blocks in XREAD, and the health probe
-    # must not take a busy pool for a store down.
-    reader, probe_redis = dedicated_redis(redis), dedicated_redis(redis)
+    # The watchers' reader blocks in XREAD: it has a connection of its own.
+    reader = dedicated_redis(redis)
+    probe = RedisProbe(redis)
     store = InventoryStore(redis, reader=reader)
     servicer, stock, feed = build_servicer(store, settings, clock)
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
@@ -67,7 +67,8 @@ async def create_service(
     sweeper.start()
 
     async def close_redis() -> None:
-        for client in (redis, reader, probe_redis):
+        await probe.close()
+        for client in (redis, reader):
             await client.aclose()
 
     async def sampler() -> list[Sample]:
@@ -85,7 +86,7 @@ async def create_service(
         register=lambda server: inventory_grpc.add_InventoryServiceServicer_to_server(
             servicer, server
         ),
-        probe=redis_probe(probe_redis, redis),
+        probe=probe,
         on_stop=(sweeper.stop, feed.close, close_redis),
         sampler=sampler,
         # Open WatchInventory streams count as calls in progress: room for them on top.

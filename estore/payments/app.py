@@ -9,13 +9,7 @@ from estore.common.config import ConfigError, Settings
 from estore.common.idempotency import Idempotency
 from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
-from estore.common.redis import (
-    connect_redis,
-    connection_samples,
-    dedicated_redis,
-    redis_probe,
-    shared_secret,
-)
+from estore.common.redis import RedisProbe, connect_redis, connection_samples, shared_secret
 from estore.common.server import ServiceDefinition
 from estore.payments.inventory_client import InventoryClient
 from estore.payments.processor import Processor, SimulatedProcessor
@@ -75,7 +69,7 @@ async def create_service(
         max_connections=settings.redis_max_connections,
         pool_timeout=settings.pool_timeout_seconds,
     )
-    probe_redis = dedicated_redis(redis)
+    probe = RedisProbe(redis)
     client = _inventory_client(settings) if inventory is None else None
     inventory = inventory or client
     assert inventory is not None
@@ -100,8 +94,8 @@ async def create_service(
         await recovery.stop()
         if client is not None:
             await client.close()
+        await probe.close()
         await redis.aclose()
-        await probe_redis.aclose()
 
     async def sampler() -> list[Sample]:
         counts = await store.count_by_status()
@@ -118,7 +112,7 @@ async def create_service(
         register=lambda server: payments_grpc.add_PaymentServiceServicer_to_server(
             servicer, server
         ),
-        probe=redis_probe(probe_redis, redis),
+        probe=probe,
         on_stop=(close,),
         sampler=sampler,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
