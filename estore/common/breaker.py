@@ -5,8 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import psycopg.errors
+
 from estore.common.errors import StoreUnavailable
 from estore.common.status import POOL_WAIT, store_failure
+
+# Store errors that PostgreSQL answered with: it is up, the statement lost a race or its time.
+_ANSWERED = (
+    psycopg.errors.TransactionRollback,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.QueryCanceled,
+    psycopg.errors.LockNotAvailable,
+)
 
 
 class StoreBreaker:
@@ -35,7 +46,7 @@ class StoreBreaker:
     def observe(self, error: BaseException) -> None:
         """Open on a store failure behind `error`; a busy pool only asks for a probe."""
         failure = store_failure(error)
-        if failure is None:
+        if failure is None or isinstance(failure, _ANSWERED):
             return
         if not isinstance(failure, POOL_WAIT):
             self._open = True

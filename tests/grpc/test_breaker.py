@@ -1,5 +1,5 @@
-"""While the store is down, calls are refused at once; a busy pool or a downstream outage is not
-a store down; health and reflection keep answering."""
+"""While the store is down, calls are refused at once; a busy pool, a downstream outage or a
+lost race is not a store down; health and reflection keep answering."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 import grpc
+import psycopg.errors
 import pytest
 import redis.exceptions
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -115,10 +116,11 @@ async def test_a_store_failure_refuses_calls_at_once_until_the_store_answers(ser
     [
         PoolExhausted("no Redis connection became free in time"),
         errors.Unavailable("inventory is unavailable", reason="INVENTORY_UNAVAILABLE"),
+        psycopg.errors.DeadlockDetected("deadlock detected"),
     ],
-    ids=["busy-pool", "downstream-down"],
+    ids=["busy-pool", "downstream-down", "deadlock"],
 )
-async def test_a_busy_pool_or_a_downstream_outage_is_not_a_store_down(served, error) -> None:
+async def test_a_busy_pool_or_an_outage_elsewhere_is_not_a_store_down(served, error) -> None:
     store, stub, _ = served
     # Were the breaker opened, calls would be refused until a probe closed it: a slow one.
     store.probe_seconds = 5.0
