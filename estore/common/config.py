@@ -50,6 +50,11 @@ class _Env:
             raise ConfigError(f"{name}={value} is outside {minimum}..{maximum}{hint}")
         return value
 
+    def optional_integer(self, name: str, *, minimum: int, maximum: int) -> int | None:
+        if not self._environ.get(name, "").strip():
+            return None
+        return self.integer(name, minimum, minimum=minimum, maximum=maximum)
+
     def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
         raw = self._environ.get(name, "").strip()
         if not raw:
@@ -104,6 +109,12 @@ class Settings:
     tls_key_file: Path | None = None
     tls_ca_file: Path | None = None
     page_token_secret: str | None = None
+    # Limits that keep one caller from taking a service down for everyone (docs/operations.md).
+    max_concurrent_rpcs: int = 1000
+    max_message_bytes: int | None = None  # None: each service's own default
+    redis_max_connections: int = 50
+    pool_timeout_seconds: float = 2.0
+    inventory_max_watchers: int = 1000
 
     @property
     def tls(self) -> TlsFiles:
@@ -183,4 +194,11 @@ class Settings:
             tls_key_file=env.path("ESTORE_TLS_KEY_FILE"),
             tls_ca_file=env.path("ESTORE_TLS_CA_FILE"),
             page_token_secret=env.optional("ESTORE_PAGE_TOKEN_SECRET"),
+            max_concurrent_rpcs=env.integer("ESTORE_MAX_CONCURRENT_RPCS", 1000, minimum=1),
+            max_message_bytes=env.optional_integer(
+                "ESTORE_MAX_MESSAGE_BYTES", minimum=1024, maximum=64 * 1024 * 1024
+            ),
+            redis_max_connections=env.integer("ESTORE_REDIS_MAX_CONNECTIONS", 50, minimum=2),
+            pool_timeout_seconds=env.number("ESTORE_POOL_TIMEOUT_SECONDS", 2.0, minimum=0.01),
+            inventory_max_watchers=env.integer("ESTORE_INVENTORY_MAX_WATCHERS", 1000, minimum=1),
         )

@@ -76,6 +76,12 @@ class FailedPrecondition(DomainError):
     reason = "FAILED_PRECONDITION"
 
 
+class OutOfRange(DomainError):
+    """A position past what is still kept (a trimmed event stream), or past the end."""
+
+    reason = "OUT_OF_RANGE"
+
+
 class Aborted(DomainError):
     """A concurrent request got there first (same request id in flight, lock conflict)."""
 
@@ -113,5 +119,11 @@ class ResourceExhausted(DomainError):
 
 class Unavailable(DomainError):
     """A store or downstream service is down; retrying later may work."""
+
+    reason = "STORE_UNAVAILABLE"
+
+
+class StoreUnavailable(Unavailable):
+    """The service's own store is down: the call is refused without trying the store."""
 
     reason = "STORE_UNAVAILABLE"

@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 from google.protobuf.message import DecodeError
 
 from estore.common import context
 from estore.common.auth import TokenVerifier
-from estore.common.errors import InvalidArgument
+from estore.common.breaker import StoreBreaker
+from estore.common.errors import FieldViolation, InvalidArgument
 from estore.common.metrics import Metrics
 from estore.common.status import as_domain_error, build_status, status_code_of, to_rpc_status
 
@@ -39,11 +41,14 @@ def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Wraps the RPCs of our own services (`/estore.*`); health and reflection pass through."""
 
-    def __init__(self, service: str, verifier: TokenVerifier, metrics: Metrics) -> None:
+    def __init__(
+        self, service: str, verifier: TokenVerifier, metrics: Metrics, breaker: StoreBreaker
+    ) -> None:
         self._service = service
         self._domain = f"estore.{service}"
         self._verifier = verifier
         self._metrics = metrics
+        self._breaker = breaker
 
     async def intercept_service(
         self,
@@ -56,7 +61,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return handler
         # Requests are decoded inside the wrapper, so that undecodable bytes become
         # INVALID_ARGUMENT with an ErrorInfo instead of grpc's bare UNKNOWN.
-        decode = handler.request_deserializer
+        decode = _Decoder(handler.request_deserializer, method)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._wrap_unary(handler.unary_unary, method, decode),
@@ -81,10 +86,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         # The id goes back in the trailers, not the headers: once a client has seen headers the
         # call is committed, and its channel's retry policy could no longer retry UNAVAILABLE.
         ctx.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+        # While the store is down, answer at once rather than queue on a pool that cannot serve.
+        self._breaker.check()
 
     async def _fail(
         self, ctx: grpc.aio.ServicerContext[Any, Any], error: BaseException, method: str
     ) -> grpc.StatusCode:
+        self._breaker.observe(error)
         domain_error = as_domain_error(error) if isinstance(error, Exception) else None
         if domain_error is not None:
             status = to_rpc_status(domain_error, self._domain)
@@ -126,13 +134,13 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             },
         )
 
-    def _wrap_unary(self, inner: Handler, method: str, decode: Decoder) -> Handler:
+    def _wrap_unary(self, inner: Handler, method: str, decode: _Decoder) -> Handler:
         async def behavior(raw: bytes, ctx: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code: grpc.StatusCode | None = None
             try:
                 self._begin(ctx)
-                result = inner(_decoded(raw, decode), ctx)
+                result = inner(decode(raw), ctx)
                 if inspect.isawaitable(result):
                     result = await result
                 code = grpc.StatusCode.OK
@@ -150,7 +158,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return behavior
 
-    def _wrap_stream(self, inner: Handler, method: str, decode: Decoder) -> Handler:
+    def _wrap_stream(self, inner: Handler, method: str, decode: _Decoder) -> Handler:
         async def behavior(
             raw: bytes, ctx: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
@@ -158,7 +166,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             code: grpc.StatusCode | None = None
             try:
                 self._begin(ctx)
-                async for item in inner(_decoded(raw, decode), ctx):
+                async for item in inner(decode(raw), ctx):
                     yield item
                 code = grpc.StatusCode.OK
             except grpc.aio.AbortError:
@@ -175,16 +183,35 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return behavior
 
 
-def _decoded(raw: bytes, decode: Decoder) -> Any:
-    if decode is None:
-        return raw
+class _Decoder:
+    """Decodes one method's requests; bytes that are not its request message: INVALID_ARGUMENT."""
+
+    def __init__(self, decode: Decoder, method: str) -> None:
+        self._decode = decode
+        self._violation = FieldViolation(
+            _request_type(method), "not a valid protobuf encoding of this request message"
+        )
+
+    def __call__(self, raw: bytes) -> Any:
+        if self._decode is None:
+            return raw
+        try:
+            return self._decode(raw)
+        except DecodeError:
+            raise InvalidArgument(
+                "the request is not a valid protobuf message for this method",
+                violations=[self._violation],
+                reason="MALFORMED_REQUEST",
+            ) from None
+
+
+def _request_type(method: str) -> str:
+    """The full name of `method`'s request message ("/pkg.Service/Rpc"), or "request"."""
     try:
-        return decode(raw)
-    except DecodeError:
-        raise InvalidArgument(
-            "the request is not a valid protobuf message for this method",
-            reason="MALFORMED_REQUEST",
-        ) from None
+        found = descriptor_pool.Default().FindMethodByName(method.strip("/").replace("/", "."))
+    except KeyError:
+        return "request"
+    return str(found.input_type.full_name)
 
 
 def _code_of(error: Exception) -> grpc.StatusCode:

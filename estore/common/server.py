@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,9 +12,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from estore.common.auth import TokenVerifier
+from estore.common.breaker import StoreBreaker
 from estore.common.interceptor import ServerInterceptor
 from estore.common.metrics import Metrics, Sampler
 from estore.common.reflection import enable_reflection
+from estore.common.tasks import stop_task
 
 log = logging.getLogger("estore.server")
 
@@ -24,6 +25,10 @@ Probe = Callable[[], Awaitable[bool]]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# While the store is down, health looks again at least this often, so calls resume soon after.
+DOWN_PROBE_INTERVAL_SECONDS = 0.5
+DEFAULT_MAX_CONCURRENT_RPCS = 1000
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
 
 
 async def always_healthy() -> bool:
@@ -41,6 +46,10 @@ class ServiceDefinition:
     probe: Probe = always_healthy
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
     sampler: Sampler | None = None  # gauges read from the store, refreshed with each probe
+    # Calls in progress at once (open streams included); grpc refuses more: RESOURCE_EXHAUSTED.
+    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
+    # The largest request message taken; grpc refuses a larger one: RESOURCE_EXHAUSTED.
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
 
 
 class GrpcServer:
@@ -69,9 +78,15 @@ class GrpcServer:
         self._probe_timeout = probe_timeout
         self._grace = grace
         self.health = health.aio.HealthServicer()
+        self.breaker = StoreBreaker(definition.name)
+        interceptor = ServerInterceptor(definition.name, verifier, self.metrics, self.breaker)
         self._server = grpc.aio.server(
-            interceptors=(ServerInterceptor(definition.name, verifier, self.metrics),),
-            options=(("grpc.so_reuseport", 1),),
+            interceptors=(interceptor,),
+            options=(
+                ("grpc.so_reuseport", 1),
+                ("grpc.max_receive_message_length", definition.max_message_bytes),
+            ),
+            maximum_concurrent_rpcs=definition.max_concurrent_rpcs,
         )
         self._probe_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -127,6 +142,7 @@ class GrpcServer:
         self.metrics.set_samples(samples)
 
     async def _set_health(self, healthy: bool) -> None:
+        self.breaker.record_probe(healthy)
         if self._stopping:
             return
         status = SERVING if healthy else NOT_SERVING
@@ -136,7 +152,10 @@ class GrpcServer:
     async def _probe_loop(self) -> None:
         healthy: bool | None = None
         while not self._stopping:
-            await asyncio.sleep(self._probe_interval)
+            interval = self._probe_interval
+            if self.breaker.is_open:
+                interval = min(interval, DOWN_PROBE_INTERVAL_SECONDS)
+            await self.breaker.next_probe(interval)
             now = await self._probe_once()
             if now != healthy:
                 log.info("health changed", extra={"service": self.definition.name, "healthy": now})
@@ -152,9 +171,7 @@ class GrpcServer:
         self._stopping = True
         await self.health.enter_graceful_shutdown()
         if self._probe_task is not None:
-            self._probe_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe_task
+            await stop_task(self._probe_task)
         await self._server.stop(self._grace if grace is None else grace)
         self.metrics.close()
         for close in self.definition.on_stop:

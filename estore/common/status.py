@@ -11,12 +11,14 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from estore.common import errors
+from estore.common.redis import PoolExhausted
 
 STATUS_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     errors.Aborted: grpc.StatusCode.ABORTED,
     errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
@@ -34,6 +36,9 @@ STORE_DOWN: tuple[type[Exception], ...] = (
     psycopg_pool.PoolTimeout,
 )
 
+# Of those, the ones that only say every pooled connection stayed busy: the store may be fine.
+POOL_WAIT: tuple[type[Exception], ...] = (PoolExhausted, psycopg_pool.PoolTimeout)
+
 
 # Trailers past gRPC's 8 KiB soft limit are refused at random, so the status stays well below:
 # the message twice (grpc-message and the Status) plus the violations, base64-encoded.
@@ -48,6 +53,16 @@ def as_domain_error(error: Exception) -> errors.DomainError | None:
         return error
     if isinstance(error, STORE_DOWN):
         return errors.Unavailable("a store this service needs is unavailable; try again")
+    return None
+
+
+def store_failure(error: BaseException) -> BaseException | None:
+    """The store client error behind `error` (itself, or what it was raised from), if any."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, STORE_DOWN):
+            return seen
+        seen = seen.__cause__
     return None
 
 

@@ -68,7 +68,7 @@ class EmbeddedRedis:
 
     @property
     def pid(self) -> int | None:
-        """The server's process id while it runs (the bench measures its CPU)."""
+        """The server's process id while it runs (the bench measures its CPU; tests pause it)."""
         process = self._executor.process if self._executor is not None else None
         return process.pid if process is not None else None
 

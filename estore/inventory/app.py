@@ -7,9 +7,10 @@ import contextlib
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import Unavailable
 from estore.common.metrics import Sample
-from estore.common.redis import connect_redis, connection_samples, redis_probe
+from estore.common.redis import RedisProbe, connect_redis, connection_samples, dedicated_redis
 from estore.common.server import ServiceDefinition
 from estore.inventory.category_service import CategoryService
+from estore.inventory.event_feed import EventFeed
 from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Clock, system_clock
 from estore.inventory.service import ProductService
@@ -17,33 +18,49 @@ from estore.inventory.servicer import InventoryServicer
 from estore.inventory.stock_service import StockService
 from estore.inventory.store import InventoryStore
 from estore.inventory.sweeper import ReservationSweeper
+from estore.inventory.watch_service import WatchService
 from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
 FULL_NAME = inventory_pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
+# The largest legitimate request is an UpdateProduct with a 5,000-character description,
+# 20 tags of 50 characters and a 2,048-character image URL: about 33 KiB when every character
+# takes 4 bytes in UTF-8. 128 KiB leaves room to grow and refuses anything bigger unread.
+MAX_MESSAGE_BYTES = 128 * 1024
 
 
 def build_servicer(
     store: InventoryStore, settings: Settings, clock: Clock = system_clock
-) -> tuple[InventoryServicer, StockService]:
-    """The servicer over `store`, and its stock service (which the sweeper drives)."""
+) -> tuple[InventoryServicer, StockService, EventFeed]:
+    """The servicer over `store`, its stock service (which the sweeper drives) and its feed."""
     if settings.page_token_secret is not None and len(settings.page_token_secret) < 16:
         raise ConfigError("ESTORE_PAGE_TOKEN_SECRET must be at least 16 characters")
     tokens = PageTokenSource(settings.page_token_secret, store.shared_page_token_secret)
     products = ProductService(store, currency=settings.currency, clock=clock, tokens=tokens)
     stock = StockService(store, default_ttl_seconds=settings.reservation_ttl_seconds, clock=clock)
     categories = CategoryService(store, tokens=tokens)
-    servicer = InventoryServicer(products, stock, categories, currency=settings.currency)
-    return servicer, stock
+    feed = EventFeed(store.events, max_watchers=settings.inventory_max_watchers)
+    servicer = InventoryServicer(
+        products, stock, categories, WatchService(feed), currency=settings.currency
+    )
+    return servicer, stock, feed
 
 
 async def create_service(
     settings: Settings, *, sweep_interval: float = 1.0, clock: Clock = system_clock
 ) -> ServiceDefinition:
     """Connect to Redis (lazily), register the scripts, start the sweeper, build the service."""
-    redis = connect_redis(settings.inventory_redis_url, "ESTORE_INVENTORY_REDIS_URL")
-    store = InventoryStore(redis)
-    servicer, stock = build_servicer(store, settings, clock)
+    redis = connect_redis(
+        settings.inventory_redis_url,
+        "ESTORE_INVENTORY_REDIS_URL",
+        max_connections=settings.redis_max_connections,
+        pool_timeout=settings.pool_timeout_seconds,
+    )
+    # The watchers' reader blocks in XREAD: it has a connection of its own.
+    reader = dedicated_redis(redis)
+    probe = RedisProbe(redis)
+    store = InventoryStore(redis, reader=reader)
+    servicer, stock, feed = build_servicer(store, settings, clock)
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
         await store.load_scripts()
         await store.layout.ready()  # re-index older data now (else before the first listing)
@@ -51,7 +68,9 @@ async def create_service(
     sweeper.start()
 
     async def close_redis() -> None:
-        await redis.aclose()
+        await probe.close()
+        for client in (redis, reader):
+            await client.aclose()
 
     async def sampler() -> list[Sample]:
         held = Sample(
@@ -59,7 +78,8 @@ async def create_service(
             "Stock reservations holding units now",
             await store.stock.count_held(),
         )
-        return [held, *connection_samples(redis)]
+        streams = Sample("estore_watch_streams", "Open WatchInventory streams", feed.watchers)
+        return [held, streams, *connection_samples(redis)]
 
     return ServiceDefinition(
         name="inventory",
@@ -67,7 +87,10 @@ async def create_service(
         register=lambda server: inventory_grpc.add_InventoryServiceServicer_to_server(
             servicer, server
         ),
-        probe=redis_probe(redis),
-        on_stop=(sweeper.stop, close_redis),
+        probe=probe,
+        on_stop=(sweeper.stop, feed.close, close_redis),
         sampler=sampler,
+        # Open WatchInventory streams count as calls in progress: room for them on top.
+        max_concurrent_rpcs=settings.max_concurrent_rpcs + settings.inventory_max_watchers,
+        max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
     )

@@ -161,3 +161,29 @@ class ConcurrentModification(errors.Aborted):
 
     def __init__(self) -> None:
         super().__init__("a concurrent change got there first; retry")
+
+
+class TooManyWatchers(errors.ResourceExhausted):
+    """This instance already serves as many WatchInventory streams as it is configured for."""
+
+    reason = "TOO_MANY_WATCHERS"
+
+    def __init__(self, limit: int, retry_after_seconds: int = 5) -> None:
+        super().__init__(
+            f"this server already serves {limit} WatchInventory streams; retry later",
+            retry_after_seconds=retry_after_seconds,
+            metadata={"max_watchers": str(limit)},
+        )
+
+
+class EventsTrimmed(errors.OutOfRange):
+    """Events after the asked id are no longer kept in the stream: the watcher missed some."""
+
+    reason = "EVENTS_TRIMMED"
+
+    def __init__(self, after_event_id: str, oldest_event_id: str) -> None:
+        super().__init__(
+            f"events after {after_event_id} are no longer kept, so some would be missed;"
+            ' reload what you track, then watch again with after_event_id "0-0" or ""',
+            metadata={"after_event_id": after_event_id, "oldest_event_id": oldest_event_id},
+        )

@@ -150,7 +150,7 @@ def analytics_from_hash(product_id: str, h: Hash) -> ProductAnalytics:
     )
 
 
-def event_from_entry(event_id: object, entry: Mapping[Any, Any]) -> InventoryEvent:
+def event_from_entry(event_id: object, entry: Mapping[Any, Any] | Sequence[Any]) -> InventoryEvent:
     """An InventoryEvent from a stream entry."""
     h = as_hash(entry)
     return InventoryEvent(

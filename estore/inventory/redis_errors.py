@@ -24,8 +24,8 @@ def _wrap_coroutine(method: Callable[..., Any]) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return await method(*args, **kwargs)
-        except _DOWN:
-            raise _unavailable() from None
+        except _DOWN as error:  # chained: the server's breaker looks for the store failure
+            raise _unavailable() from error
 
     return wrapper
 
@@ -36,8 +36,8 @@ def _wrap_generator(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., 
         try:
             async for item in method(*args, **kwargs):
                 yield item
-        except _DOWN:
-            raise _unavailable() from None
+        except _DOWN as error:
+            raise _unavailable() from error
 
     return wrapper
 

@@ -35,6 +35,7 @@ class Scripts:
     delete_category: AsyncScript
     reindex_categories: AsyncScript
     reindex_products: AsyncScript
+    read_events: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:

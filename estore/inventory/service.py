@@ -1,10 +1,9 @@
-"""InventoryService rules for products: who may do what, field rules, listing and events."""
+"""InventoryService rules for products: who may do what, field rules and listing."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
 
 from estore.common.auth import Caller
 from estore.common.paging import page_size
@@ -20,9 +19,6 @@ from estore.inventory.listing import (
 )
 from estore.inventory.models import (
     Clock,
-    EventFilter,
-    EventType,
-    InventoryEvent,
     NewProduct,
     Product,
     ProductAnalytics,
@@ -42,7 +38,7 @@ def require_admin_or_service(caller: Caller) -> None:
 
 
 class ProductService:
-    """Products: the catalogue, its listing, analytics and the event feed."""
+    """Products: the catalogue, its listing and analytics."""
 
     def __init__(
         self, store: InventoryStore, *, currency: str, clock: Clock, tokens: PageTokenSource
@@ -122,18 +118,3 @@ class ProductService:
             "" if page.next_cursor is None else tokens.encode(cursor_data(page.next_cursor), scope)
         )
         return ProductPage(products, token)
-
-    async def watch(self, caller: Caller, wanted: EventFilter) -> AsyncIterator[InventoryEvent]:
-        """Events after `wanted.after_event_id` ("" = from now), filtered, until cancelled."""
-        require_admin_or_service(caller)
-        v = Violations()
-        validation.identifiers(v, "product_ids", wanted.product_ids, validation.WATCH_PRODUCTS_MAX)
-        after = validation.stream_id(v, "after_event_id", wanted.after_event_id)
-        v.raise_if_any()
-        start = after or await self._store.events.last_id()
-        async for event in self._store.events.follow(start):
-            if wanted.product_ids and event.product_id not in wanted.product_ids:
-                continue
-            if wanted.low_stock_only and event.type is not EventType.LOW_STOCK:
-                continue
-            yield event

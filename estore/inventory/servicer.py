@@ -10,6 +10,7 @@ from estore.inventory import convert
 from estore.inventory.category_service import CategoryService
 from estore.inventory.service import ProductService
 from estore.inventory.stock_service import StockService
+from estore.inventory.watch_service import WatchService
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
@@ -24,12 +25,14 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         products: ProductService,
         stock: StockService,
         categories: CategoryService,
+        watches: WatchService,
         *,
         currency: str,
     ) -> None:
         self._products = products
         self._stock = stock
         self._categories = categories
+        self._watches = watches
         self._currency = currency
 
     def _product(self, product: Any) -> pb.Product:
@@ -174,5 +177,5 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         self, request: pb.WatchInventoryRequest, context: Ctx
     ) -> AsyncIterator[pb.WatchInventoryResponse]:
         wanted = convert.event_filter_from_proto(request)
-        async for event in self._products.watch(current_caller(), wanted):
+        async for event in self._watches.watch(current_caller(), wanted):
             yield pb.WatchInventoryResponse(event=convert.event_to_proto(event))

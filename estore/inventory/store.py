@@ -14,7 +14,7 @@ Key layout (keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:categories:subtree_products  hash: category id -> products in its subtree
     inv:{inv}:reservation:<id>          hash; kept 24 h once final (PEXPIRE)
     inv:{inv}:reservations:expiry       zset of held reservation ids by expires_at
-    inv:{inv}:events                    stream, XADD MAXLEN ~ 10000
+    inv:{inv}:events                    stream, XADD MAXLEN ~ 10000 (read by event_feed.py)
     inv:{inv}:ix:id:created|price       zset of product ids by created_at | price_minor
     inv:{inv}:ix:nm:name                zset, score 0, "<lower name>\\0<id>" (ZRANGE BYLEX)
     inv:{inv}:ix:nm:price               zset of "<lower name>\\0<id>" by price_minor
@@ -71,7 +71,9 @@ from estore.inventory.store_stock import StockStore
 class InventoryStore:
     """Everything InventoryService keeps in Redis."""
 
-    def __init__(self, redis: Redis, *, row_budget: int = DEFAULT_ROW_BUDGET) -> None:
+    def __init__(
+        self, redis: Redis, *, reader: Redis | None = None, row_budget: int = DEFAULT_ROW_BUDGET
+    ) -> None:
         self.redis = redis
         self.scripts = Scripts.register(redis)
         self.products = ProductStore(redis, self.scripts)
@@ -85,7 +87,7 @@ class InventoryStore:
             row_budget=row_budget,
             layout_ready=self.layout.ready,
         )
-        self.events = EventLog(redis)
+        self.events = EventLog(redis, self.scripts, reader)
         self.idempotency = Idempotency(redis, keys.IDEMPOTENCY_PREFIX)
 
     async def load_scripts(self) -> None:

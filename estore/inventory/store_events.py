@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -12,32 +12,71 @@ from estore.inventory import keys
 from estore.inventory.models import InventoryEvent
 from estore.inventory.records import event_from_entry
 from estore.inventory.redis_errors import store_errors
+from estore.inventory.scripts import Scripts
 
-# XREAD blocks at most this long, so a cancelled watcher frees its connection soon.
+# XREAD blocks at most this long, so a stopping reader frees its connection soon.
 BLOCK_MS = 1000
-READ_COUNT = 100
+EVERYTHING = "0-0"  # the cursor before every event
+_LAST_POSSIBLE_ID = f"{2**64 - 1}-{2**64 - 1}"  # nothing can follow it (XRANGE refuses "(" it)
+
+EventKey = tuple[int, int]
+
+
+def event_key(event_id: str) -> EventKey:
+    """A stream id ("<ms>-<seq>", or "<ms>" for "<ms>-0") as numbers that sort like the ids."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """Events read after a cursor, with what the stream still kept at that moment."""
+
+    events: list[InventoryEvent]
+    oldest_id: str  # the oldest event kept; "" when none is
+    newest_id: str  # the last id ever added, kept or not
+    trimmed: int  # how many events were trimmed so far
+
+    def missed_after(self, cursor: str) -> bool:
+        """Whether events after `cursor` were trimmed before they could be read."""
+        if not self.trimmed:
+            return False
+        # Entries leave from the oldest end, so every trimmed event is older than the oldest
+        # kept. A cursor older than that may have had trimmed events after it; say so, even
+        # in the rare case where the cursor is exactly the last event trimmed.
+        boundary = self.oldest_id or self.newest_id
+        return event_key(cursor) < event_key(boundary)
 
 
 @store_errors
 class EventLog:
     """Reads the event stream; writes happen inside the scripts that change the inventory."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts, reader: Redis | None = None) -> None:
         self._redis = redis
+        self._scripts = scripts
+        # XREAD BLOCK holds its connection while it waits: it gets one outside the shared pool.
+        self._reader = reader or redis
 
     async def last_id(self) -> str:
         """The id of the newest event, or "0-0" when the stream is empty."""
         newest = await self._redis.xrevrange(keys.EVENTS, count=1)
-        return text(newest[0][0]) if newest else "0-0"
+        return text(newest[0][0]) if newest else EVERYTHING
 
-    async def follow(self, after_id: str) -> AsyncIterator[InventoryEvent]:
-        """Every event after `after_id`, in order, waiting for new ones until cancelled."""
-        last = after_id
-        while True:
-            reply: Any = await self._redis.xread(
-                {keys.EVENTS: last}, count=READ_COUNT, block=BLOCK_MS
-            )
-            for _stream, entries in reply or ():
-                for event_id, entry in entries:
-                    last = text(event_id)
-                    yield event_from_entry(event_id, entry)
+    async def read_after(self, cursor: str, count: int) -> EventPage:
+        """Up to `count` events after `cursor`, and the stream's bounds, in one atomic read."""
+        if cursor == _LAST_POSSIBLE_ID:
+            count = 0
+        reply: Any = await self._scripts.read_events(keys=[keys.EVENTS], args=[cursor, count])
+        oldest, newest, trimmed, entries = reply
+        events = [event_from_entry(event_id, entry) for event_id, entry in entries]
+        return EventPage(events, text(oldest), text(newest), int(trimmed))
+
+    async def wait_after(self, position: str, count: int) -> list[InventoryEvent]:
+        """Up to `count` events after `position`, waiting up to BLOCK_MS for the first one."""
+        reply: Any = await self._reader.xread({keys.EVENTS: position}, count=count, block=BLOCK_MS)
+        return [
+            event_from_entry(event_id, entry)
+            for _stream, entries in reply or ()
+            for event_id, entry in entries
+        ]

@@ -7,10 +7,10 @@ running at once never give the same stock back twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from estore.common.tasks import stop_task
 from estore.inventory.store_stock import SWEEP_BATCH
 
 log = logging.getLogger("estore.inventory.sweeper")
@@ -33,9 +33,7 @@ class ReservationSweeper:
         """Stop sweeping and wait for the task to end."""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
         self._task = None
 
     async def _run(self) -> None:

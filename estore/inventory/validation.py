@@ -196,12 +196,13 @@ def identifiers(v: Violations, field: str, values: Collection[str], maximum: int
 
 
 def stream_id(v: Violations, field: str, value: str) -> str:
-    """An event id "<ms>" or "<ms>-<seq>", each part below 2^64; or empty."""
+    """An event id "<ms>" or "<ms>-<seq>", each part below 2^64, as "<ms>-<seq>"; or empty."""
     match = STREAM_ID.fullmatch(value)
-    parts = match.groups() if match else ()
-    if value and (match is None or any(int(p) > STREAM_PART_MAX for p in parts if p)):
+    parts = [int(p or 0) for p in match.groups()] if match else []
+    if value and (match is None or any(p > STREAM_PART_MAX for p in parts)):
         v.add(field, 'must be a stream id such as "1700000000000-0"')
-    return value
+        return value
+    return f"{parts[0]}-{parts[1]}" if parts else ""
 
 
 CATEGORY_PATHS = frozenset({"name", "description", "parent_id"})

@@ -9,7 +9,7 @@ from estore.common.config import ConfigError, Settings
 from estore.common.idempotency import Idempotency
 from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
-from estore.common.redis import connect_redis, connection_samples, redis_probe, shared_secret
+from estore.common.redis import RedisProbe, connect_redis, connection_samples, shared_secret
 from estore.common.server import ServiceDefinition
 from estore.payments.inventory_client import InventoryClient
 from estore.payments.processor import Processor, SimulatedProcessor
@@ -27,6 +27,9 @@ from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_gr
 log = logging.getLogger("estore.payments")
 SERVICE_TOKEN_TTL_SECONDS = 30 * 86400
 FULL_NAME = payments_pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
+# The largest request the spec allows is a 50-line CreateOrder or RefundOrder (about 7 KiB
+# with 128-character ids); 64 KiB leaves room to grow and refuses anything bigger unread.
+MAX_MESSAGE_BYTES = 64 * 1024
 
 
 def _service_token(settings: Settings) -> str:
@@ -62,7 +65,13 @@ async def create_service(
     processor: Processor | None = None,
 ) -> ServiceDefinition:
     """Connect, run a recovery pass, start the sweeper, and build the service."""
-    redis = connect_redis(settings.payments_redis_url, "ESTORE_PAYMENTS_REDIS_URL")
+    redis = connect_redis(
+        settings.payments_redis_url,
+        "ESTORE_PAYMENTS_REDIS_URL",
+        max_connections=settings.redis_max_connections,
+        pool_timeout=settings.pool_timeout_seconds,
+    )
+    probe = RedisProbe(redis)
     client = _inventory_client(settings) if inventory is None else None
     inventory = inventory or client
     assert inventory is not None
@@ -93,6 +102,7 @@ async def create_service(
         await recovery.stop()
         if client is not None:
             await client.close()
+        await probe.close()
         await redis.aclose()
 
     async def sampler() -> list[Sample]:
@@ -110,7 +120,9 @@ async def create_service(
         register=lambda server: payments_grpc.add_PaymentServiceServicer_to_server(
             servicer, server
         ),
-        probe=redis_probe(redis),
+        probe=probe,
         on_stop=(close,),
         sampler=sampler,
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
     )

@@ -4,11 +4,11 @@ that expired."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from estore.common.tasks import stop_task
 from estore.payments.codec import to_ms
 from estore.payments.refund_saga import RefundSaga
 from estore.payments.saga import OrderSaga
@@ -102,6 +102,4 @@ class Recovery:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)

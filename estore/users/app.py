@@ -21,6 +21,7 @@ from estore.users.migrate import migrate
 from estore.users.models import AdminOutcome, User
 from estore.users.passwords import PasswordHasher
 from estore.users.repository import UserRepository
+from estore.users.repository_base import DatabaseProbe
 from estore.users.service import UserService
 from estore.users.servicer import UserServicer
 from generated.estore.users.v1 import user_service_pb2 as users_pb
@@ -30,10 +31,17 @@ log = logging.getLogger("estore.users")
 
 FULL_NAME = users_pb.DESCRIPTOR.services_by_name["UserService"].full_name
 POOL_MAX_SIZE = 10
-POOL_TIMEOUT_SECONDS = 5.0
-# psycopg_pool backs off exponentially between reconnection attempts, up to this long in total;
-# a short limit keeps the wait after PostgreSQL comes back short (the next request starts over).
-RECONNECT_TIMEOUT_SECONDS = 5.0
+# psycopg_pool backs off exponentially between reconnection attempts, up to this long in total,
+# then waits for the next request to try again. Kept short: while PostgreSQL is down the
+# breaker keeps requests away, and once PostgreSQL answers again the health probe's query
+# through the pool must find it connecting at once, not in the middle of a long backoff.
+RECONNECT_TIMEOUT_SECONDS = 1.0
+# A new connection that PostgreSQL does not accept in this long (a host that drops packets) is
+# given up, rather than hold one of the pool's connection attempts indefinitely.
+CONNECT_TIMEOUT_SECONDS = 5
+# Every request fits in a few KiB (an email, a password of at most 72 bytes, a page token):
+# 64 KiB leaves room to grow and refuses anything bigger before it is read.
+MAX_MESSAGE_BYTES = 64 * 1024
 
 
 def database_url(settings: Settings) -> str:
@@ -53,6 +61,7 @@ def _open_pool(url: str, max_size: int = POOL_MAX_SIZE) -> AsyncConnectionPool[A
         max_size=max_size,
         check=AsyncConnectionPool.check_connection,
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
 
@@ -101,7 +110,7 @@ async def create_service(
     settings: Settings,
     *,
     issuer: TokenIssuer | None = None,
-    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    pool_timeout: float | None = None,
 ) -> ServiceDefinition:
     """Migrate the database, open the pool and build the service (tests may inject `issuer`)."""
     return (await create_app(settings, issuer=issuer, pool_timeout=pool_timeout)).definition
@@ -111,7 +120,7 @@ async def create_app(
     settings: Settings,
     *,
     issuer: TokenIssuer | None = None,
-    pool_timeout: float = POOL_TIMEOUT_SECONDS,
+    pool_timeout: float | None = None,
 ) -> UsersApp:
     """`create_service`, keeping the service too (tests wait on its background mail work)."""
     url = database_url(settings)
@@ -119,8 +128,10 @@ async def create_app(
     await migrate(url)
     pool = _open_pool(url)
     await pool.open()
+    probe = DatabaseProbe(url, pool)
     try:
-        store = UserRepository(pool, timeout=pool_timeout)
+        timeout = settings.pool_timeout_seconds if pool_timeout is None else pool_timeout
+        store = UserRepository(pool, timeout=timeout)
         hasher = PasswordHasher(settings.bcrypt_rounds)
         await hasher.prepare()
         service = UserService(
@@ -140,10 +151,12 @@ async def create_app(
         name="users",
         full_name=FULL_NAME,
         register=lambda server: users_grpc.add_UserServiceServicer_to_server(servicer, server),
-        probe=store.ping,
+        probe=probe,
         # Mail work still running needs the pool: let it finish before the pool closes.
-        on_stop=(service.drain, pool.close),
+        on_stop=(service.drain, pool.close, probe.close),
         sampler=lambda: _pool_samples(pool),
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
     )
     return UsersApp(service, definition)
 

@@ -36,12 +36,6 @@ def _like_prefix(prefix: str) -> str:
 class UserRepository(TokenRecords, LoginAttempts):
     """Users, emailed tokens, login attempts and shared secrets in PostgreSQL."""
 
-    async def ping(self) -> bool:
-        """True when the database answers (the health probe)."""
-        async with self._transaction() as cursor:
-            await cursor.execute("SELECT 1 AS ok")
-            return (await cursor.fetchone()) is not None
-
     async def create_user(
         self,
         email: str,

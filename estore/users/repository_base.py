@@ -55,3 +55,48 @@ class Repository:
                 yield connection.cursor(row_factory=dict_row)
         except psycopg.OperationalError as error:
             raise StoreUnavailable() from error
+
+
+class DatabaseProbe:
+    """The health probe: `SELECT 1` on a connection of its own, outside the pool."""
+
+    # Outside the pool because a busy pool is not a database down, and a database down must be
+    # seen at once, not after a wait for a pooled connection.
+
+    def __init__(self, url: str, pool: AsyncConnectionPool[Any], *, connect_timeout: int = 2):
+        self._url = url
+        self._pool = pool
+        self._connect_timeout = connect_timeout
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._down = False
+
+    async def __call__(self) -> bool:
+        """True when the database answers `SELECT 1`."""
+        try:
+            if self._connection is None:
+                self._connection = await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True, connect_timeout=self._connect_timeout
+                )
+            await self._connection.execute("SELECT 1")
+            if self._down:
+                await self._renew_pool()
+        except BaseException:  # cancelled mid-query too: the connection's state is unknown
+            self._down = True
+            await self.close()
+            raise
+        self._down = False
+        return True
+
+    async def _renew_pool(self) -> None:
+        """Replace the pool's dead connections and wait until it serves again."""
+        # After an outage the pool's idle connections died with the old server, and it may be
+        # in the middle of a reconnection backoff; calls come back as soon as the probe says up.
+        await self._pool.check()
+        async with self._pool.connection() as connection:
+            await connection.execute("SELECT 1")
+
+    async def close(self) -> None:
+        """Close the connection (the next probe opens a new one)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()

@@ -145,6 +145,7 @@ async def test_undecodable_request_is_invalid_argument_not_unknown(token_verifie
     details = error_details(caught.value)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
     assert details.reason == "MALFORMED_REQUEST"
+    assert details.violated_fields == {"estore.users.v1.GetCurrentUserRequest"}
 
 
 @pytest.mark.parametrize(

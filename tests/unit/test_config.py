@@ -43,6 +43,11 @@ def test_redis_url_applies_to_both_unless_overridden() -> None:
         ("ESTORE_BCRYPT_ROUNDS", "2"),
         ("ESTORE_PAYMENTS_FEE_BPS", "-1"),
         ("ESTORE_CURRENCY", "dollars"),
+        ("ESTORE_MAX_CONCURRENT_RPCS", "0"),
+        ("ESTORE_MAX_MESSAGE_BYTES", "100"),
+        ("ESTORE_INVENTORY_MAX_WATCHERS", "none"),
+        ("ESTORE_REDIS_MAX_CONNECTIONS", "1"),
+        ("ESTORE_POOL_TIMEOUT_SECONDS", "soon"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
@@ -60,3 +65,15 @@ def test_a_reservation_ttl_inventory_would_refuse_is_refused_at_start(value: str
         Settings.from_env({"ESTORE_RESERVATION_TTL_SECONDS": "86400"}).reservation_ttl_seconds
         == 86400
     )
+
+
+def test_limits_default_to_sane_values_and_can_be_set() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.max_concurrent_rpcs == 1000
+    assert defaults.max_message_bytes is None  # each service's own default
+    assert (defaults.redis_max_connections, defaults.pool_timeout_seconds) == (50, 2.0)
+    assert defaults.inventory_max_watchers == 1000
+    settings = Settings.from_env(
+        {"ESTORE_MAX_MESSAGE_BYTES": "1048576", "ESTORE_INVENTORY_MAX_WATCHERS": "20"}
+    )
+    assert (settings.max_message_bytes, settings.inventory_max_watchers) == (1048576, 20)

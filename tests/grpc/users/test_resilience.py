@@ -60,6 +60,16 @@ async def test_postgres_down_then_back_without_a_restart(
             await fails(users.register("bob@example.com"), grpc.StatusCode.UNAVAILABLE)
             await fails(users.sign_in("ana@example.com"), grpc.StatusCode.UNAVAILABLE)
             await _eventually(lambda: _is(_health(users), NOT_SERVING))
+            # While health says the store is down, calls answer at once, not after the pool's
+            # wait for a connection (1 s here).
+            for call in (
+                lambda: users.stub.GetCurrentUser(me, metadata=as_ana),
+                lambda: users.register("carl@example.com"),
+                lambda: users.sign_in("ana@example.com"),
+            ) * 3:
+                started = time.perf_counter()
+                await fails(call(), grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
+                assert time.perf_counter() - started < 0.1
 
             await asyncio.to_thread(postgres.start)
             await _eventually(lambda: _is(_health(users), SERVING))
@@ -161,5 +171,7 @@ async def _outcome(call: Awaitable[object]) -> tuple[grpc.StatusCode, str]:
 
 async def test_undecodable_bytes_are_not_unknown(users: Users) -> None:
     register = users.channel.unary_unary("/estore.users.v1.UserService/Register")
-    code, _ = await _outcome(register(b"\x0a\x02\xff\xfe"))  # email holding invalid UTF-8
-    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    # An email holding invalid UTF-8: INVALID_ARGUMENT, with the BadRequest naming the request.
+    details = await fails(register(b"\x0a\x02\xff\xfe"), grpc.StatusCode.INVALID_ARGUMENT)
+    assert details.reason == "MALFORMED_REQUEST"
+    assert details.violated_fields == {"estore.users.v1.RegisterRequest"}

@@ -69,10 +69,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def build_inventory(redis: Redis, clock: FakeClock, **store_options: int) -> Inventory:
+def build_inventory(redis: Redis, clock: FakeClock, *, row_budget: int | None = None) -> Inventory:
     """Services wired as app.py wires them, with the fake clock."""
     settings = Settings.from_env({})
-    store = InventoryStore(redis, **store_options)
+    store = (
+        InventoryStore(redis)
+        if row_budget is None
+        else InventoryStore(redis, row_budget=row_budget)
+    )
     tokens = PageTokenSource(None, store.shared_page_token_secret)
     return Inventory(
         store=store,

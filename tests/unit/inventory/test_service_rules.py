@@ -9,11 +9,14 @@ import pytest
 from estore.common.auth import Caller
 from estore.common.errors import PermissionDenied, Unauthenticated
 from estore.inventory.category_service import CategoryService
+from estore.inventory.event_feed import EventFeed
 from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Category, EventFilter, Money, NewProduct
 from estore.inventory.service import ProductService
 from estore.inventory.stock_service import StockService
 from estore.inventory.store import InventoryStore
+from estore.inventory.store_events import EventLog
+from estore.inventory.watch_service import WatchService
 
 USER = Caller(user_id=2, is_verified=True)
 SERVICE = Caller(is_service=True)
@@ -31,18 +34,20 @@ async def _no_secret() -> bytes:
     raise AssertionError("unused")
 
 
-def _services() -> tuple[ProductService, StockService, CategoryService]:
+def _services() -> tuple[ProductService, StockService, CategoryService, WatchService]:
     store = cast(InventoryStore, UntouchableStore())
     tokens = PageTokenSource("x" * 32, _no_secret)
+    events = cast(EventLog, UntouchableStore())
     return (
         ProductService(store, currency="USD", clock=lambda: 0, tokens=tokens),
         StockService(store, default_ttl_seconds=900, clock=lambda: 0),
         CategoryService(store, tokens=tokens),
+        WatchService(EventFeed(events, max_watchers=10)),
     )
 
 
 def _calls(caller: Caller) -> dict[str, Any]:
-    products, stock, categories = _services()
+    products, stock, categories, watches = _services()
     draft = NewProduct(name="x", price=Money("USD", 1))
     return {
         "create_product": lambda: products.create_product(caller, draft),
@@ -58,7 +63,7 @@ def _calls(caller: Caller) -> dict[str, Any]:
             caller, Category(id="c", name="x"), frozenset({"name"})
         ),
         "delete_category": lambda: categories.delete_category(caller, "c"),
-        "watch": lambda: anext(products.watch(caller, EventFilter())),
+        "watch": lambda: anext(watches.watch(caller, EventFilter())),
     }
 
 

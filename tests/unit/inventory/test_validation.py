@@ -119,11 +119,19 @@ def test_ids_that_could_name_another_key_are_invalid(value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "0", "0-0", "1700000000000-3", "18446744073709551615-18446744073709551615"]
+    ("value", "normal"),
+    [
+        ("", ""),
+        ("0", "0-0"),
+        ("0-0", "0-0"),
+        ("1700000000000-3", "1700000000000-3"),
+        ("0017-02", "17-2"),
+        ("18446744073709551615-18446744073709551615", "18446744073709551615-18446744073709551615"),
+    ],
 )
-def test_stream_ids_that_redis_accepts(value: str) -> None:
+def test_stream_ids_that_redis_accepts(value: str, normal: str) -> None:
     v = Violations()
-    assert validation.stream_id(v, "after_event_id", value) == value
+    assert validation.stream_id(v, "after_event_id", value) == normal
     assert v.found == []
 
 

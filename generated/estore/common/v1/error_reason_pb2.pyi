@@ -59,6 +59,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INVENTORY_UNAVAILABLE: _ClassVar[ErrorReason]
     PROCESSOR_UNAVAILABLE: _ClassVar[ErrorReason]
     REFUND_REFUSED: _ClassVar[ErrorReason]
+    EVENTS_TRIMMED: _ClassVar[ErrorReason]
+    TOO_MANY_WATCHERS: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_FIELD: ErrorReason
 INVALID_PAGE_TOKEN: ErrorReason
@@ -112,3 +114,5 @@ EXPIRED_CARD: ErrorReason
 INVENTORY_UNAVAILABLE: ErrorReason
 PROCESSOR_UNAVAILABLE: ErrorReason
 REFUND_REFUSED: ErrorReason
+EVENTS_TRIMMED: ErrorReason
+TOO_MANY_WATCHERS: ErrorReason

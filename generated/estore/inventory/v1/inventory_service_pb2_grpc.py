@@ -72,8 +72,15 @@ class InventoryServiceStub:
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 128 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def __init__(self, channel):
@@ -211,8 +218,15 @@ class InventoryServiceServicer:
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 128 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def CreateProduct(self, request, context):
@@ -424,12 +438,25 @@ class InventoryServiceServicer:
         Stream. The stream stays open until the client cancels it or its
         deadline passes. To resume after a disconnect, call again with
         after_event_id set to the id of the last event received: every event
-        still retained in the stream after that id is delivered, in order.
+        after that id is delivered, in order, once.
+
+        The Redis Stream keeps about the last 10,000 events. When some events
+        after after_event_id are no longer kept, the call fails with OUT_OF_RANGE
+        EVENTS_TRIMMED rather than skip them; its ErrorInfo metadata holds
+        "after_event_id" and "oldest_event_id" (the oldest event still kept, ""
+        when none is). Reload what you track (GetProduct, ListProducts), then
+        watch again with after_event_id "0-0" or "". A stream whose client reads
+        so slowly that events it has not received yet are trimmed ends with the
+        same error. (Resuming from exactly the last event trimmed may also be
+        reported as a gap.)
 
         Who: admins and services.
         Errors: INVALID_ARGUMENT INVALID_FIELD (malformed after_event_id, or more
-        than 100 product_ids); UNAVAILABLE STORE_UNAVAILABLE (also mid-stream:
-        reconnect with the last event id).
+        than 100 product_ids); OUT_OF_RANGE EVENTS_TRIMMED (above);
+        RESOURCE_EXHAUSTED TOO_MANY_WATCHERS (the server already serves
+        ESTORE_INVENTORY_MAX_WATCHERS streams; RetryInfo says when to retry);
+        UNAVAILABLE STORE_UNAVAILABLE (also mid-stream: reconnect with the last
+        event id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -573,8 +600,15 @@ class InventoryService:
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 128 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     @staticmethod

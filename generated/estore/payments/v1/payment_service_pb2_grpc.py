@@ -77,8 +77,15 @@ class PaymentServiceStub:
     - UNAVAILABLE STORE_UNAVAILABLE / INVENTORY_UNAVAILABLE /
     PROCESSOR_UNAVAILABLE: Redis, InventoryService or the payment processor
     is unreachable; retry with backoff (with the same request_id).
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 64 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def __init__(self, channel):
@@ -191,8 +198,15 @@ class PaymentServiceServicer:
     - UNAVAILABLE STORE_UNAVAILABLE / INVENTORY_UNAVAILABLE /
     PROCESSOR_UNAVAILABLE: Redis, InventoryService or the payment processor
     is unreachable; retry with backoff (with the same request_id).
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 64 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def AddPaymentMethod(self, request, context):
@@ -478,8 +492,15 @@ class PaymentService:
     - UNAVAILABLE STORE_UNAVAILABLE / INVENTORY_UNAVAILABLE /
     PROCESSOR_UNAVAILABLE: Redis, InventoryService or the payment processor
     is unreachable; retry with backoff (with the same request_id).
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 64 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     @staticmethod

@@ -48,8 +48,15 @@ class UserServiceStub:
     - PERMISSION_DENIED ADMIN_REQUIRED: the caller is signed in but not an admin.
     - UNAVAILABLE STORE_UNAVAILABLE: the database is unreachable; retry with
     backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 64 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def __init__(self, channel):
@@ -138,8 +145,15 @@ class UserServiceServicer:
     - PERMISSION_DENIED ADMIN_REQUIRED: the caller is signed in but not an admin.
     - UNAVAILABLE STORE_UNAVAILABLE: the database is unreachable; retry with
     backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 64 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     def Register(self, request, context):
@@ -380,8 +394,15 @@ class UserService:
     - PERMISSION_DENIED ADMIN_REQUIRED: the caller is signed in but not an admin.
     - UNAVAILABLE STORE_UNAVAILABLE: the database is unreachable; retry with
     backoff.
+    While health reports the store down, every call gets it at once, without
+    waiting on the store.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
+    gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
+    with no details: to a request message larger than the server takes
+    (ESTORE_MAX_MESSAGE_BYTES, default 64 KiB), and to a call beyond the number
+    of calls in progress it takes (ESTORE_MAX_CONCURRENT_RPCS); retry the second
+    later.
     """
 
     @staticmethod

@@ -1,0 +1,49 @@
+"""The Redis pool: a wait for a busy pool ends in PoolExhausted, a refused connection does not."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from redis.exceptions import ConnectionError
+
+from estore.common.redis import PoolExhausted, connect_redis, dedicated_redis
+from estore.common.status import POOL_WAIT, STORE_DOWN
+from estore.embedded.ports import free_port
+
+
+async def test_a_busy_pool_makes_a_call_wait_a_bounded_time(redis_url: str) -> None:
+    redis = connect_redis(redis_url, "X", max_connections=2, pool_timeout=0.2)
+    outside = dedicated_redis(redis)
+    try:
+
+        async def hold() -> None:
+            await redis.blpop(["nothing"], timeout=3)
+
+        # Two calls hold both connections, blocked on a list that stays empty for a while.
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        await asyncio.sleep(0.3)
+        started = time.perf_counter()
+        with pytest.raises(PoolExhausted) as caught:
+            await redis.get("k")
+        assert time.perf_counter() - started < 2.0
+        assert isinstance(caught.value, POOL_WAIT)
+        assert isinstance(caught.value, STORE_DOWN)  # UNAVAILABLE to the caller
+        assert await outside.ping()  # a dedicated connection is not held up by the pool
+        await outside.lpush("nothing", "a", "b")
+        await asyncio.gather(*holders)
+        assert await redis.get("k") is None  # the pool serves again
+    finally:
+        await outside.aclose()
+        await redis.aclose()
+
+
+async def test_a_refused_connection_is_a_store_down_not_a_busy_pool() -> None:
+    redis = connect_redis(f"redis://127.0.0.1:{free_port()}/0", "X", pool_timeout=0.2)
+    try:
+        with pytest.raises(ConnectionError) as caught:
+            await redis.get("k")
+        assert not isinstance(caught.value, PoolExhausted)
+    finally:
+        await redis.aclose()

@@ -1,0 +1,170 @@
+"""The event feed's rules, over an in-memory stream: catch-up, overflow, gaps and the cap."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import cast
+
+import pytest
+
+from estore.common.errors import Unavailable
+from estore.inventory import event_feed
+from estore.inventory.errors import EventsTrimmed, TooManyWatchers
+from estore.inventory.event_feed import EventFeed
+from estore.inventory.models import EventType, InventoryEvent
+from estore.inventory.store_events import EventLog, EventPage, event_key
+
+
+class MemoryStream:
+    """A capped stream in memory, with the EventLog methods the feed uses."""
+
+    def __init__(self) -> None:
+        self.entries: list[InventoryEvent] = []
+        self.added = 0
+        self.trimmed = 0
+        self._new = asyncio.Event()
+
+    def add(self, count: int) -> None:
+        for _ in range(count):
+            self.added += 1
+            event_id = f"{1000 + self.added}-0"
+            self.entries.append(
+                InventoryEvent(event_id, EventType.STOCK_CHANGED, "p", self.added, 0, 1, "", 0)
+            )
+        self._new.set()
+
+    def trim(self, keep: int) -> None:
+        self.trimmed += len(self.entries) - keep
+        self.entries = self.entries[-keep:]
+
+    def _after(self, cursor: str) -> list[InventoryEvent]:
+        return [e for e in self.entries if event_key(e.id) > event_key(cursor)]
+
+    async def last_id(self) -> str:
+        return self.entries[-1].id if self.entries else "0-0"
+
+    async def read_after(self, cursor: str, count: int) -> EventPage:
+        oldest = self.entries[0].id if self.entries else ""
+        newest = f"{1000 + self.added}-0" if self.added else "0-0"
+        return EventPage(self._after(cursor)[:count], oldest, newest, self.trimmed)
+
+    async def wait_after(self, position: str, count: int) -> list[InventoryEvent]:
+        if not self._after(position):
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), 0.2)
+            except TimeoutError:
+                return []
+        return self._after(position)[:count]
+
+
+@pytest.fixture
+def stream() -> MemoryStream:
+    return MemoryStream()
+
+
+@pytest.fixture
+async def feed(stream: MemoryStream, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EventFeed]:
+    monkeypatch.setattr(event_feed, "WATCHER_BUFFER", 2)
+    monkeypatch.setattr(event_feed, "PAGE_SIZE", 3)
+    monkeypatch.setattr(event_feed, "READ_COUNT", 4)
+    monkeypatch.setattr(event_feed, "RETRY_SECONDS", 0.01)
+    shared = EventFeed(cast(EventLog, stream), max_watchers=2)
+    yield shared
+    await shared.close()
+
+
+async def _settle() -> None:
+    """Let the reader hand out whatever is in the stream."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def _take(watcher: AsyncIterator[InventoryEvent], count: int) -> list[int]:
+    return [(await asyncio.wait_for(anext(watcher), 2)).quantity for _ in range(count)]
+
+
+async def test_a_watcher_that_fell_behind_catches_up_from_the_stream(stream, feed) -> None:
+    stream.add(1)
+    watcher = feed.watch("0-0")
+    assert await _take(watcher, 1) == [1]
+    taking = asyncio.ensure_future(_take(watcher, 50))
+    await _settle()  # it caught up: it now waits for the reader
+    stream.add(50)  # the reader hands out more than its buffer of 2 holds
+    assert await taking == list(range(2, 52))
+    stream.add(1)
+    assert await _take(watcher, 1) == [52]
+    await watcher.aclose()
+
+
+async def test_a_watcher_whose_next_events_were_trimmed_is_told(stream, feed) -> None:
+    stream.add(3)
+    watcher = feed.watch("0-0")
+    assert await _take(watcher, 1) == [1]
+    stream.add(20)
+    await _settle()  # its buffer overflowed: it will read from the stream again
+    stream.trim(keep=5)
+    with pytest.raises(EventsTrimmed) as caught:
+        await _take(watcher, 20)  # 2 and 3 came in the page it read first; 4 to 18 are gone
+    assert caught.value.metadata["oldest_event_id"] == stream.entries[0].id
+
+
+async def test_resume_points(stream, feed) -> None:
+    stream.add(6)
+    stream.trim(keep=3)  # events 4, 5 and 6 are kept
+    everything = feed.watch("0-0")
+    assert await _take(everything, 3) == [4, 5, 6]
+    await everything.aclose()
+    kept = feed.watch("1004-0")
+    stream.add(1)
+    assert await _take(kept, 3) == [5, 6, 7]
+    await kept.aclose()
+    with pytest.raises(EventsTrimmed):
+        await anext(feed.watch("1002-0"))
+    future = feed.watch("9999-0")  # nothing is missed after an id still to come
+    stream.add(1)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(anext(future), 0.3)
+
+
+async def test_the_reader_falling_behind_the_trim_ends_every_watcher(stream, feed) -> None:
+    stream.add(1)
+    watcher = feed.watch("0-0")
+    assert await _take(watcher, 1) == [1]
+    # More than a full read arrives and the oldest go before the reader sees them.
+    stream.add(10)
+    stream.trim(keep=5)
+    with pytest.raises(Unavailable):
+        await _take(watcher, 10)
+
+
+async def test_watchers_beyond_the_cap_are_refused(stream, feed) -> None:
+    stream.add(1)
+    first, second = feed.watch("0-0"), feed.watch("0-0")
+    await _take(first, 1)
+    await _take(second, 1)
+    assert feed.watchers == 2
+    with pytest.raises(TooManyWatchers) as caught:
+        await anext(feed.watch(""))
+    assert caught.value.retry_after_seconds > 0
+    await first.aclose()
+    third = feed.watch("0-0")
+    assert await _take(third, 1) == [1]
+    await second.aclose()
+    await third.aclose()
+
+
+@pytest.mark.parametrize(
+    ("cursor", "oldest", "newest", "trimmed", "missed"),
+    [
+        ("5-0", "3-0", "9-0", 0, False),  # nothing ever trimmed
+        ("2-5", "3-0", "9-0", 2, True),  # older than the oldest kept
+        ("3-0", "3-0", "9-0", 2, False),  # the oldest kept itself
+        ("99-0", "3-0", "9-0", 2, False),  # an id still to come
+        ("8-0", "", "9-0", 9, True),  # all trimmed, some after the cursor
+        ("9-0", "", "9-0", 9, False),  # all trimmed, none after it
+    ],
+)
+def test_what_counts_as_missed(cursor, oldest, newest, trimmed, missed) -> None:
+    assert EventPage([], oldest, newest, trimmed).missed_after(cursor) is missed
