@@ -12,6 +12,7 @@ import sys
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psycopg
 
@@ -52,8 +53,8 @@ def _hold_lock(data_dir: Path, stack: ExitStack) -> bool:
 def _start_postgres(data_dir: Path, stack: ExitStack) -> str:
     _say("starting PostgreSQL ...")
     postgres = EmbeddedPostgres(data_dir / "postgres")
-    postgres.start()
-    stack.callback(postgres.stop)
+    stack.callback(postgres.stop)  # before start: a start that fails midway is undone too
+    postgres.start()  # returns once it answers queries, not merely once it accepts TCP
     with psycopg.connect(postgres.url(), autocommit=True) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (USERS_DATABASE,)
@@ -106,7 +107,6 @@ def _prepare(settings: Settings, stack: ExitStack) -> Settings:
 async def _serve_all(settings: Settings) -> None:
     verifier = token_verifier(settings)
     servers: list[tuple[str, GrpcServer]] = []
-    default_target = f"localhost:{settings.inventory_port}"
     try:
         for name, entry in SERVICES.items():
             definition = await entry.create(settings)
@@ -114,10 +114,9 @@ async def _serve_all(settings: Settings) -> None:
                 definition, settings, verifier, entry.port(settings), entry.metrics_port(settings)
             )
             servers.append((name, server))
-            await server.start()  # in order, so Payments learns where Inventory really listens
-            if name == "inventory" and settings.inventory_target == default_target:
-                port = f"localhost:{server.port}"
-                settings = dataclasses.replace(settings, inventory_target=port)
+            # In order, so that the others learn where Users and Inventory really listen.
+            await server.start()
+            settings = _where_it_listens(settings, name, server.port)
     except BaseException:
         for _, started in reversed(servers):
             await started.stop(grace=0)
@@ -145,6 +144,21 @@ async def _serve_all(settings: Settings) -> None:
         _say("ready; press Ctrl-C to stop")
 
     await serve_until_signalled([server for _, server in servers], on_started=announce)
+
+
+def _where_it_listens(settings: Settings, name: str, port: int) -> Settings:
+    """Point the default target of service `name` (`localhost:<its setting>`) at its real port."""
+    fields = {
+        "users": ("users_target", "users_port"),
+        "inventory": ("inventory_target", "inventory_port"),
+    }
+    if name not in fields:
+        return settings
+    target, configured = fields[name]
+    if getattr(settings, target) != f"localhost:{getattr(settings, configured)}":
+        return settings  # set by the operator: leave it
+    changes: dict[str, Any] = {target: f"localhost:{port}"}
+    return dataclasses.replace(settings, **changes)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

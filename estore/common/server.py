@@ -16,6 +16,7 @@ from estore.common.auth import TokenVerifier
 from estore.common.interceptor import ServerInterceptor
 from estore.common.metrics import Metrics, Sampler
 from estore.common.reflection import enable_reflection
+from estore.common.revocations import RevocationList
 
 log = logging.getLogger("estore.server")
 
@@ -41,6 +42,8 @@ class ServiceDefinition:
     probe: Probe = always_healthy
     on_stop: Sequence[Callable[[], Awaitable[None]]] = field(default_factory=tuple)
     sampler: Sampler | None = None  # gauges read from the store, refreshed with each probe
+    # What this service knows of revoked tokens; None trusts every well-signed token's claims.
+    revocations: RevocationList | None = None
 
 
 class GrpcServer:
@@ -69,6 +72,8 @@ class GrpcServer:
         self._probe_timeout = probe_timeout
         self._grace = grace
         self.health = health.aio.HealthServicer()
+        if definition.revocations is not None:
+            verifier = verifier.with_revocations(definition.revocations)
         self._server = grpc.aio.server(
             interceptors=(ServerInterceptor(definition.name, verifier, self.metrics),),
             options=(("grpc.so_reuseport", 1),),

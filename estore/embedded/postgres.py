@@ -10,11 +10,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from mirakuru import TCPExecutor
+from mirakuru.exceptions import TimeoutExpired
 
 from estore.embedded.ports import dying_with_parent, free_port
 
 SUPERUSER = "postgres"
+QUERY_CHECK_TIMEOUT_SECONDS = 2  # libpq's smallest connect timeout
 
 
 class EmbeddedStoreError(RuntimeError):
@@ -42,6 +45,35 @@ def postgres_bin_dir() -> Path:
         "PostgreSQL server binaries not found: install them with "
         "`sudo apt-get install postgresql` (or set ESTORE_USERS_DATABASE_URL)"
     )
+
+
+def query_error(url: str) -> str | None:
+    """Why PostgreSQL at `url` cannot run a query right now; None when it can."""
+    try:
+        with psycopg.connect(
+            url, autocommit=True, connect_timeout=QUERY_CHECK_TIMEOUT_SECONDS
+        ) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.OperationalError as error:
+        return str(error).strip() or type(error).__name__
+    return None
+
+
+class _QueryReadyExecutor(TCPExecutor):
+    """Started once PostgreSQL runs a query: it accepts TCP while it is still starting up."""
+
+    def __init__(self, *args: Any, url: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._url = url
+        self.last_error = "it never accepted a TCP connection"
+
+    def after_start_check(self) -> bool:
+        if not super().after_start_check():
+            return False
+        error = query_error(self._url)
+        if error is not None:
+            self.last_error = error  # e.g. "the database system is starting up"
+        return error is None
 
 
 def _run_as() -> dict[str, Any]:
@@ -113,7 +145,7 @@ class EmbeddedPostgres:
             )
 
     def start(self, timeout: float = 60) -> None:
-        """Create the cluster if needed and start the server; returns when it accepts TCP."""
+        """Create the cluster if needed and start the server; returns when it runs queries."""
         self._prepare()
         command = [
             str(self._bin / "postgres"),
@@ -127,17 +159,26 @@ class EmbeddedPostgres:
             command += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
             command += ["-c", "full_page_writes=off"]
         log_file = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
-        self._executor = TCPExecutor(
+        executor = _QueryReadyExecutor(
             dying_with_parent(command, "SIGINT"),
             host=self.host,
             port=self.port,
+            url=self.url(),
             timeout=timeout,
             stop_signal=signal.SIGINT,  # "fast" shutdown: does not wait for clients to leave
             stdout=log_file,
             stderr=subprocess.STDOUT,
             popen_kwargs=self._as,
         )
-        self._executor.start()
+        self._executor = executor
+        try:
+            executor.start()
+        except TimeoutExpired:  # mirakuru has killed it already
+            self._executor = None
+            raise EmbeddedStoreError(
+                f"PostgreSQL did not answer a query within {timeout:g} s: {executor.last_error}"
+                f" (see {log_file.name})"
+            ) from None
 
     @property
     def running(self) -> bool:

@@ -8,6 +8,7 @@ from estore.common.config import ConfigError, Settings
 from estore.common.errors import Unavailable
 from estore.common.metrics import Sample
 from estore.common.redis import connect_redis, connection_samples, redis_probe
+from estore.common.runtime import follow_revocations
 from estore.common.server import ServiceDefinition
 from estore.inventory.category_service import CategoryService
 from estore.inventory.listing import PageTokenSource
@@ -40,7 +41,7 @@ def build_servicer(
 async def create_service(
     settings: Settings, *, sweep_interval: float = 1.0, clock: Clock = system_clock
 ) -> ServiceDefinition:
-    """Connect to Redis (lazily), register the scripts, start the sweeper, build the service."""
+    """Connect to Redis (lazily), load the scripts, start the sweeper, follow revocations."""
     redis = connect_redis(settings.inventory_redis_url, "ESTORE_INVENTORY_REDIS_URL")
     store = InventoryStore(redis)
     servicer, stock = build_servicer(store, settings, clock)
@@ -48,6 +49,7 @@ async def create_service(
         await store.load_scripts()
     sweeper = ReservationSweeper(stock.expire_due_reservations, interval=sweep_interval)
     sweeper.start()
+    revocations, stop_following = await follow_revocations(settings, "inventory")
 
     async def close_redis() -> None:
         await redis.aclose()
@@ -58,7 +60,7 @@ async def create_service(
             "Stock reservations holding units now",
             await store.stock.count_held(),
         )
-        return [held, *connection_samples(redis)]
+        return [held, *connection_samples(redis), *revocations.samples()]
 
     return ServiceDefinition(
         name="inventory",
@@ -67,6 +69,7 @@ async def create_service(
             servicer, server
         ),
         probe=redis_probe(redis),
-        on_stop=(sweeper.stop, close_redis),
+        on_stop=(stop_following, sweeper.stop, close_redis),
         sampler=sampler,
+        revocations=revocations,
     )

@@ -26,7 +26,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"estore/users/v1/user_service.proto\x12\x0f\x65store.users.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x11\n\tis_active\x18\x03 \x01(\x08\x12\x13\n\x0bis_verified\x18\x04 \x01(\x08\x12\x10\n\x08is_admin\x18\x05 \x01(\x08\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\nUserFilter\x12\x16\n\tis_active\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x18\n\x0bis_verified\x18\x02 \x01(\x08H\x01\x88\x01\x01\x12\x15\n\x08is_admin\x18\x03 \x01(\x08H\x02\x88\x01\x01\x12\x14\n\x0c\x65mail_prefix\x18\x04 \x01(\tB\x0c\n\n_is_activeB\x0e\n\x0c_is_verifiedB\x0b\n\t_is_admin\"2\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"7\n\x10RegisterResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"#\n\x12VerifyEmailRequest\x12\r\n\x05token\x18\x01 \x01(\t\":\n\x13VerifyEmailResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"*\n\x19ResendVerificationRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1c\n\x1aResendVerificationResponse\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"z\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04user\x18\x03 \x01(\x0b\x32\x15.estore.users.v1.User\"\x17\n\x15GetCurrentUserRequest\"=\n\x16GetCurrentUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"f\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12+\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x1b.estore.users.v1.UserFilter\"R\n\x11ListUsersResponse\x12$\n\x05users\x18\x01 \x03(\x0b\x32\x15.estore.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x11UpdateUserRequest\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x12UpdateUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x18\n\x16\x43hangePasswordResponse\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1e\n\x1cRequestPasswordResetResponse\";\n\x14ResetPasswordRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x17\n\x15ResetPasswordResponse2\x83\x08\n\x0bUserService\x12O\n\x08Register\x12 .estore.users.v1.RegisterRequest\x1a!.estore.users.v1.RegisterResponse\x12X\n\x0bVerifyEmail\x12#.estore.users.v1.VerifyEmailRequest\x1a$.estore.users.v1.VerifyEmailResponse\x12m\n\x12ResendVerification\x12*.estore.users.v1.ResendVerificationRequest\x1a+.estore.users.v1.ResendVerificationResponse\x12\x46\n\x05Login\x12\x1d.estore.users.v1.LoginRequest\x1a\x1e.estore.users.v1.LoginResponse\x12\x61\n\x0eGetCurrentUser\x12&.estore.users.v1.GetCurrentUserRequest\x1a\'.estore.users.v1.GetCurrentUserResponse\x12L\n\x07GetUser\x12\x1f.estore.users.v1.GetUserRequest\x1a .estore.users.v1.GetUserResponse\x12R\n\tListUsers\x12!.estore.users.v1.ListUsersRequest\x1a\".estore.users.v1.ListUsersResponse\x12U\n\nUpdateUser\x12\".estore.users.v1.UpdateUserRequest\x1a#.estore.users.v1.UpdateUserResponse\x12\x61\n\x0e\x43hangePassword\x12&.estore.users.v1.ChangePasswordRequest\x1a\'.estore.users.v1.ChangePasswordResponse\x12s\n\x14RequestPasswordReset\x12,.estore.users.v1.RequestPasswordResetRequest\x1a-.estore.users.v1.RequestPasswordResetResponse\x12^\n\rResetPassword\x12%.estore.users.v1.ResetPasswordRequest\x1a&.estore.users.v1.ResetPasswordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"estore/users/v1/user_service.proto\x12\x0f\x65store.users.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n\x04User\x12\n\n\x02id\x18\x01 \x01(\x03\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x11\n\tis_active\x18\x03 \x01(\x08\x12\x13\n\x0bis_verified\x18\x04 \x01(\x08\x12\x10\n\x08is_admin\x18\x05 \x01(\x08\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\nUserFilter\x12\x16\n\tis_active\x18\x01 \x01(\x08H\x00\x88\x01\x01\x12\x18\n\x0bis_verified\x18\x02 \x01(\x08H\x01\x88\x01\x01\x12\x15\n\x08is_admin\x18\x03 \x01(\x08H\x02\x88\x01\x01\x12\x14\n\x0c\x65mail_prefix\x18\x04 \x01(\tB\x0c\n\n_is_activeB\x0e\n\x0c_is_verifiedB\x0b\n\t_is_admin\"2\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"7\n\x10RegisterResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"#\n\x12VerifyEmailRequest\x12\r\n\x05token\x18\x01 \x01(\t\":\n\x13VerifyEmailResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"*\n\x19ResendVerificationRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1c\n\x1aResendVerificationResponse\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\xcf\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04user\x18\x03 \x01(\x0b\x32\x15.estore.users.v1.User\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12<\n\x18refresh_token_expires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\x13RefreshTokenRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\xd6\x01\n\x14RefreshTokenResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12<\n\x18refresh_token_expires_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04user\x18\x05 \x01(\x0b\x32\x15.estore.users.v1.User\"&\n\rLogoutRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"=\n\x16ListRevocationsRequest\x12\x10\n\x08\x61\x66ter_id\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"K\n\x17ListRevocationsResponse\x12\x30\n\x0brevocations\x18\x01 \x03(\x0b\x32\x1b.estore.users.v1.Revocation\"\x87\x01\n\nRevocation\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0f\n\x07user_id\x18\x02 \x01(\x03\x12\x18\n\x10\x62\x65low_generation\x18\x03 \x01(\x03\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x17\n\x15GetCurrentUserRequest\"=\n\x16GetCurrentUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\x03\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"f\n\x10ListUsersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12+\n\x06\x66ilter\x18\x03 \x01(\x0b\x32\x1b.estore.users.v1.UserFilter\"R\n\x11ListUsersResponse\x12$\n\x05users\x18\x01 \x03(\x0b\x32\x15.estore.users.v1.User\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"i\n\x11UpdateUserRequest\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x12UpdateUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.estore.users.v1.User\"G\n\x15\x43hangePasswordRequest\x12\x18\n\x10\x63urrent_password\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x18\n\x16\x43hangePasswordResponse\",\n\x1bRequestPasswordResetRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\"\x1e\n\x1cRequestPasswordResetResponse\";\n\x14ResetPasswordRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x0cnew_password\x18\x02 \x01(\t\"\x17\n\x15ResetPasswordResponse2\x91\n\n\x0bUserService\x12O\n\x08Register\x12 .estore.users.v1.RegisterRequest\x1a!.estore.users.v1.RegisterResponse\x12X\n\x0bVerifyEmail\x12#.estore.users.v1.VerifyEmailRequest\x1a$.estore.users.v1.VerifyEmailResponse\x12m\n\x12ResendVerification\x12*.estore.users.v1.ResendVerificationRequest\x1a+.estore.users.v1.ResendVerificationResponse\x12\x46\n\x05Login\x12\x1d.estore.users.v1.LoginRequest\x1a\x1e.estore.users.v1.LoginResponse\x12[\n\x0cRefreshToken\x12$.estore.users.v1.RefreshTokenRequest\x1a%.estore.users.v1.RefreshTokenResponse\x12I\n\x06Logout\x12\x1e.estore.users.v1.LogoutRequest\x1a\x1f.estore.users.v1.LogoutResponse\x12\x64\n\x0fListRevocations\x12\'.estore.users.v1.ListRevocationsRequest\x1a(.estore.users.v1.ListRevocationsResponse\x12\x61\n\x0eGetCurrentUser\x12&.estore.users.v1.GetCurrentUserRequest\x1a\'.estore.users.v1.GetCurrentUserResponse\x12L\n\x07GetUser\x12\x1f.estore.users.v1.GetUserRequest\x1a .estore.users.v1.GetUserResponse\x12R\n\tListUsers\x12!.estore.users.v1.ListUsersRequest\x1a\".estore.users.v1.ListUsersResponse\x12U\n\nUpdateUser\x12\".estore.users.v1.UpdateUserRequest\x1a#.estore.users.v1.UpdateUserResponse\x12\x61\n\x0e\x43hangePassword\x12&.estore.users.v1.ChangePasswordRequest\x1a\'.estore.users.v1.ChangePasswordResponse\x12s\n\x14RequestPasswordReset\x12,.estore.users.v1.RequestPasswordResetRequest\x1a-.estore.users.v1.RequestPasswordResetResponse\x12^\n\rResetPassword\x12%.estore.users.v1.ResetPasswordRequest\x1a&.estore.users.v1.ResetPasswordResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,36 +51,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESENDVERIFICATIONRESPONSE']._serialized_end=743
   _globals['_LOGINREQUEST']._serialized_start=745
   _globals['_LOGINREQUEST']._serialized_end=792
-  _globals['_LOGINRESPONSE']._serialized_start=794
-  _globals['_LOGINRESPONSE']._serialized_end=916
-  _globals['_GETCURRENTUSERREQUEST']._serialized_start=918
-  _globals['_GETCURRENTUSERREQUEST']._serialized_end=941
-  _globals['_GETCURRENTUSERRESPONSE']._serialized_start=943
-  _globals['_GETCURRENTUSERRESPONSE']._serialized_end=1004
-  _globals['_GETUSERREQUEST']._serialized_start=1006
-  _globals['_GETUSERREQUEST']._serialized_end=1039
-  _globals['_GETUSERRESPONSE']._serialized_start=1041
-  _globals['_GETUSERRESPONSE']._serialized_end=1095
-  _globals['_LISTUSERSREQUEST']._serialized_start=1097
-  _globals['_LISTUSERSREQUEST']._serialized_end=1199
-  _globals['_LISTUSERSRESPONSE']._serialized_start=1201
-  _globals['_LISTUSERSRESPONSE']._serialized_end=1283
-  _globals['_UPDATEUSERREQUEST']._serialized_start=1285
-  _globals['_UPDATEUSERREQUEST']._serialized_end=1390
-  _globals['_UPDATEUSERRESPONSE']._serialized_start=1392
-  _globals['_UPDATEUSERRESPONSE']._serialized_end=1449
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1451
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1522
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1524
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1548
-  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=1550
-  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=1594
-  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_start=1596
-  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_end=1626
-  _globals['_RESETPASSWORDREQUEST']._serialized_start=1628
-  _globals['_RESETPASSWORDREQUEST']._serialized_end=1687
-  _globals['_RESETPASSWORDRESPONSE']._serialized_start=1689
-  _globals['_RESETPASSWORDRESPONSE']._serialized_end=1712
-  _globals['_USERSERVICE']._serialized_start=1715
-  _globals['_USERSERVICE']._serialized_end=2742
+  _globals['_LOGINRESPONSE']._serialized_start=795
+  _globals['_LOGINRESPONSE']._serialized_end=1002
+  _globals['_REFRESHTOKENREQUEST']._serialized_start=1004
+  _globals['_REFRESHTOKENREQUEST']._serialized_end=1048
+  _globals['_REFRESHTOKENRESPONSE']._serialized_start=1051
+  _globals['_REFRESHTOKENRESPONSE']._serialized_end=1265
+  _globals['_LOGOUTREQUEST']._serialized_start=1267
+  _globals['_LOGOUTREQUEST']._serialized_end=1305
+  _globals['_LOGOUTRESPONSE']._serialized_start=1307
+  _globals['_LOGOUTRESPONSE']._serialized_end=1323
+  _globals['_LISTREVOCATIONSREQUEST']._serialized_start=1325
+  _globals['_LISTREVOCATIONSREQUEST']._serialized_end=1386
+  _globals['_LISTREVOCATIONSRESPONSE']._serialized_start=1388
+  _globals['_LISTREVOCATIONSRESPONSE']._serialized_end=1463
+  _globals['_REVOCATION']._serialized_start=1466
+  _globals['_REVOCATION']._serialized_end=1601
+  _globals['_GETCURRENTUSERREQUEST']._serialized_start=1603
+  _globals['_GETCURRENTUSERREQUEST']._serialized_end=1626
+  _globals['_GETCURRENTUSERRESPONSE']._serialized_start=1628
+  _globals['_GETCURRENTUSERRESPONSE']._serialized_end=1689
+  _globals['_GETUSERREQUEST']._serialized_start=1691
+  _globals['_GETUSERREQUEST']._serialized_end=1724
+  _globals['_GETUSERRESPONSE']._serialized_start=1726
+  _globals['_GETUSERRESPONSE']._serialized_end=1780
+  _globals['_LISTUSERSREQUEST']._serialized_start=1782
+  _globals['_LISTUSERSREQUEST']._serialized_end=1884
+  _globals['_LISTUSERSRESPONSE']._serialized_start=1886
+  _globals['_LISTUSERSRESPONSE']._serialized_end=1968
+  _globals['_UPDATEUSERREQUEST']._serialized_start=1970
+  _globals['_UPDATEUSERREQUEST']._serialized_end=2075
+  _globals['_UPDATEUSERRESPONSE']._serialized_start=2077
+  _globals['_UPDATEUSERRESPONSE']._serialized_end=2134
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=2136
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=2207
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=2209
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=2233
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_start=2235
+  _globals['_REQUESTPASSWORDRESETREQUEST']._serialized_end=2279
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_start=2281
+  _globals['_REQUESTPASSWORDRESETRESPONSE']._serialized_end=2311
+  _globals['_RESETPASSWORDREQUEST']._serialized_start=2313
+  _globals['_RESETPASSWORDREQUEST']._serialized_end=2372
+  _globals['_RESETPASSWORDRESPONSE']._serialized_start=2374
+  _globals['_RESETPASSWORDRESPONSE']._serialized_end=2397
+  _globals['_USERSERVICE']._serialized_start=2400
+  _globals['_USERSERVICE']._serialized_end=3697
 # @@protoc_insertion_point(module_scope)
