@@ -17,6 +17,15 @@ from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
 log = logging.getLogger("estore.revocations")
 
 PAGE_SIZE = 500
+CHANNEL_OPTIONS = (
+    # After UserService comes back, reconnect within a second, not after grpc's default backoff
+    # (up to two minutes), during which admin powers would stay suspended.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    # Subchannels of our own: a failed connection here never makes other channels fail fast.
+    ("grpc.use_local_subchannel_pool", 1),
+)
 Fetch = Callable[[int, int], Awaitable[Sequence[Revocation]]]  # (after id, limit) -> page
 
 
@@ -32,6 +41,7 @@ class RevocationFollower:
         self._timeout = timeout  # for one catch-up; a hung read must not stall the loop
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._stopping = False
 
     async def catch_up(self) -> None:
         """Read the feed to its end, then vouch for everything committed before the read began."""
@@ -49,6 +59,7 @@ class RevocationFollower:
         self._task = asyncio.create_task(self._loop(), name="revocation-feed")
 
     async def stop(self) -> None:
+        self._stopping = True  # the loop ends even if a cancellation gets lost in a poll
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -56,13 +67,14 @@ class RevocationFollower:
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._interval)
             await self._poll()
 
     async def _poll(self) -> None:
         try:
-            await asyncio.wait_for(self.catch_up(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self.catch_up()
         except Exception as error:
             if not self._failing:  # once per outage, not once a second
                 log.warning(
@@ -96,9 +108,9 @@ class RevocationFeedClient:
     ) -> RevocationFeedClient:
         """A client for UserService at `target` (TLS when `credentials` are given)."""
         if credentials is None:
-            channel = grpc.aio.insecure_channel(target)
+            channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         else:
-            channel = grpc.aio.secure_channel(target, credentials)
+            channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
         return cls(channel, service_token, deadline)
 
     async def fetch(self, after_id: int, limit: int) -> list[Revocation]:

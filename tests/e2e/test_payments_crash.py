@@ -67,7 +67,7 @@ async def wait_until_serving(port: int) -> None:
 
 @pytest.fixture
 def payments_env(
-    tmp_path: Path, redis_url: str, signing_key, token_issuer: TokenIssuer
+    tmp_path: Path, redis_url: str, signing_key, token_issuer: TokenIssuer, feed_env
 ) -> dict[str, str]:
     public = tmp_path / "jwt_public.pem"
     public.write_bytes(
@@ -85,6 +85,7 @@ def payments_env(
         "ESTORE_SERVICE_TOKEN": token_issuer.mint_service_token("payments", ttl_seconds=600).token,
         "ESTORE_PAYMENTS_LEASE_SECONDS": "1",
         "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2",
+        **feed_env,
     }
 
 
@@ -94,9 +95,11 @@ async def test_killed_between_reserve_and_charge(
     redis_url: str,
     token_issuer: TokenIssuer,
     token_verifier: TokenVerifier,
+    feed_env: dict[str, str],
 ) -> None:
     inventory = GrpcServer(
-        await create_inventory(Settings.from_env({"ESTORE_REDIS_URL": redis_url})), token_verifier
+        await create_inventory(Settings.from_env({"ESTORE_REDIS_URL": redis_url, **feed_env})),
+        token_verifier,
     )
     inventory_port = await inventory.start()
     payments_env["ESTORE_INVENTORY_TARGET"] = f"127.0.0.1:{inventory_port}"

@@ -79,10 +79,17 @@ def _token(issuer: TokenIssuer, user_id: int, *, admin: bool = False, verified: 
 
 @pytest.fixture
 async def shop(
-    redis_url: str, token_issuer: TokenIssuer, token_verifier: TokenVerifier
+    redis_url: str,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+    feed_env: dict[str, str],
 ) -> AsyncIterator[Shop]:
     settings = Settings.from_env(
-        {"ESTORE_REDIS_URL": redis_url, "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2"}
+        {
+            "ESTORE_REDIS_URL": redis_url,
+            "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2",
+            **feed_env,
+        }
     )
     inventory_server = GrpcServer(await create_inventory(settings), token_verifier)
     inventory_port = await inventory_server.start()
