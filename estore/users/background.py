@@ -21,18 +21,21 @@ class BackgroundTasks:
         # The event loop keeps only weak references to tasks: this set keeps them alive.
         self._tasks: set[asyncio.Task[None]] = set()
         self._limit = limit
-        self.dropped = 0
+        self.dropped = 0  # in all
+        self._dropped_lately = 0  # since the limit was last reached
 
     def start(self, work: Coroutine[Any, Any, None], name: str) -> bool:
-        """Run `work` on its own (errors logged); dropped and logged when `limit` already run."""
+        """Run `work` on its own (errors logged); dropped when `limit` tasks already run."""
         if len(self._tasks) >= self._limit:
-            work.close()  # never started: nothing to clean up, and no "never awaited" warning
+            work.close()  # never started: nothing to undo, and no "never awaited" warning
             self.dropped += 1
-            log.warning(
-                "background work dropped: too many running",
-                extra={"task": name, "running": len(self._tasks), "dropped": self.dropped},
-            )
+            self._dropped_lately += 1
+            if self._dropped_lately == 1:  # once per flood, not once per request
+                log.warning("background work dropped: %d tasks running", len(self._tasks))
             return False
+        if self._dropped_lately:
+            log.warning("background work was dropped %d times", self._dropped_lately)
+            self._dropped_lately = 0
         task = asyncio.create_task(_logged(work, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

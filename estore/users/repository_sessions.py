@@ -17,11 +17,13 @@ _PRUNE_DEAD_SESSIONS = """
         LIMIT 100 FOR UPDATE SKIP LOCKED
     )
 """
-# The session row is locked: rotations, reuse and logouts of one session take turns.
+# Both rows are locked: rotations, reuse and logouts of one session take turns, and each sees
+# the rows as the one before left them (a joined row that is not locked would be read as it
+# was before the wait, and every concurrent use of one token would find it unused).
 _FIND_TOKEN = """
     SELECT r.used_at, s.id AS session_id, s.user_id, s.revoked_at, s.expires_at <= now() AS expired
     FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
-    WHERE r.token_hash = %s FOR UPDATE OF s
+    WHERE r.token_hash = %s FOR UPDATE OF s, r
 """
 _ACCOUNT = sql.SQL("SELECT {}, u.token_generation FROM users u WHERE u.id = %s").format(
     USER_COLUMNS_OF_U
