@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 from mirakuru import TCPExecutor
-from mirakuru.exceptions import TimeoutExpired
+from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
 from estore.embedded.ports import dying_with_parent, free_port
 
@@ -47,30 +47,38 @@ def postgres_bin_dir() -> Path:
     )
 
 
-def query_error(url: str) -> str | None:
-    """Why PostgreSQL at `url` cannot run a query right now; None when it can."""
+def query_error(url: str, data_dir: Path | None = None) -> str | None:
+    """Why the PostgreSQL at `url` (serving `data_dir`, if given) cannot run a query now.
+
+    None when it can. Checking the data directory tells our server from another one that took
+    the port meanwhile (ours then fails to listen, and exits).
+    """
     try:
         with psycopg.connect(
             url, autocommit=True, connect_timeout=QUERY_CHECK_TIMEOUT_SECONDS
         ) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.OperationalError as error:
+            row = connection.execute("SELECT current_setting('data_directory')").fetchone()
+    except psycopg.Error as error:
         return str(error).strip() or type(error).__name__
+    served = "" if row is None else str(row[0])
+    if data_dir is not None and Path(served) != data_dir:
+        return f"another PostgreSQL (data directory {served}) answers on this port"
     return None
 
 
-class _QueryReadyExecutor(TCPExecutor):
+class QueryReadyExecutor(TCPExecutor):
     """Started once PostgreSQL runs a query: it accepts TCP while it is still starting up."""
 
-    def __init__(self, *args: Any, url: str, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, url: str, data_dir: Path | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._url = url
+        self._data_dir = data_dir
         self.last_error = "it never accepted a TCP connection"
 
     def after_start_check(self) -> bool:
         if not super().after_start_check():
             return False
-        error = query_error(self._url)
+        error = query_error(self._url, self._data_dir)
         if error is not None:
             self.last_error = error  # e.g. "the database system is starting up"
         return error is None
@@ -159,11 +167,12 @@ class EmbeddedPostgres:
             command += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
             command += ["-c", "full_page_writes=off"]
         log_file = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
-        executor = _QueryReadyExecutor(
+        executor = QueryReadyExecutor(
             dying_with_parent(command, "SIGINT"),
             host=self.host,
             port=self.port,
             url=self.url(),
+            data_dir=self.data_dir,
             timeout=timeout,
             stop_signal=signal.SIGINT,  # "fast" shutdown: does not wait for clients to leave
             stdout=log_file,
@@ -178,6 +187,12 @@ class EmbeddedPostgres:
             raise EmbeddedStoreError(
                 f"PostgreSQL did not answer a query within {timeout:g} s: {executor.last_error}"
                 f" (see {log_file.name})"
+            ) from None
+        except ProcessExitedWithError as error:
+            self._executor = None
+            raise EmbeddedStoreError(
+                f"PostgreSQL exited with code {error.exit_code} while starting"
+                f" ({executor.last_error}; see {log_file.name})"
             ) from None
 
     @property

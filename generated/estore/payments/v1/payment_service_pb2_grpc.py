@@ -31,7 +31,19 @@ class PaymentServiceStub:
     through InventoryService. Default port 50053.
 
     Authentication: every RPC needs `authorization: Bearer <token>` metadata
-    with a token from UserService.Login.
+    with an access token from UserService (Login or RefreshToken).
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED: a deactivated user can no longer
+    order. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed (RefundOrder,
+    ListOrders, and GetOrder, CancelOrder or AddOrderNote on another user's
+    order), while plain users keep shopping (their access tokens expire within
+    minutes anyway).
 
     Order life cycle (OrderStatus): PENDING, then PAID when the charge
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
@@ -65,6 +77,8 @@ class PaymentServiceStub:
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
     another issuer/audience; or past its expiry.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / EMAIL_NOT_VERIFIED: the caller lacks
     the role or the verified email the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change to the
@@ -72,6 +86,9 @@ class PaymentServiceStub:
     - UNAVAILABLE STORE_UNAVAILABLE / INVENTORY_UNAVAILABLE /
     PROCESSOR_UNAVAILABLE: Redis, InventoryService or the payment processor
     is unreachable; retry with backoff (with the same request_id).
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     """
@@ -140,7 +157,19 @@ class PaymentServiceServicer:
     through InventoryService. Default port 50053.
 
     Authentication: every RPC needs `authorization: Bearer <token>` metadata
-    with a token from UserService.Login.
+    with an access token from UserService (Login or RefreshToken).
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED: a deactivated user can no longer
+    order. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed (RefundOrder,
+    ListOrders, and GetOrder, CancelOrder or AddOrderNote on another user's
+    order), while plain users keep shopping (their access tokens expire within
+    minutes anyway).
 
     Order life cycle (OrderStatus): PENDING, then PAID when the charge
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
@@ -174,6 +203,8 @@ class PaymentServiceServicer:
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
     another issuer/audience; or past its expiry.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / EMAIL_NOT_VERIFIED: the caller lacks
     the role or the verified email the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change to the
@@ -181,6 +212,9 @@ class PaymentServiceServicer:
     - UNAVAILABLE STORE_UNAVAILABLE / INVENTORY_UNAVAILABLE /
     PROCESSOR_UNAVAILABLE: Redis, InventoryService or the payment processor
     is unreachable; retry with backoff (with the same request_id).
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     """
@@ -405,7 +439,19 @@ class PaymentService:
     through InventoryService. Default port 50053.
 
     Authentication: every RPC needs `authorization: Bearer <token>` metadata
-    with a token from UserService.Login.
+    with an access token from UserService (Login or RefreshToken).
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED: a deactivated user can no longer
+    order. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed (RefundOrder,
+    ListOrders, and GetOrder, CancelOrder or AddOrderNote on another user's
+    order), while plain users keep shopping (their access tokens expire within
+    minutes anyway).
 
     Order life cycle (OrderStatus): PENDING, then PAID when the charge
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
@@ -439,6 +485,8 @@ class PaymentService:
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
     another issuer/audience; or past its expiry.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / EMAIL_NOT_VERIFIED: the caller lacks
     the role or the verified email the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change to the
@@ -446,6 +494,9 @@ class PaymentService:
     - UNAVAILABLE STORE_UNAVAILABLE / INVENTORY_UNAVAILABLE /
     PROCESSOR_UNAVAILABLE: Redis, InventoryService or the payment processor
     is unreachable; retry with backoff (with the same request_id).
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     """
