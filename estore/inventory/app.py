@@ -45,11 +45,11 @@ async def create_service(
     redis = connect_redis(settings.inventory_redis_url, "ESTORE_INVENTORY_REDIS_URL")
     store = InventoryStore(redis)
     servicer, stock = build_servicer(store, settings, clock)
+    revocations, stop_following = await follow_revocations(settings, "inventory")
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
         await store.load_scripts()
     sweeper = ReservationSweeper(stock.expire_due_reservations, interval=sweep_interval)
     sweeper.start()
-    revocations, stop_following = await follow_revocations(settings, "inventory")
 
     async def close_redis() -> None:
         await redis.aclose()
