@@ -23,6 +23,7 @@ class ReservationSweeper:
         self._sweep = sweep
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start sweeping in the background."""
@@ -33,13 +34,16 @@ class ReservationSweeper:
         """Stop sweeping and wait for the task to end."""
         if self._task is None:
             return
+        # Python 3.11's asyncio.wait_for (which redis-py uses) can swallow a cancellation that
+        # lands as its call completes; the flag ends the loop even then.
+        self._stopping = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 expired = await self._sweep()
             except Exception:  # Redis down, most likely: try again next round
