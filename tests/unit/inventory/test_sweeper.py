@@ -30,7 +30,6 @@ async def test_stop_ends_the_sweeper_even_when_a_sweep_swallows_the_cancellation
     try:
         done, _ = await asyncio.wait({stopping}, timeout=5)
         assert done, "stop() never returned: the sweeper kept sweeping"
-        assert sweeps == 1
     finally:
         stopping.cancel()  # without the fix, this cancellation reaches the sweep and ends it
         with contextlib.suppress(asyncio.CancelledError):
