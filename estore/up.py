@@ -60,8 +60,8 @@ def _hold_lock(data_dir: Path, stack: ExitStack) -> bool:
 def _start_postgres(data_dir: Path, stack: ExitStack) -> str:
     _say("starting PostgreSQL ...")
     postgres = EmbeddedPostgres(data_dir / "postgres")
-    postgres.start()
-    stack.callback(postgres.stop)
+    stack.callback(postgres.stop)  # before start: a start that fails midway is undone too
+    postgres.start()  # returns once it answers queries, not merely once it accepts TCP
     with psycopg.connect(postgres.url(), autocommit=True) as connection:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (USERS_DATABASE,)
@@ -121,14 +121,11 @@ def _with_ports(settings: Settings, service: str, ready: dict[str, int]) -> Sett
 
 
 def _start_services(supervisor: Supervisor, settings: Settings, log_file: Path) -> list[Child]:
-    """Users and Inventory, then Payments, told where Inventory really listens."""
-    children = supervisor.start(
-        [(name, serve_service, (settings, name, log_file)) for name in ("users", "inventory")]
-    )
-    inventory = children[1].ready
-    if settings.inventory_target == f"localhost:{settings.inventory_port}":
-        settings = dataclasses.replace(settings, inventory_target=f"localhost:{inventory['port']}")
-    children += supervisor.start([("payments", serve_service, (settings, "payments", log_file))])
+    """Users, then Inventory, then Payments, each told where the ones before really listen."""
+    children: list[Child] = []
+    for name in ("users", "inventory", "payments"):
+        children += supervisor.start([(name, serve_service, (settings, name, log_file))])
+        settings = _where_it_listens(settings, name, children[-1].ready["port"])
     for child in children:
         child.args = (_with_ports(settings, child.name, child.ready), child.name, log_file)
     return children
@@ -172,6 +169,21 @@ def _serve_all(settings: Settings, log_file: Path) -> int:
         _announce(settings, children)
         supervisor.run()
     return 1 if supervisor.gave_up else 0
+
+
+def _where_it_listens(settings: Settings, name: str, port: int) -> Settings:
+    """Point the default target of service `name` (`localhost:<its setting>`) at its real port."""
+    fields = {
+        "users": ("users_target", "users_port"),
+        "inventory": ("inventory_target", "inventory_port"),
+    }
+    if name not in fields:
+        return settings
+    target, configured = fields[name]
+    if getattr(settings, target) != f"localhost:{getattr(settings, configured)}":
+        return settings  # set by the operator: leave it
+    changes: dict[str, Any] = {target: f"localhost:{port}"}
+    return dataclasses.replace(settings, **changes)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -110,3 +110,50 @@ def users_database_url(postgres_server: EmbeddedPostgres, users_template: str) -
     yield postgres_server.url(name)
     with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Inventory and Payments follow UserService's revocation feed: one UserService serves it to all.
+
+
+@pytest.fixture(scope="session")
+async def user_service_target(
+    postgres_server: EmbeddedPostgres,
+    users_template: str,
+    scratch_dir: Path,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+) -> AsyncIterator[str]:
+    """Where a UserService runs for the whole session (on a database of its own)."""
+    from estore.common.config import Settings
+    from estore.common.server import GrpcServer
+    from estore.users.app import create_service
+
+    name = f"users_feed_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{users_template}"')
+    settings = Settings.from_env(
+        {
+            "ESTORE_USERS_DATABASE_URL": postgres_server.url(name),
+            "ESTORE_DATA_DIR": str(scratch_dir / "users-feed"),
+            "ESTORE_BCRYPT_ROUNDS": "4",
+        }
+    )
+    server = GrpcServer(await create_service(settings, issuer=token_issuer), token_verifier)
+    port = await server.start()
+    yield f"127.0.0.1:{port}"
+    await server.stop(grace=0)
+
+
+@pytest.fixture
+def feed_env(user_service_target: str, token_issuer: TokenIssuer) -> dict[str, str]:
+    """Settings for a service following the session's UserService, as production wires it.
+
+    Where the feed is not what a test is about, its staleness limit is generous, so that a
+    loaded machine cannot suspend the admin calls the test makes.
+    """
+    token = token_issuer.mint_service_token("tests", ttl_seconds=3600).token
+    return {
+        "ESTORE_USERS_TARGET": user_service_target,
+        "ESTORE_SERVICE_TOKEN": token,
+        "ESTORE_REVOCATION_MAX_STALENESS_SECONDS": "30",
+    }

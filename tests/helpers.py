@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
@@ -74,3 +77,26 @@ def error_details(error: grpc.aio.AioRpcError) -> ErrorDetails:
                 detail.Unpack(message)
                 bucket.append(message)
     return found
+
+
+async def refused_within(
+    call: Callable[[], Awaitable[Any]],
+    code: grpc.StatusCode,
+    reason: str,
+    seconds: float = 5.0,
+) -> float:
+    """Repeat `call` until it fails with `code` and ErrorInfo `reason`; how long that took.
+
+    Fails if it still succeeds after `seconds`, or if it fails in any other way.
+    """
+    started = time.monotonic()
+    while True:
+        try:
+            await call()
+        except grpc.aio.AioRpcError as error:
+            details = error_details(error)
+            assert (details.code, details.reason) == (code, reason), details.message
+            return time.monotonic() - started
+        elapsed = time.monotonic() - started
+        assert elapsed < seconds, f"still accepted after {elapsed:.1f} s"
+        await asyncio.sleep(0.05)

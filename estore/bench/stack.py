@@ -34,7 +34,7 @@ START_TIMEOUT_SECONDS = 120.0
 NOT_INHERITED = (
     "ESTORE_DATA_DIR", "ESTORE_USERS_DATABASE_URL", "ESTORE_REDIS_URL",
     "ESTORE_INVENTORY_REDIS_URL", "ESTORE_PAYMENTS_REDIS_URL", "ESTORE_HOST",
-    "ESTORE_INVENTORY_TARGET", "ESTORE_JWT_PRIVATE_KEY_FILE", "ESTORE_JWT_PUBLIC_KEY_FILE",
+    "ESTORE_INVENTORY_TARGET", "ESTORE_USERS_TARGET", "ESTORE_JWT_PRIVATE_KEY_FILE", "ESTORE_JWT_PUBLIC_KEY_FILE",
     "ESTORE_SERVICE_TOKEN", "ESTORE_SMTP_URL", "ESTORE_MAIL_OUTBOX", "ESTORE_TLS_CERT_FILE",
     "ESTORE_TLS_KEY_FILE", "ESTORE_TLS_CA_FILE", "ESTORE_BOOTSTRAP_ADMIN_EMAIL",
     "ESTORE_BOOTSTRAP_ADMIN_PASSWORD",
@@ -155,6 +155,7 @@ def running_stack(settings: Settings, cores: Cores, say: Callable[[str], None]) 
         for name in SERVICES:
             env[f"ESTORE_{name.upper()}_PORT"] = str(ports[name])
         env["ESTORE_INVENTORY_TARGET"] = f"127.0.0.1:{ports['inventory']}"
+        env["ESTORE_USERS_TARGET"] = f"127.0.0.1:{ports['users']}"  # the revocation feed
         targets = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
         commands = {name: [sys.executable, "-m", "estore", "serve", name] for name in SERVICES} | {
             "baseline": [sys.executable, "-m", "estore.bench.baseline", str(ports["baseline"])]
@@ -162,7 +163,7 @@ def running_stack(settings: Settings, cores: Cores, say: Callable[[str], None]) 
         say("starting the services and the baseline server ...")
         logs = {name: root / "logs" / f"{name}.log" for name in commands}
         pids = {name: _spawn(commands[name], env, logs[name], stack) for name in commands}
-        for name in commands:  # Payments reaches Inventory only when called: all start at once
+        for name in commands:  # each finds the others' ports in its settings: all start at once
             _await_serving(name, targets[name], pids[name], logs[name])
         pids |= {"redis": redis_pid, "postgres": postgres_pid}
         if cores.pinned:

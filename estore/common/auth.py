@@ -9,12 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from estore.common.errors import PermissionDenied, Unauthenticated
+from estore.common.errors import PermissionDenied, Unauthenticated, Unavailable
+
+if TYPE_CHECKING:
+    from estore.common.revocations import RevocationList
 
 ALGORITHM = "EdDSA"
 CLOCK_SKEW_SECONDS = 30  # hosts' clocks may differ a little; a fresh token must not fail
@@ -27,13 +31,26 @@ class Caller:
     """Who is calling: a signed-in user, an internal service, or nobody."""
 
     user_id: int | None = None
-    is_admin: bool = False
+    is_admin: bool = False  # admin powers this service can vouch for right now
     is_verified: bool = False
     is_service: bool = False
+    # The token claims admin, but this service has not learnt revocations lately, so it cannot
+    # tell whether the claim still holds: admin powers are suspended (fail closed).
+    admin_unconfirmed: bool = False
 
     @property
     def is_authenticated(self) -> bool:
         return self.user_id is not None or self.is_service
+
+    def acts_as_admin(self) -> bool:
+        """Whether the caller has admin powers; UNAVAILABLE while an admin claim is unconfirmed."""
+        if self.admin_unconfirmed:
+            raise Unavailable(
+                "admin powers are suspended: this service cannot reach UserService's revocation"
+                " feed; retry shortly",
+                reason="REVOCATIONS_UNAVAILABLE",
+            )
+        return self.is_admin
 
     def require_user(self) -> int:
         """The signed-in user's id; UNAUTHENTICATED for anyone else."""
@@ -47,14 +64,14 @@ class Caller:
         """PERMISSION_DENIED unless the caller is an admin."""
         if not self.is_authenticated:
             raise Unauthenticated("sign in first", reason="AUTH_TOKEN_MISSING")
-        if not self.is_admin:
+        if not self.acts_as_admin():
             raise PermissionDenied("this needs an admin", reason="ADMIN_REQUIRED")
 
     def require_service(self) -> None:
         """PERMISSION_DENIED unless the caller is an internal service or an admin."""
         if not self.is_authenticated:
             raise Unauthenticated("sign in first", reason="AUTH_TOKEN_MISSING")
-        if not (self.is_service or self.is_admin):
+        if not (self.is_service or self.acts_as_admin()):
             raise PermissionDenied("this needs the service role", reason="SERVICE_ROLE_REQUIRED")
 
 
@@ -70,12 +87,26 @@ class IssuedToken:
 
 
 class TokenVerifier:
-    """Checks signature (EdDSA only), `exp`, `iss` and `aud`, and turns claims into a Caller."""
+    """Checks signature (EdDSA only), `exp`, `iss`, `aud` and revocations; claims -> a Caller."""
 
-    def __init__(self, public_key: Ed25519PublicKey, *, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        public_key: Ed25519PublicKey,
+        *,
+        issuer: str,
+        audience: str,
+        revocations: RevocationList | None = None,
+    ) -> None:
         self._key = public_key
         self._issuer = issuer
         self._audience = audience
+        self._revocations = revocations
+
+    def with_revocations(self, revocations: RevocationList) -> TokenVerifier:
+        """This verifier, also refusing what `revocations` revokes and failing admins closed."""
+        return TokenVerifier(
+            self._key, issuer=self._issuer, audience=self._audience, revocations=revocations
+        )
 
     def verify(self, token: str) -> Caller:
         """The caller a token stands for; Unauthenticated if anything about it is wrong."""
@@ -95,14 +126,25 @@ class TokenVerifier:
             raise Unauthenticated("the token is not valid", reason="AUTH_TOKEN_INVALID") from None
         if claims.get("role") == SERVICE_ROLE:
             return Caller(is_service=True)
+        return self._user_caller(claims)
+
+    def _user_caller(self, claims: dict[str, object]) -> Caller:
         subject = str(claims["sub"])
-        if not subject.isdigit():
+        # Tokens from before generations existed carry none: they count as generation 0.
+        generation, session = claims.get("gen", 0), claims.get("sid", "")
+        if not subject.isdigit() or type(generation) is not int or not isinstance(session, str):
             raise Unauthenticated("the token is not valid", reason="AUTH_TOKEN_INVALID")
-        return Caller(
-            user_id=int(subject),
-            is_admin=claims.get("admin") is True,
-            is_verified=claims.get("verified") is True,
-        )
+        user_id, is_admin = int(subject), claims.get("admin") is True
+        is_verified = claims.get("verified") is True
+        if self._revocations is None:
+            return Caller(user_id=user_id, is_admin=is_admin, is_verified=is_verified)
+        if self._revocations.revokes(user_id, generation, session):
+            raise Unauthenticated(
+                "the token was revoked; refresh it or sign in again", reason="AUTH_TOKEN_REVOKED"
+            )
+        if is_admin and not self._revocations.current():
+            return Caller(user_id=user_id, is_verified=is_verified, admin_unconfirmed=True)
+        return Caller(user_id=user_id, is_admin=is_admin, is_verified=is_verified)
 
     def caller_from_authorization(self, value: str | None) -> Caller:
         """The caller of an `authorization` metadata value (None: anonymous)."""
@@ -148,10 +190,24 @@ class TokenIssuer:
         return IssuedToken(token, datetime.fromtimestamp(expires, UTC))
 
     def issue_access_token(
-        self, user_id: int, *, is_admin: bool, is_verified: bool, ttl_seconds: int
+        self,
+        user_id: int,
+        *,
+        is_admin: bool,
+        is_verified: bool,
+        ttl_seconds: int,
+        generation: int = 0,
+        session_id: str = "",
     ) -> IssuedToken:
-        """A user's access token."""
-        extra = {"role": USER_ROLE, "admin": is_admin, "verified": is_verified}
+        """A user's access token, of the account's token `generation` and sign-in `session_id`."""
+        extra: dict[str, object] = {
+            "role": USER_ROLE,
+            "admin": is_admin,
+            "verified": is_verified,
+            "gen": generation,
+        }
+        if session_id:
+            extra["sid"] = session_id
         return self._sign(str(user_id), ttl_seconds, extra)
 
     def mint_service_token(self, name: str, *, ttl_seconds: int) -> IssuedToken:

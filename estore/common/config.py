@@ -68,6 +68,17 @@ class _Env:
         return value
 
 
+def _staleness(env: _Env, poll_interval: float) -> float:
+    name = "ESTORE_REVOCATION_MAX_STALENESS_SECONDS"
+    staleness = env.number(name, 4.0, minimum=0.1)
+    if staleness <= poll_interval:  # every poll would find admin powers already suspended
+        raise ConfigError(
+            f"{name}={staleness} must exceed ESTORE_REVOCATION_POLL_INTERVAL_SECONDS"
+            f"={poll_interval}"
+        )
+    return staleness
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the services and the CLI read from the environment."""
@@ -84,11 +95,15 @@ class Settings:
     inventory_metrics_port: int
     payments_metrics_port: int
     inventory_target: str
+    users_target: str
     jwt_private_key_file: Path
     jwt_public_key_file: Path
     jwt_issuer: str
     jwt_audience: str
     access_token_ttl_seconds: int
+    refresh_token_ttl_seconds: int
+    revocation_poll_interval_seconds: float
+    revocation_max_staleness_seconds: float
     service_token: str | None
     bcrypt_rounds: int
     payments_fee_bps: int
@@ -134,13 +149,15 @@ class Settings:
             raise ConfigError(f"ESTORE_CURRENCY={currency!r} is not an ISO 4217 code")
         keys = data_dir / "keys"
         inventory_port = env.integer("ESTORE_INVENTORY_PORT", 50052, maximum=65535)
+        users_port = env.integer("ESTORE_USERS_PORT", 50051, maximum=65535)
+        poll_interval = env.number("ESTORE_REVOCATION_POLL_INTERVAL_SECONDS", 1.0, minimum=0.05)
         return cls(
             data_dir=data_dir,
             users_database_url=env.optional("ESTORE_USERS_DATABASE_URL"),
             inventory_redis_url=env.optional("ESTORE_INVENTORY_REDIS_URL") or redis_url,
             payments_redis_url=env.optional("ESTORE_PAYMENTS_REDIS_URL") or redis_url,
             host=env.text("ESTORE_HOST", "0.0.0.0"),  # noqa: S104 - a server listens on all
-            users_port=env.integer("ESTORE_USERS_PORT", 50051, maximum=65535),
+            users_port=users_port,
             inventory_port=inventory_port,
             payments_port=env.integer("ESTORE_PAYMENTS_PORT", 50053, maximum=65535),
             users_metrics_port=env.integer("ESTORE_USERS_METRICS_PORT", 9451, maximum=65535),
@@ -149,6 +166,7 @@ class Settings:
             ),
             payments_metrics_port=env.integer("ESTORE_PAYMENTS_METRICS_PORT", 9453, maximum=65535),
             inventory_target=env.text("ESTORE_INVENTORY_TARGET", f"localhost:{inventory_port}"),
+            users_target=env.text("ESTORE_USERS_TARGET", f"localhost:{users_port}"),
             jwt_private_key_file=Path(
                 env.text("ESTORE_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))
             ),
@@ -157,9 +175,12 @@ class Settings:
             ),
             jwt_issuer=env.text("ESTORE_JWT_ISSUER", "estore"),
             jwt_audience=env.text("ESTORE_JWT_AUDIENCE", "estore"),
-            access_token_ttl_seconds=env.integer(
-                "ESTORE_ACCESS_TOKEN_TTL_SECONDS", 3600, minimum=1
+            access_token_ttl_seconds=env.integer("ESTORE_ACCESS_TOKEN_TTL_SECONDS", 300, minimum=1),
+            refresh_token_ttl_seconds=env.integer(
+                "ESTORE_REFRESH_TOKEN_TTL_SECONDS", 30 * 86400, minimum=60
             ),
+            revocation_poll_interval_seconds=poll_interval,
+            revocation_max_staleness_seconds=_staleness(env, poll_interval),
             service_token=env.optional("ESTORE_SERVICE_TOKEN"),
             bcrypt_rounds=env.integer("ESTORE_BCRYPT_ROUNDS", 12, minimum=4, maximum=31),
             payments_fee_bps=env.integer("ESTORE_PAYMENTS_FEE_BPS", 500, maximum=10000),

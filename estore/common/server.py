@@ -16,6 +16,7 @@ from estore.common.breaker import StoreBreaker
 from estore.common.interceptor import ServerInterceptor
 from estore.common.metrics import Metrics, Sampler
 from estore.common.reflection import enable_reflection
+from estore.common.revocations import RevocationList
 from estore.common.tasks import stop_task
 
 log = logging.getLogger("estore.server")
@@ -50,6 +51,8 @@ class ServiceDefinition:
     max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
     # The largest request message taken; grpc refuses a larger one: RESOURCE_EXHAUSTED.
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    # What this service knows of revoked tokens; None trusts every well-signed token's claims.
+    revocations: RevocationList | None = None
 
 
 class GrpcServer:
@@ -78,6 +81,8 @@ class GrpcServer:
         self._probe_timeout = probe_timeout
         self._grace = grace
         self.health = health.aio.HealthServicer()
+        if definition.revocations is not None:
+            verifier = verifier.with_revocations(definition.revocations)
         self.breaker = StoreBreaker(definition.name)
         interceptor = ServerInterceptor(definition.name, verifier, self.metrics, self.breaker)
         self._server = grpc.aio.server(

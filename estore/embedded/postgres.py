@@ -7,16 +7,17 @@ import pwd
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from mirakuru import TCPExecutor
+from mirakuru.exceptions import ProcessExitedWithError, TimeoutExpired
 
 from estore.embedded.ports import dying_with_parent, free_port
 
 SUPERUSER = "postgres"
+QUERY_CHECK_TIMEOUT_SECONDS = 2  # libpq's smallest connect timeout
 
 
 class EmbeddedStoreError(RuntimeError):
@@ -44,6 +45,43 @@ def postgres_bin_dir() -> Path:
         "PostgreSQL server binaries not found: install them with "
         "`sudo apt-get install postgresql` (or set ESTORE_USERS_DATABASE_URL)"
     )
+
+
+def query_error(url: str, data_dir: Path | None = None) -> str | None:
+    """Why the PostgreSQL at `url` (serving `data_dir`, if given) cannot run a query now.
+
+    None when it can. Checking the data directory tells our server from another one that took
+    the port meanwhile (ours then fails to listen, and exits).
+    """
+    try:
+        with psycopg.connect(
+            url, autocommit=True, connect_timeout=QUERY_CHECK_TIMEOUT_SECONDS
+        ) as connection:
+            row = connection.execute("SELECT current_setting('data_directory')").fetchone()
+    except psycopg.Error as error:
+        return str(error).strip() or type(error).__name__
+    served = "" if row is None else str(row[0])
+    if data_dir is not None and Path(served) != data_dir:
+        return f"another PostgreSQL (data directory {served}) answers on this port"
+    return None
+
+
+class QueryReadyExecutor(TCPExecutor):
+    """Started once PostgreSQL runs a query: it accepts TCP while it is still starting up."""
+
+    def __init__(self, *args: Any, url: str, data_dir: Path | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._url = url
+        self._data_dir = data_dir
+        self.last_error = "it never accepted a TCP connection"
+
+    def after_start_check(self) -> bool:
+        if not super().after_start_check():
+            return False
+        error = query_error(self._url, self._data_dir)
+        if error is not None:
+            self.last_error = error  # e.g. "the database system is starting up"
+        return error is None
 
 
 def _run_as() -> dict[str, Any]:
@@ -115,7 +153,7 @@ class EmbeddedPostgres:
             )
 
     def start(self, timeout: float = 60) -> None:
-        """Create the cluster if needed and start the server; returns when it accepts TCP."""
+        """Create the cluster if needed and start the server; returns when it runs queries."""
         self._prepare()
         command = [
             str(self._bin / "postgres"),
@@ -129,29 +167,33 @@ class EmbeddedPostgres:
             command += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
             command += ["-c", "full_page_writes=off"]
         log_file = (self.data_dir.parent / f"{self.data_dir.name}.log").open("ab")
-        self._executor = TCPExecutor(
+        executor = QueryReadyExecutor(
             dying_with_parent(command, "SIGINT"),
             host=self.host,
             port=self.port,
+            url=self.url(),
+            data_dir=self.data_dir,
             timeout=timeout,
             stop_signal=signal.SIGINT,  # "fast" shutdown: does not wait for clients to leave
             stdout=log_file,
             stderr=subprocess.STDOUT,
             popen_kwargs=self._as,
         )
-        self._executor.start()
-        self._await_connections(time.monotonic() + timeout)
-
-    def _await_connections(self, deadline: float) -> None:
-        """Wait out "the database system is starting up": the port opens before it accepts."""
-        while True:
-            try:
-                psycopg.connect(self.url(), connect_timeout=5).close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        self._executor = executor
+        try:
+            executor.start()
+        except TimeoutExpired:  # mirakuru has killed it already
+            self._executor = None
+            raise EmbeddedStoreError(
+                f"PostgreSQL did not answer a query within {timeout:g} s: {executor.last_error}"
+                f" (see {log_file.name})"
+            ) from None
+        except ProcessExitedWithError as error:
+            self._executor = None
+            raise EmbeddedStoreError(
+                f"PostgreSQL exited with code {error.exit_code} while starting"
+                f" ({executor.last_error}; see {log_file.name})"
+            ) from None
 
     @property
     def pid(self) -> int | None:

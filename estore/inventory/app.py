@@ -8,6 +8,7 @@ from estore.common.config import ConfigError, Settings
 from estore.common.errors import Unavailable
 from estore.common.metrics import Sample
 from estore.common.redis import RedisProbe, connect_redis, connection_samples, dedicated_redis
+from estore.common.runtime import follow_revocations
 from estore.common.server import ServiceDefinition
 from estore.inventory.category_service import CategoryService
 from estore.inventory.event_feed import EventFeed
@@ -49,7 +50,7 @@ def build_servicer(
 async def create_service(
     settings: Settings, *, sweep_interval: float = 1.0, clock: Clock = system_clock
 ) -> ServiceDefinition:
-    """Connect to Redis (lazily), register the scripts, start the sweeper, build the service."""
+    """Connect to Redis (lazily), load the scripts, start the sweeper, follow revocations."""
     redis = connect_redis(
         settings.inventory_redis_url,
         "ESTORE_INVENTORY_REDIS_URL",
@@ -61,6 +62,7 @@ async def create_service(
     probe = RedisProbe(redis)
     store = InventoryStore(redis, reader=reader)
     servicer, stock, feed = build_servicer(store, settings, clock)
+    revocations, stop_following = await follow_revocations(settings, "inventory")
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
         await store.load_scripts()
         await store.layout.ready()  # re-index older data now (else before the first listing)
@@ -79,7 +81,7 @@ async def create_service(
             await store.stock.count_held(),
         )
         streams = Sample("estore_watch_streams", "Open WatchInventory streams", feed.watchers)
-        return [held, streams, *connection_samples(redis)]
+        return [held, streams, *connection_samples(redis), *revocations.samples()]
 
     return ServiceDefinition(
         name="inventory",
@@ -88,9 +90,10 @@ async def create_service(
             servicer, server
         ),
         probe=probe,
-        on_stop=(sweeper.stop, feed.close, close_redis),
+        on_stop=(stop_following, sweeper.stop, feed.close, close_redis),
         sampler=sampler,
         # Open WatchInventory streams count as calls in progress: room for them on top.
         max_concurrent_rpcs=settings.max_concurrent_rpcs + settings.inventory_max_watchers,
         max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
+        revocations=revocations,
     )

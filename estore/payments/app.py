@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from estore.common.auth import TokenIssuer, load_private_key
-from estore.common.config import ConfigError, Settings
+from estore.common.config import Settings
 from estore.common.idempotency import Idempotency
 from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
 from estore.common.redis import RedisProbe, connect_redis, connection_samples, shared_secret
+from estore.common.runtime import follow_revocations, service_token
 from estore.common.server import ServiceDefinition
 from estore.payments.inventory_client import InventoryClient
 from estore.payments.processor import Processor, SimulatedProcessor
@@ -25,34 +25,16 @@ from generated.estore.payments.v1 import payment_service_pb2 as payments_pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
 
 log = logging.getLogger("estore.payments")
-SERVICE_TOKEN_TTL_SECONDS = 30 * 86400
 FULL_NAME = payments_pb.DESCRIPTOR.services_by_name["PaymentService"].full_name
 # The largest request the spec allows is a 50-line CreateOrder or RefundOrder (about 7 KiB
 # with 128-character ids); 64 KiB leaves room to grow and refuses anything bigger unread.
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
-def _service_token(settings: Settings) -> str:
-    """ESTORE_SERVICE_TOKEN, or (on a dev machine holding the private key) a freshly minted one."""
-    if settings.service_token:
-        return settings.service_token
-    if not settings.jwt_private_key_file.exists():
-        raise ConfigError(
-            "ESTORE_SERVICE_TOKEN is not set: mint one with `estore token mint-service`"
-        )
-    log.warning("ESTORE_SERVICE_TOKEN is not set; minting one with the local private key")
-    issuer = TokenIssuer(
-        load_private_key(settings.jwt_private_key_file),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-    )
-    return issuer.mint_service_token("payments", ttl_seconds=SERVICE_TOKEN_TTL_SECONDS).token
-
-
 def _inventory_client(settings: Settings) -> InventoryClient:
     return InventoryClient.connect(
         settings.inventory_target,
-        _service_token(settings),
+        service_token(settings, "payments"),
         deadline_cap_seconds=settings.inventory_deadline_seconds,
         credentials=settings.tls.channel_credentials(),
     )
@@ -64,7 +46,7 @@ async def create_service(
     inventory: Inventory | None = None,
     processor: Processor | None = None,
 ) -> ServiceDefinition:
-    """Connect, run a recovery pass, start the sweeper, and build the service."""
+    """Connect, run a recovery pass, start the sweeper, follow revocations, build the service."""
     redis = connect_redis(
         settings.payments_redis_url,
         "ESTORE_PAYMENTS_REDIS_URL",
@@ -97,8 +79,10 @@ async def create_service(
         retry_seconds=settings.payments_lease_seconds,
     )  # fmt: skip
     recovery.start()  # its first pass finishes what a crashed instance left half done
+    revocations, stop_following = await follow_revocations(settings, "payments")
 
     async def close() -> None:
+        await stop_following()
         await recovery.stop()
         if client is not None:
             await client.close()
@@ -111,7 +95,7 @@ async def create_service(
             Sample("estore_orders", "Orders, by status", n, {"status": status.value})
             for status, n in counts.items()
         ]
-        return orders + connection_samples(redis)
+        return orders + connection_samples(redis) + revocations.samples()
 
     servicer = PaymentServicer(service, settings.currency)
     return ServiceDefinition(
@@ -125,4 +109,5 @@ async def create_service(
         sampler=sampler,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
         max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
+        revocations=revocations,
     )

@@ -135,7 +135,7 @@ class PaymentService:
         user_id = caller.require_user()
         check_id("order_id", order_id)
         order = await self.saga.load(order_id)
-        if order.user_id != user_id and not caller.is_admin:
+        if order.user_id != user_id and not caller.acts_as_admin():
             raise OrderNotFound("no such order")
         return order
 
@@ -144,9 +144,10 @@ class PaymentService:
     ) -> tuple[list[Order], str]:
         """Newest first; a non-admin sees only their own."""
         user_id = caller.require_user()
-        if not caller.is_admin and user_filter not in (0, user_id):
+        admin = caller.acts_as_admin()  # UNAVAILABLE while an admin's claim is unconfirmed
+        if not admin and user_filter not in (0, user_id):
             raise PermissionDenied("only admins list other users' orders", reason="ADMIN_REQUIRED")
-        owner = user_filter or (None if caller.is_admin else user_id)
+        owner = user_filter or (None if admin else user_id)
         scope = f"orders:{owner}:{status.value if status else ''}"
         cursor = self._tokens.decode(token, scope=scope) or {}
         orders, after = await self._store.list_orders(

@@ -14,6 +14,9 @@ from estore.common.config import ConfigError, Settings
 from estore.common.errors import InvalidArgument
 from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
+from estore.common.revocation_feed import RevocationFollower
+from estore.common.revocations import RevocationList
+from estore.common.runtime import new_revocation_list
 from estore.common.server import ServiceDefinition
 from estore.users.admins import ensure_admin
 from estore.users.mailer import mailer_for
@@ -131,7 +134,9 @@ async def create_app(
     probe = DatabaseProbe(url, pool)
     try:
         timeout = settings.pool_timeout_seconds if pool_timeout is None else pool_timeout
-        store = UserRepository(pool, timeout=timeout)
+        store = UserRepository(
+            pool, timeout=timeout, access_token_ttl_seconds=settings.access_token_ttl_seconds
+        )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         await hasher.prepare()
         service = UserService(
@@ -141,8 +146,18 @@ async def create_app(
             issuer,
             await _page_tokens(settings, store),
             access_token_ttl_seconds=settings.access_token_ttl_seconds,
+            refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
         )
         await _bootstrap_admin(settings, store, hasher)
+        # This service checks tokens too; it reads the feed from its own database.
+        revocations = new_revocation_list(settings)
+        follower = RevocationFollower(
+            revocations,
+            store.list_revocations,
+            interval=settings.revocation_poll_interval_seconds,
+            timeout=settings.revocation_max_staleness_seconds,
+        )
+        await follower.start()
     except BaseException:
         await pool.close()
         raise
@@ -153,16 +168,19 @@ async def create_app(
         register=lambda server: users_grpc.add_UserServiceServicer_to_server(servicer, server),
         probe=probe,
         # Mail work still running needs the pool: let it finish before the pool closes.
-        on_stop=(service.drain, pool.close, probe.close),
-        sampler=lambda: _pool_samples(pool),
+        on_stop=(follower.stop, service.drain, pool.close, probe.close),
+        sampler=lambda: _pool_samples(pool, revocations),
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
         max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,
+        revocations=revocations,
     )
     return UsersApp(service, definition)
 
 
-async def _pool_samples(pool: AsyncConnectionPool[Any]) -> list[Sample]:
-    """PostgreSQL pool use: connections open, idle, and requests waiting for one."""
+async def _pool_samples(
+    pool: AsyncConnectionPool[Any], revocations: RevocationList
+) -> list[Sample]:
+    """PostgreSQL pool use (connections open, idle, requests waiting), and revocations known."""
     stats = pool.get_stats()
     help_text = "PostgreSQL pool connections, by state"
     return [
@@ -180,6 +198,7 @@ async def _pool_samples(pool: AsyncConnectionPool[Any]) -> list[Sample]:
             "Requests waiting for a PostgreSQL connection",
             stats.get("requests_waiting", 0),
         ),
+        *revocations.samples(),
     ]
 
 
@@ -193,6 +212,6 @@ async def create_admin(settings: Settings, email: str, password: str) -> tuple[U
     url = database_url(settings)
     await migrate(url)
     async with _open_pool(url, max_size=1) as pool:
-        store = UserRepository(pool)
+        store = UserRepository(pool, access_token_ttl_seconds=settings.access_token_ttl_seconds)
         hasher = PasswordHasher(settings.bcrypt_rounds)
         return await ensure_admin(store, hasher, email, password, promote=True)

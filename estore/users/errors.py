@@ -114,3 +114,32 @@ class AdminRequired(errors.PermissionDenied):
 
     def __init__(self, message: str = "this needs an admin") -> None:
         super().__init__(message)
+
+
+class RefreshTokenInvalid(errors.Unauthenticated):
+    """The refresh token is unknown."""
+
+    reason = "REFRESH_TOKEN_INVALID"
+
+    def __init__(self, message: str = "unknown refresh token; sign in again") -> None:
+        super().__init__(message)
+
+
+class RefreshTokenExpired(errors.Unauthenticated):
+    """The refresh token is past its expiry."""
+
+    reason = "REFRESH_TOKEN_EXPIRED"
+
+    def __init__(self, message: str = "the refresh token has expired; sign in again") -> None:
+        super().__init__(message)
+
+
+class RefreshTokenRevoked(errors.Unauthenticated):
+    """The refresh token was used already, or its session has ended."""
+
+    reason = "REFRESH_TOKEN_REVOKED"
+
+    def __init__(
+        self, message: str = "the refresh token was used already or revoked; sign in again"
+    ) -> None:
+        super().__init__(message)

@@ -89,12 +89,51 @@ class UserUpdate:
 
 
 @dataclass(frozen=True)
+class NewRefreshToken:
+    """A refresh token to store: only its SHA-256 digest, and its lifetime."""
+
+    digest: bytes
+    ttl_seconds: int
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What new tokens may say: the account now, its token generation, and the session."""
+
+    user: User
+    generation: int
+    session_id: str
+    refresh_expires_at: datetime
+
+
+class RotationOutcome(enum.Enum):
+    """What became of a refresh token presented to RefreshToken."""
+
+    ROTATED = "rotated"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"  # its session had already ended
+    REUSED = "reused"  # it had been used: its session has just been ended
+    INACTIVE = "inactive"  # the account is deactivated
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The outcome of a rotation, with the grant when it succeeded."""
+
+    outcome: RotationOutcome
+    grant: Grant | None = None
+
+
+@dataclass(frozen=True)
 class SignIn:
-    """What Login returns: a signed access token, its expiry and the account."""
+    """What Login and RefreshToken return: both tokens, their expiries and the account."""
 
     access_token: str
     expires_at: datetime
     user: User
+    refresh_token: str = ""
+    refresh_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from estore.common.revocations import Revocation
 from estore.users.models import (
     Credentials,
+    Grant,
     LoginAttempt,
+    NewRefreshToken,
     NewToken,
+    Rotation,
     TokenPurpose,
     User,
     UserFilter,
@@ -16,7 +20,7 @@ from estore.users.models import (
 
 
 class UserStore(Protocol):
-    """Accounts, emailed tokens and login failures (see `UserRepository` for the semantics)."""
+    """Accounts, tokens, sessions and login failures (see `UserRepository` for the semantics)."""
 
     async def create_user(
         self,
@@ -50,13 +54,13 @@ class UserStore(Protocol):
         """Whether an unused token with this digest exists but has expired."""
 
     async def set_password(self, user_id: int, password_hash: str) -> None:
-        """Replace the account's password hash."""
+        """Replace the account's password hash, revoking its access tokens and sessions."""
 
     async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> None:
         """Store the same password hashed anew, unless it changed since `old_hash`."""
 
     async def update_flags(self, user_id: int, flags: Mapping[str, bool]) -> User | None:
-        """Set `is_active` / `is_admin`; None if there is no such account."""
+        """Set `is_active` / `is_admin` (revoking what a lost power needs); None if no account."""
 
     async def make_admin(self, user_id: int, password_hash: str) -> User:
         """Make an account an active, verified admin with this password."""
@@ -71,3 +75,17 @@ class UserStore(Protocol):
 
     async def forget_login_attempt(self, attempt_id: int) -> None:
         """The password check succeeded: it no longer counts as a failure."""
+
+    async def start_session(
+        self, user_id: int, session_id: str, token: NewRefreshToken
+    ) -> Grant | None:
+        """Open a session with its first refresh token; None if the account is not active."""
+
+    async def rotate_refresh_token(self, digest: bytes, successor: NewRefreshToken) -> Rotation:
+        """Use a refresh token once, for `successor` in its session; reuse ends the session."""
+
+    async def end_session(self, digest: bytes) -> bool:
+        """End the session of any refresh token it ever had; False if the token is unknown."""
+
+    async def list_revocations(self, after_id: int, limit: int) -> list[Revocation]:
+        """Up to `limit` unexpired revocations with ids above `after_id`, in id order."""

@@ -9,8 +9,9 @@ from psycopg import sql
 
 from estore.users.errors import EmailAlreadyExists
 from estore.users.models import Credentials, NewToken, User, UserFilter
-from estore.users.repository_base import USER_COLUMNS, fetch_one, user_from_row
+from estore.users.repository_base import USER_COLUMNS, USER_COLUMNS_OF_U, fetch_one, user_from_row
 from estore.users.repository_logins import LoginAttempts
+from estore.users.repository_sessions import SessionRecords
 from estore.users.repository_tokens import TokenRecords
 
 _FLAG_COLUMNS = frozenset({"is_active", "is_admin"})
@@ -33,8 +34,8 @@ def _like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
-class UserRepository(TokenRecords, LoginAttempts):
-    """Users, emailed tokens, login attempts and shared secrets in PostgreSQL."""
+class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
+    """Users, sessions, revocations, emailed tokens, login attempts and shared secrets."""
 
     async def create_user(
         self,
@@ -83,12 +84,14 @@ class UserRepository(TokenRecords, LoginAttempts):
         return None if row is None else Credentials(user_from_row(row), row["hashed_password"])
 
     async def set_password(self, user_id: int, password_hash: str) -> None:
-        """Replace the account's password hash."""
+        """Replace the account's password hash, revoking its access tokens and sessions."""
         async with self._transaction() as cursor:
             await cursor.execute(
                 "UPDATE users SET hashed_password = %s, updated_at = now() WHERE id = %s",
                 (password_hash, user_id),
             )
+            if cursor.rowcount:
+                await self._revoke_user_tokens(cursor, user_id, end_sessions=True)
 
     async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> None:
         """Store the same password hashed anew, unless the password changed since `old_hash`."""
@@ -100,7 +103,12 @@ class UserRepository(TokenRecords, LoginAttempts):
             )
 
     async def update_flags(self, user_id: int, flags: Mapping[str, bool]) -> User | None:
-        """Set `is_active` / `is_admin` as given; None if there is no such account."""
+        """Set `is_active` / `is_admin` as given; None if there is no such account.
+
+        Taking a power away revokes in the same transaction: a deactivation, every access token
+        and session of the account; a demotion, its access tokens (its sessions then refresh
+        into tokens without admin powers).
+        """
         if not flags or not set(flags) <= _FLAG_COLUMNS:
             raise ValueError(f"only {sorted(_FLAG_COLUMNS)} can be set, not {sorted(flags)}")
         assignments = sql.SQL(", ").join(
@@ -108,18 +116,30 @@ class UserRepository(TokenRecords, LoginAttempts):
             for name in sorted(flags)
         )
         query = sql.SQL(
-            "UPDATE users SET {}, updated_at = now() WHERE id = %(user_id)s RETURNING {}"
-        ).format(assignments, USER_COLUMNS)
+            "UPDATE users u SET {}, updated_at = now() FROM (SELECT id, is_active, is_admin"
+            " FROM users WHERE id = %(user_id)s FOR UPDATE) AS was WHERE u.id = was.id"
+            " RETURNING {}, was.is_active AS was_active, was.is_admin AS was_admin"
+        ).format(assignments, USER_COLUMNS_OF_U)
         async with self._transaction() as cursor:
             await cursor.execute(query, {**flags, "user_id": user_id})
             row = await cursor.fetchone()
-        return None if row is None else user_from_row(row)
+            if row is None:
+                return None
+            deactivated = row["was_active"] and not row["is_active"]
+            if deactivated or (row["was_admin"] and not row["is_admin"]):
+                await self._revoke_user_tokens(cursor, user_id, end_sessions=deactivated)
+        return user_from_row(row)
 
     async def make_admin(self, user_id: int, password_hash: str) -> User:
-        """Make an existing account an active, verified admin with this password."""
+        """Make an existing account an active, verified admin with this password.
+
+        The password is replaced, so its access tokens and sessions are revoked as by a change.
+        """
         async with self._transaction() as cursor:
             await cursor.execute(_MAKE_ADMIN, (password_hash, user_id))
-            return user_from_row(await fetch_one(cursor))
+            user = user_from_row(await fetch_one(cursor))
+            await self._revoke_user_tokens(cursor, user_id, end_sessions=True)
+            return user
 
     async def list_users(self, user_filter: UserFilter, after_id: int, limit: int) -> list[User]:
         """Up to `limit` accounts with ids above `after_id` that pass the filter, by id."""

@@ -5,12 +5,8 @@ from __future__ import annotations
 from psycopg import sql
 
 from estore.users.models import NewToken, TokenPurpose, User
-from estore.users.repository_base import (
-    USER_COLUMNS_OF_U,
-    Cursor,
-    Repository,
-    user_from_row,
-)
+from estore.users.repository_base import USER_COLUMNS_OF_U, Cursor, user_from_row
+from estore.users.repository_revocations import RevocationRecords
 
 # One statement uses a token: of several concurrent uses of one token, exactly one gets a row.
 _CONSUME_TOKEN = sql.SQL("""
@@ -40,7 +36,7 @@ _PRUNE_DEAD_TOKENS = """
 """
 
 
-class TokenRecords(Repository):
+class TokenRecords(RevocationRecords):
     """Verification and password-reset tokens."""
 
     async def add_token(self, user_id: int, token: NewToken, *, cooldown_seconds: int = 0) -> bool:
@@ -84,7 +80,8 @@ class TokenRecords(Repository):
 
     async def reset_password(self, digest: bytes, password_hash: str) -> User | None:
         """Use a reset token and set the password; None if the token is not usable."""
-        # The same transaction voids the account's other reset tokens and lifts its throttle.
+        # The same transaction voids the account's other reset tokens, lifts its throttle, and
+        # revokes its access tokens and sessions: whoever knew the old password is out.
         async with self._transaction() as cursor:
             await cursor.execute(
                 _RESET_PASSWORD,
@@ -104,6 +101,7 @@ class TokenRecords(Repository):
                 (user.id, str(TokenPurpose.RESET_PASSWORD)),
             )
             await cursor.execute("DELETE FROM login_failures WHERE email = %s", (user.email,))
+            await self._revoke_user_tokens(cursor, user.id, end_sessions=True)
         return user
 
     async def token_expired(self, digest: bytes, purpose: TokenPurpose) -> bool:

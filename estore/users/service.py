@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import secrets
@@ -37,6 +36,7 @@ from estore.users.models import (
 )
 from estore.users.passwords import PasswordHasher
 from estore.users.ports import UserStore
+from estore.users.sessions import Sessions, token_digest
 from estore.users.validation import (
     check_new_password,
     checked_update_mask,
@@ -56,11 +56,6 @@ LOGIN_WINDOW_SECONDS = 15 * 60
 MAIL_COOLDOWN_SECONDS = 60  # per address and kind of mail
 
 
-def token_digest(token: str) -> bytes:
-    """The SHA-256 digest under which an emailed token is stored."""
-    return hashlib.sha256(token.encode()).digest()
-
-
 def _new_token(purpose: TokenPurpose) -> tuple[str, NewToken]:
     token = secrets.token_urlsafe(32)  # 32 random bytes
     return token, NewToken(token_digest(token), purpose, TOKEN_TTL_SECONDS)
@@ -78,14 +73,19 @@ class UserService:
         page_tokens: PageTokens,
         *,
         access_token_ttl_seconds: int,
+        refresh_token_ttl_seconds: int = 30 * 86400,
     ) -> None:
         self._store = store
         self._hasher = hasher
         self._mailer = mailer
-        self._issuer = issuer
         self._page_tokens = page_tokens
-        self._access_token_ttl = access_token_ttl_seconds
         self._background = BackgroundTasks()
+        self.sessions = Sessions(
+            store,
+            issuer,
+            access_token_ttl_seconds=access_token_ttl_seconds,
+            refresh_token_ttl_seconds=refresh_token_ttl_seconds,
+        )
 
     async def drain(self) -> None:
         """Wait for the mail work that earlier requests left running (at shutdown, in tests)."""
@@ -121,7 +121,7 @@ class UserService:
             await self._mail_new_token(found.user, TokenPurpose.VERIFY_EMAIL)
 
     async def login(self, email: str, password: str) -> SignIn:
-        """Check the password and issue an access token; throttled per email."""
+        """Check the password and open a session (access and refresh token); throttled per email."""
         email = normalise_email(email, strict=False)
         require_text(password, "password")
         attempt_id = await self._begin_password_check(email)
@@ -134,13 +134,7 @@ class UserService:
         if not user.is_active:
             raise UserInactive()
         await self._rehash_if_outdated(found, password)
-        issued = self._issuer.issue_access_token(
-            user.id,
-            is_admin=user.is_admin,
-            is_verified=user.is_verified,
-            ttl_seconds=self._access_token_ttl,
-        )
-        return SignIn(issued.token, issued.expires_at, user)
+        return await self.sessions.open(user.id)
 
     async def _begin_password_check(self, email: str) -> int:
         # Counted as a failure before bcrypt runs, so parallel guesses cannot all pass the check.
@@ -211,7 +205,7 @@ class UserService:
         return user
 
     async def change_password(self, caller: Caller, current: str, new: str) -> None:
-        """Replace the caller's password after checking the current one."""
+        """Replace the caller's password after checking the current one; revokes its tokens."""
         user_id = caller.require_user()
         require_text(current, "current_password")
         check_new_password(new, "new_password")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from estore.common.context import current_caller
 from estore.common.proto import timestamp
-from estore.users.models import User, UserFilter, UserQuery, UserUpdate
+from estore.common.revocations import Revocation
+from estore.users.models import SignIn, User, UserFilter, UserQuery, UserUpdate
 from estore.users.service import UserService
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
@@ -26,6 +28,29 @@ def _to_proto(user: User) -> users_pb.User:
     if user.updated_at is not None:
         message.updated_at.CopyFrom(timestamp(user.updated_at))
     return message
+
+
+def _tokens(signed_in: SignIn) -> dict[str, Any]:
+    """The token fields LoginResponse and RefreshTokenResponse share."""
+    fields: dict[str, Any] = {
+        "access_token": signed_in.access_token,
+        "expires_at": timestamp(signed_in.expires_at),
+        "refresh_token": signed_in.refresh_token,
+        "user": _to_proto(signed_in.user),
+    }
+    if signed_in.refresh_expires_at is not None:
+        fields["refresh_token_expires_at"] = timestamp(signed_in.refresh_expires_at)
+    return fields
+
+
+def _revocation_to_proto(revocation: Revocation) -> users_pb.Revocation:
+    return users_pb.Revocation(
+        id=revocation.id,
+        user_id=revocation.user_id,
+        below_generation=revocation.below_generation,
+        session_id=revocation.session_id,
+        expires_at=timestamp(datetime.fromtimestamp(revocation.expires_at, UTC)),
+    )
 
 
 def _query_from_proto(request: users_pb.ListUsersRequest) -> UserQuery:
@@ -74,10 +99,26 @@ class UserServicer(users_grpc.UserServiceServicer):
 
     async def Login(self, request: users_pb.LoginRequest, ctx: Ctx) -> users_pb.LoginResponse:
         signed_in = await self._service.login(request.email, request.password)
-        return users_pb.LoginResponse(
-            access_token=signed_in.access_token,
-            expires_at=timestamp(signed_in.expires_at),
-            user=_to_proto(signed_in.user),
+        return users_pb.LoginResponse(**_tokens(signed_in))
+
+    async def RefreshToken(
+        self, request: users_pb.RefreshTokenRequest, ctx: Ctx
+    ) -> users_pb.RefreshTokenResponse:
+        signed_in = await self._service.sessions.refresh(request.refresh_token)
+        return users_pb.RefreshTokenResponse(**_tokens(signed_in))
+
+    async def Logout(self, request: users_pb.LogoutRequest, ctx: Ctx) -> users_pb.LogoutResponse:
+        await self._service.sessions.logout(request.refresh_token)
+        return users_pb.LogoutResponse()
+
+    async def ListRevocations(
+        self, request: users_pb.ListRevocationsRequest, ctx: Ctx
+    ) -> users_pb.ListRevocationsResponse:
+        found = await self._service.sessions.list_revocations(
+            current_caller(), request.after_id, request.page_size
+        )
+        return users_pb.ListRevocationsResponse(
+            revocations=[_revocation_to_proto(revocation) for revocation in found]
         )
 
     async def GetCurrentUser(

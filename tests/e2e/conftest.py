@@ -15,7 +15,11 @@ from estore.embedded.ports import free_port
 
 @pytest.fixture
 def payments_env(
-    tmp_path: Path, redis_url: str, signing_key: Ed25519PrivateKey, token_issuer: TokenIssuer
+    tmp_path: Path,
+    redis_url: str,
+    signing_key: Ed25519PrivateKey,
+    token_issuer: TokenIssuer,
+    feed_env: dict[str, str],
 ) -> dict[str, str]:
     public = tmp_path / "jwt_public.pem"
     public.write_bytes(
@@ -33,4 +37,5 @@ def payments_env(
         "ESTORE_SERVICE_TOKEN": token_issuer.mint_service_token("payments", ttl_seconds=600).token,
         "ESTORE_PAYMENTS_LEASE_SECONDS": "1",
         "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2",
+        **feed_env,
     }

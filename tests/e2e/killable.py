@@ -28,6 +28,11 @@ from tests.helpers import bearer
 
 BIN = Path(sys.executable).parent
 Metadata = tuple[tuple[str, str], ...]
+FEED_SETTINGS = (
+    "ESTORE_USERS_TARGET",
+    "ESTORE_SERVICE_TOKEN",
+    "ESTORE_REVOCATION_MAX_STALENESS_SECONDS",
+)
 
 
 class PaymentsProcess:
@@ -119,8 +124,11 @@ async def killable_payments(
     verifier: TokenVerifier,
 ) -> AsyncIterator[Rig]:
     """A rig whose Payments is not started yet; everything is stopped and killed afterwards."""
+    # Inventory follows the same revocation feed as the Payments child (payments_env has it).
+    feed = {k: v for k, v in payments_env.items() if k in FEED_SETTINGS}
     inventory = GrpcServer(
-        await create_inventory(Settings.from_env({"ESTORE_REDIS_URL": redis_url})), verifier
+        await create_inventory(Settings.from_env({"ESTORE_REDIS_URL": redis_url, **feed})),
+        verifier,
     )
     inventory_port = await inventory.start()
     payments_env["ESTORE_INVENTORY_TARGET"] = f"127.0.0.1:{inventory_port}"

@@ -32,6 +32,7 @@ class Suite:
     payments: pay_grpc.PaymentServiceStub
     # "host:port" of each service, for clients outside this process.
     targets: dict[str, str]
+    servers: list[GrpcServer]  # users, inventory, payments
 
 
 @asynccontextmanager
@@ -41,8 +42,12 @@ async def running_suite(
     redis_url: str,
     issuer: TokenIssuer,
     verifier: TokenVerifier,
+    **env: str,
 ) -> AsyncIterator[Suite]:
-    """Users, Inventory and Payments (which reaches Inventory over gRPC), stopped afterwards."""
+    """Users, Inventory and Payments (which reaches Inventory over gRPC), stopped afterwards.
+
+    Inventory and Payments follow the revocation feed of this UserService, as in production.
+    """
     settings = Settings.from_env(
         {
             "ESTORE_DATA_DIR": str(tmp_path),
@@ -51,6 +56,7 @@ async def running_suite(
             "ESTORE_BCRYPT_ROUNDS": "4",
             "ESTORE_BOOTSTRAP_ADMIN_EMAIL": ADMIN_EMAIL,
             "ESTORE_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            **env,
         }
     )
     servers: list[GrpcServer] = []
@@ -64,16 +70,17 @@ async def running_suite(
 
     try:
         users = users_grpc.UserServiceStub(await start(await create_users(settings, issuer=issuer)))
-        inventory = inv_grpc.InventoryServiceStub(await start(await create_inventory(settings)))
         settings = dataclasses.replace(
             settings,
-            inventory_target=f"127.0.0.1:{servers[-1].port}",
+            users_target=f"127.0.0.1:{servers[-1].port}",
             service_token=issuer.mint_service_token("payments", ttl_seconds=600).token,
         )
+        inventory = inv_grpc.InventoryServiceStub(await start(await create_inventory(settings)))
+        settings = dataclasses.replace(settings, inventory_target=f"127.0.0.1:{servers[-1].port}")
         payments = pay_grpc.PaymentServiceStub(await start(await create_payments(settings)))
         names = ("users", "inventory", "payments")
         targets = {name: f"127.0.0.1:{s.port}" for name, s in zip(names, servers, strict=True)}
-        yield Suite(settings, users, inventory, payments, targets)
+        yield Suite(settings, users, inventory, payments, targets, servers)
     finally:
         for channel in channels:
             await channel.close()

@@ -37,14 +37,21 @@ async def test_seed_demo_through_the_public_rpcs(
             "ESTORE_BOOTSTRAP_ADMIN_PASSWORD": "admin-password",
         }
     )
-    settings = dataclasses.replace(settings, users_port=free_port(), inventory_port=free_port())
+    users_port, inventory_port = free_port(), free_port()
+    settings = dataclasses.replace(
+        settings,
+        users_port=users_port,
+        inventory_port=inventory_port,
+        users_target=f"localhost:{users_port}",
+        service_token=token_issuer.mint_service_token("inventory", ttl_seconds=600).token,
+    )
     users = GrpcServer(
         await create_users(settings, issuer=token_issuer), token_verifier, port=settings.users_port
     )
+    await users.start()  # first, as `estore up` does: Inventory reads its revocation feed
     inventory = GrpcServer(
         await create_inventory(settings), token_verifier, port=settings.inventory_port
     )
-    await users.start()
     await inventory.start()
     try:
         summary = await seed_demo(settings)

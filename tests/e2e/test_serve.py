@@ -130,6 +130,8 @@ def test_workers_share_one_port_and_stop_together(tmp_path: Path, redis_url: str
         "ESTORE_HOST": "127.0.0.1",
         "ESTORE_INVENTORY_PORT": str(port),
         "ESTORE_INVENTORY_METRICS_PORT": "0",
+        # No UserService here: the feed goes unread, which only suspends admin calls.
+        "ESTORE_USERS_TARGET": f"127.0.0.1:{free_port()}",
     }
     log = tmp_path / "workers.log"
     parent = subprocess.Popen(

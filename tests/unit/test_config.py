@@ -27,6 +27,25 @@ def test_defaults_match_the_spec() -> None:
     assert settings.smtp_url is None
 
 
+def test_access_follows_the_account_within_seconds_by_default() -> None:
+    settings = Settings.from_env({"ESTORE_USERS_PORT": "6000"})
+    assert settings.access_token_ttl_seconds == 300  # a few minutes, not an hour
+    assert settings.refresh_token_ttl_seconds == 30 * 86400
+    assert settings.users_target == "localhost:6000"
+    assert settings.revocation_poll_interval_seconds == 1.0
+    assert settings.revocation_max_staleness_seconds == 4.0
+
+
+def test_a_staleness_limit_within_one_poll_is_refused() -> None:
+    with pytest.raises(ConfigError, match="ESTORE_REVOCATION_MAX_STALENESS_SECONDS"):
+        Settings.from_env(
+            {
+                "ESTORE_REVOCATION_POLL_INTERVAL_SECONDS": "2",
+                "ESTORE_REVOCATION_MAX_STALENESS_SECONDS": "2",
+            }
+        )
+
+
 def test_redis_url_applies_to_both_unless_overridden() -> None:
     settings = Settings.from_env(
         {"ESTORE_REDIS_URL": "redis://a:1/0", "ESTORE_PAYMENTS_REDIS_URL": "redis://b:2/0"}

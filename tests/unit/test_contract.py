@@ -13,6 +13,7 @@ SPEC_RPCS = {
     ("estore.users.v1", "UserService"): {
         "Register", "VerifyEmail", "ResendVerification", "Login", "GetCurrentUser", "GetUser",
         "ListUsers", "UpdateUser", "ChangePassword", "RequestPasswordReset", "ResetPassword",
+        "RefreshToken", "Logout",
     },
     ("estore.inventory.v1", "InventoryService"): {
         "CreateProduct", "GetProduct", "ListProducts", "UpdateProduct", "DeleteProduct",
@@ -37,7 +38,7 @@ SPEC_FIELDS = {
     "estore.users.v1.User": {
         "id", "email", "is_active", "is_verified", "is_admin", "created_at", "updated_at",
     },
-    "estore.users.v1.LoginResponse": {"access_token", "expires_at", "user"},
+    "estore.users.v1.LoginResponse": {"access_token", "expires_at", "refresh_token", "user"},
     "estore.inventory.v1.Product": {
         "id", "name", "price", "effective_price", "quantity", "reserved", "created_by",
         "category_id", "description", "tags", "image_url", "min_stock_level",

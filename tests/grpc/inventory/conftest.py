@@ -45,8 +45,8 @@ def callers(token_issuer: TokenIssuer) -> Callers:
 
 
 @pytest.fixture
-async def stub(redis_url: str, token_verifier: TokenVerifier):
-    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url})
+async def stub(redis_url: str, token_verifier: TokenVerifier, feed_env: dict[str, str]):
+    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url, **feed_env})
     definition = await create_service(settings, sweep_interval=0.05)
     async with running_server(definition, token_verifier) as (_, channel):
         yield inventory_grpc.InventoryServiceStub(channel)

@@ -235,10 +235,10 @@ async def test_delete_product_with_live_reservation_is_refused(stub, callers, ma
     await stub.DeleteProduct(pb.DeleteProductRequest(product_id=created.id), metadata=callers.admin)
 
 
-async def test_store_down_is_unavailable(token_verifier, callers) -> None:
+async def test_store_down_is_unavailable(token_verifier, callers, feed_env) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     definition = await create_service(
-        Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": dead}), sweep_interval=0.05
+        Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": dead, **feed_env}), sweep_interval=0.05
     )
     async with running_server(definition, token_verifier) as (_, channel):
         down = inventory_grpc.InventoryServiceStub(channel)

@@ -81,9 +81,12 @@ def _token(issuer: TokenIssuer, user_id: int, *, admin: bool = False, verified: 
 
 @pytest.fixture
 async def shop(
-    redis_url: str, token_issuer: TokenIssuer, token_verifier: TokenVerifier
+    redis_url: str,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+    feed_env: dict[str, str],
 ) -> AsyncIterator[Shop]:
-    async with open_shop(redis_url, token_issuer, token_verifier) as opened:
+    async with open_shop(redis_url, token_issuer, token_verifier, feed_env) as opened:
         yield opened
 
 
@@ -92,13 +95,18 @@ async def open_shop(
     redis_url: str,
     token_issuer: TokenIssuer,
     token_verifier: TokenVerifier,
+    feed_env: dict[str, str],
     *,
     processor: Processor | None = None,
     env: dict[str, str] | None = None,
 ) -> AsyncIterator[Shop]:
     """Inventory and Payments on port 0; `processor` and `env` override the defaults."""
     settings = Settings.from_env(
-        {"ESTORE_REDIS_URL": redis_url, "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2"}
+        {
+            "ESTORE_REDIS_URL": redis_url,
+            "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2",
+            **feed_env,
+        }
         | (env or {})
     )
     inventory_server = GrpcServer(await create_inventory(settings), token_verifier)

@@ -125,14 +125,17 @@ class FailingRefunds(SimulatedProcessor):
 
 
 async def test_a_refund_cut_short_by_the_processor_is_finished_by_recovery(
-    redis_url: str, token_issuer: TokenIssuer, token_verifier: TokenVerifier
+    redis_url: str,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+    feed_env: dict[str, str],
 ) -> None:
     redis = Redis.from_url(redis_url)
     processor = FailingRefunds(redis)
     env = {"ESTORE_PAYMENTS_LEASE_SECONDS": "1"}
     try:
         async with open_shop(
-            redis_url, token_issuer, token_verifier, processor=processor, env=env
+            redis_url, token_issuer, token_verifier, feed_env, processor=processor, env=env
         ) as shop:
             product = await shop.product(quantity=5, price_minor=1000)
             [order] = await paid_orders(shop, product, 1)

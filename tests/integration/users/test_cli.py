@@ -42,7 +42,7 @@ async def _estore(*argv: str) -> int:
 
 async def test_migrate_applies_then_finds_nothing_to_do(env: str, capsys) -> None:
     assert await _estore("migrate") == 0
-    assert "applied 0001, 0002, 0003" in capsys.readouterr().out
+    assert "applied 0001, 0002, 0003, 0004" in capsys.readouterr().out
     assert await _estore("migrate") == 0
     assert "up to date" in capsys.readouterr().out
 

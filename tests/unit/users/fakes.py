@@ -6,15 +6,20 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from estore.common.revocations import Revocation
 from estore.users.errors import EmailAlreadyExists
 from estore.users.mailer import Mail, MailError
 from estore.users.models import (
     Credentials,
+    Grant,
     LoginAttempt,
+    NewRefreshToken,
     NewToken,
+    Rotation,
+    RotationOutcome,
     TokenPurpose,
     User,
     UserFilter,
@@ -30,8 +35,14 @@ class _Token:
 
 
 @dataclass
+class _Session:
+    user_id: int
+    ended: bool = False
+
+
+@dataclass
 class FakeStore:
-    """Accounts and tokens in dictionaries; login failures as a counter per email."""
+    """Accounts, tokens and sessions in dictionaries; login failures as a counter per email."""
 
     users: dict[int, User] = field(default_factory=dict)
     hashes: dict[int, str] = field(default_factory=dict)
@@ -40,6 +51,10 @@ class FakeStore:
     attempts: dict[int, str] = field(default_factory=dict)  # attempt id -> email
     attempts_begun: int = 0
     rehashed: list[int] = field(default_factory=list)  # user ids, in order
+    generations: dict[int, int] = field(default_factory=dict)
+    sessions: dict[str, _Session] = field(default_factory=dict)
+    refresh_tokens: dict[bytes, tuple[str, bool]] = field(default_factory=dict)  # -> (sid, used)
+    revocations: list[Revocation] = field(default_factory=list)
 
     async def create_user(
         self,
@@ -96,6 +111,7 @@ class FakeStore:
         if user_id is None:
             return None
         self.hashes[user_id] = password_hash
+        self._revoke(user_id, end_sessions=True)
         return self.users[user_id]
 
     async def token_expired(self, digest: bytes, purpose: TokenPurpose) -> bool:
@@ -104,6 +120,7 @@ class FakeStore:
 
     async def set_password(self, user_id: int, password_hash: str) -> None:
         self.hashes[user_id] = password_hash
+        self._revoke(user_id, end_sessions=True)
 
     async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> None:
         if self.hashes.get(user_id) == old_hash:
@@ -115,7 +132,13 @@ class FakeStore:
         return self.users[user_id]
 
     async def update_flags(self, user_id: int, flags: Mapping[str, bool]) -> User | None:
-        return self._change(user_id, **flags) if user_id in self.users else None
+        if user_id not in self.users:
+            return None
+        was, user = self.users[user_id], self._change(user_id, **flags)
+        deactivated = was.is_active and not user.is_active
+        if deactivated or (was.is_admin and not user.is_admin):
+            self._revoke(user_id, end_sessions=deactivated)
+        return user
 
     async def make_admin(self, user_id: int, password_hash: str) -> User:
         self.hashes[user_id] = password_hash
@@ -137,6 +160,60 @@ class FakeStore:
 
     async def forget_login_attempt(self, attempt_id: int) -> None:
         self.failures[self.attempts.pop(attempt_id)] -= 1
+
+    def _revoke(self, user_id: int, *, end_sessions: bool) -> None:
+        self.generations[user_id] = self.generations.get(user_id, 0) + 1
+        if end_sessions:
+            for session in self.sessions.values():
+                session.ended = session.ended or session.user_id == user_id
+        self._append(user_id, below_generation=self.generations[user_id])
+
+    def _append(self, user_id: int, **what: Any) -> None:
+        expires = datetime.now(UTC).timestamp() + 3600
+        self.revocations.append(Revocation(len(self.revocations) + 1, user_id, expires, **what))
+
+    def _grant(self, user_id: int, session_id: str, ttl_seconds: int) -> Grant:
+        expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+        return Grant(self.users[user_id], self.generations.get(user_id, 0), session_id, expires)
+
+    async def start_session(
+        self, user_id: int, session_id: str, token: NewRefreshToken
+    ) -> Grant | None:
+        if user_id not in self.users or not self.users[user_id].is_active:
+            return None
+        self.sessions[session_id] = _Session(user_id)
+        self.refresh_tokens[token.digest] = (session_id, False)
+        return self._grant(user_id, session_id, token.ttl_seconds)
+
+    async def rotate_refresh_token(self, digest: bytes, successor: NewRefreshToken) -> Rotation:
+        if digest not in self.refresh_tokens:
+            return Rotation(RotationOutcome.UNKNOWN)
+        session_id, used = self.refresh_tokens[digest]
+        session = self.sessions[session_id]
+        if session.ended:
+            return Rotation(RotationOutcome.REVOKED)
+        if used:
+            await self.end_session(digest)
+            return Rotation(RotationOutcome.REUSED)
+        if not self.users[session.user_id].is_active:
+            return Rotation(RotationOutcome.INACTIVE)
+        self.refresh_tokens[digest] = (session_id, True)
+        self.refresh_tokens[successor.digest] = (session_id, False)
+        grant = self._grant(session.user_id, session_id, successor.ttl_seconds)
+        return Rotation(RotationOutcome.ROTATED, grant)
+
+    async def end_session(self, digest: bytes) -> bool:
+        if digest not in self.refresh_tokens:
+            return False
+        session_id = self.refresh_tokens[digest][0]
+        session = self.sessions[session_id]
+        if not session.ended:
+            session.ended = True
+            self._append(session.user_id, session_id=session_id)
+        return True
+
+    async def list_revocations(self, after_id: int, limit: int) -> list[Revocation]:
+        return [r for r in self.revocations if r.id > after_id][:limit]
 
 
 @dataclass

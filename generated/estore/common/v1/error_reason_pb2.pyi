@@ -61,6 +61,11 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REFUND_REFUSED: _ClassVar[ErrorReason]
     EVENTS_TRIMMED: _ClassVar[ErrorReason]
     TOO_MANY_WATCHERS: _ClassVar[ErrorReason]
+    AUTH_TOKEN_REVOKED: _ClassVar[ErrorReason]
+    REVOCATIONS_UNAVAILABLE: _ClassVar[ErrorReason]
+    REFRESH_TOKEN_INVALID: _ClassVar[ErrorReason]
+    REFRESH_TOKEN_EXPIRED: _ClassVar[ErrorReason]
+    REFRESH_TOKEN_REVOKED: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_FIELD: ErrorReason
 INVALID_PAGE_TOKEN: ErrorReason
@@ -116,3 +121,8 @@ PROCESSOR_UNAVAILABLE: ErrorReason
 REFUND_REFUSED: ErrorReason
 EVENTS_TRIMMED: ErrorReason
 TOO_MANY_WATCHERS: ErrorReason
+AUTH_TOKEN_REVOKED: ErrorReason
+REVOCATIONS_UNAVAILABLE: ErrorReason
+REFRESH_TOKEN_INVALID: ErrorReason
+REFRESH_TOKEN_EXPIRED: ErrorReason
+REFRESH_TOKEN_REVOKED: ErrorReason

@@ -29,10 +29,21 @@ class InventoryServiceStub:
     """InventoryService keeps the product catalogue, the category tree and stock
     levels (stored in Redis). Default port 50052.
 
-    Authentication: callers send `authorization: Bearer <token>` metadata with a
-    token from UserService.Login, or a service token (role "service") for
-    internal callers such as PaymentService. Reads marked "anyone" need no
-    token.
+    Authentication: callers send `authorization: Bearer <token>` metadata with an
+    access token from UserService (Login or RefreshToken), or a service token
+    (role "service") for internal callers such as PaymentService. Reads marked
+    "anyone" need no token.
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed, while service
+    tokens and plain users' tokens keep working (a user's access token expires
+    within minutes anyway). A WatchInventory stream is authorized when it
+    opens.
 
     Stock: for each product, at every instant, quantity (available) + reserved
     + sold = everything ever added.
@@ -68,12 +79,17 @@ class InventoryServiceStub:
     AUTH_TOKEN_EXPIRED: a required bearer token is absent; malformed, forged
     or for another issuer/audience; or past its expiry. A token that is sent
     to an "anyone" RPC is still checked.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / SERVICE_ROLE_REQUIRED: the caller lacks
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
     While health reports the store down, every call gets it at once, without
     waiting on the store.
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
@@ -175,10 +191,21 @@ class InventoryServiceServicer:
     """InventoryService keeps the product catalogue, the category tree and stock
     levels (stored in Redis). Default port 50052.
 
-    Authentication: callers send `authorization: Bearer <token>` metadata with a
-    token from UserService.Login, or a service token (role "service") for
-    internal callers such as PaymentService. Reads marked "anyone" need no
-    token.
+    Authentication: callers send `authorization: Bearer <token>` metadata with an
+    access token from UserService (Login or RefreshToken), or a service token
+    (role "service") for internal callers such as PaymentService. Reads marked
+    "anyone" need no token.
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed, while service
+    tokens and plain users' tokens keep working (a user's access token expires
+    within minutes anyway). A WatchInventory stream is authorized when it
+    opens.
 
     Stock: for each product, at every instant, quantity (available) + reserved
     + sold = everything ever added.
@@ -214,12 +241,17 @@ class InventoryServiceServicer:
     AUTH_TOKEN_EXPIRED: a required bearer token is absent; malformed, forged
     or for another issuer/audience; or past its expiry. A token that is sent
     to an "anyone" RPC is still checked.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / SERVICE_ROLE_REQUIRED: the caller lacks
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
     While health reports the store down, every call gets it at once, without
     waiting on the store.
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
@@ -557,10 +589,21 @@ class InventoryService:
     """InventoryService keeps the product catalogue, the category tree and stock
     levels (stored in Redis). Default port 50052.
 
-    Authentication: callers send `authorization: Bearer <token>` metadata with a
-    token from UserService.Login, or a service token (role "service") for
-    internal callers such as PaymentService. Reads marked "anyone" need no
-    token.
+    Authentication: callers send `authorization: Bearer <token>` metadata with an
+    access token from UserService (Login or RefreshToken), or a service token
+    (role "service") for internal callers such as PaymentService. Reads marked
+    "anyone" need no token.
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed, while service
+    tokens and plain users' tokens keep working (a user's access token expires
+    within minutes anyway). A WatchInventory stream is authorized when it
+    opens.
 
     Stock: for each product, at every instant, quantity (available) + reserved
     + sold = everything ever added.
@@ -596,12 +639,17 @@ class InventoryService:
     AUTH_TOKEN_EXPIRED: a required bearer token is absent; malformed, forged
     or for another issuer/audience; or past its expiry. A token that is sent
     to an "anyone" RPC is still checked.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / SERVICE_ROLE_REQUIRED: the caller lacks
     the role the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change; retry.
     - UNAVAILABLE STORE_UNAVAILABLE: Redis is unreachable; retry with backoff.
     While health reports the store down, every call gets it at once, without
     waiting on the store.
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED

@@ -31,7 +31,19 @@ class PaymentServiceStub:
     through InventoryService. Default port 50053.
 
     Authentication: every RPC needs `authorization: Bearer <token>` metadata
-    with a token from UserService.Login.
+    with an access token from UserService (Login or RefreshToken).
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED: a deactivated user can no longer
+    order. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed (RefundOrder,
+    ListOrders, and GetOrder, CancelOrder or AddOrderNote on another user's
+    order), while plain users keep shopping (their access tokens expire within
+    minutes anyway).
 
     Order life cycle (OrderStatus): PENDING, then PAID when the charge
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
@@ -70,6 +82,8 @@ class PaymentServiceStub:
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
     another issuer/audience; or past its expiry.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / EMAIL_NOT_VERIFIED: the caller lacks
     the role or the verified email the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change to the
@@ -79,6 +93,9 @@ class PaymentServiceStub:
     is unreachable; retry with backoff (with the same request_id).
     While health reports the store down, every call gets it at once, without
     waiting on the store.
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
@@ -152,7 +169,19 @@ class PaymentServiceServicer:
     through InventoryService. Default port 50053.
 
     Authentication: every RPC needs `authorization: Bearer <token>` metadata
-    with a token from UserService.Login.
+    with an access token from UserService (Login or RefreshToken).
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED: a deactivated user can no longer
+    order. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed (RefundOrder,
+    ListOrders, and GetOrder, CancelOrder or AddOrderNote on another user's
+    order), while plain users keep shopping (their access tokens expire within
+    minutes anyway).
 
     Order life cycle (OrderStatus): PENDING, then PAID when the charge
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
@@ -191,6 +220,8 @@ class PaymentServiceServicer:
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
     another issuer/audience; or past its expiry.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / EMAIL_NOT_VERIFIED: the caller lacks
     the role or the verified email the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change to the
@@ -200,6 +231,9 @@ class PaymentServiceServicer:
     is unreachable; retry with backoff (with the same request_id).
     While health reports the store down, every call gets it at once, without
     waiting on the store.
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED
@@ -446,7 +480,19 @@ class PaymentService:
     through InventoryService. Default port 50053.
 
     Authentication: every RPC needs `authorization: Bearer <token>` metadata
-    with a token from UserService.Login.
+    with an access token from UserService (Login or RefreshToken).
+
+    Revocation: this service follows UserService's revocation feed (about once
+    a second) and refuses a revoked access token (deactivated account, demoted
+    admin, changed or reset password, Logout) within 5 seconds of the change,
+    with UNAUTHENTICATED AUTH_TOKEN_REVOKED: a deactivated user can no longer
+    order. While it has not read the feed for
+    ESTORE_REVOCATION_MAX_STALENESS_SECONDS (4 by default; UserService
+    unreachable), admin powers fail closed: an admin's token gets UNAVAILABLE
+    REVOCATIONS_UNAVAILABLE wherever admin powers are needed (RefundOrder,
+    ListOrders, and GetOrder, CancelOrder or AddOrderNote on another user's
+    order), while plain users keep shopping (their access tokens expire within
+    minutes anyway).
 
     Order life cycle (OrderStatus): PENDING, then PAID when the charge
     succeeds, or CANCELLED (by CancelOrder, a declined charge, or when the
@@ -485,6 +531,8 @@ class PaymentService:
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
     another issuer/audience; or past its expiry.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above); refresh it or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED / EMAIL_NOT_VERIFIED: the caller lacks
     the role or the verified email the RPC needs.
     - ABORTED CONCURRENT_MODIFICATION: a conflicting concurrent change to the
@@ -494,6 +542,9 @@ class PaymentService:
     is unreachable; retry with backoff (with the same request_id).
     While health reports the store down, every call gets it at once, without
     waiting on the store.
+    - UNAVAILABLE REVOCATIONS_UNAVAILABLE: the RPC needs admin powers, and
+    this service cannot currently learn revocations from UserService, so it
+    cannot vouch for an admin token; retry shortly.
     - INTERNAL INTERNAL_ERROR: a server bug (logged with the request id).
     Each RPC lists the further reasons it can return.
     gRPC itself, before the service sees a call, answers RESOURCE_EXHAUSTED

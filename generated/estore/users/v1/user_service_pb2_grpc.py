@@ -30,9 +30,31 @@ class UserServiceStub:
     access tokens that every EStore service accepts. Default port 50051.
 
     Authentication: callers send the metadata `authorization: Bearer <token>`
-    with a token from Login. RPCs documented as "anyone" need no token, but a
-    token that is sent is still checked.
+    with an access token from Login or RefreshToken. RPCs documented as
+    "anyone" need no token, but a token that is sent is still checked.
     Tokens are EdDSA (Ed25519) JWTs; `exp`, `iss` and `aud` are checked.
+
+    Sessions: an access token lives a few minutes (ESTORE_ACCESS_TOKEN_TTL_SECONDS,
+    300 by default). Login also returns a refresh token (30 days by default,
+    ESTORE_REFRESH_TOKEN_TTL_SECONDS) that RefreshToken trades for a new access
+    token and a new refresh token; the claims of the new access token (admin,
+    verified) are read from the account at that moment.
+
+    Revocation: deactivating an account, demoting an admin, changing or
+    resetting a password, and Logout revoke access tokens already issued. Every
+    service refuses a revoked token within 5 seconds with UNAUTHENTICATED
+    AUTH_TOKEN_REVOKED. What each change revokes:
+    - deactivation, ChangePassword, ResetPassword: every access token of the
+    account and every refresh token (sign in again);
+    - demotion (is_admin set to false): every access token of the account; its
+    refresh tokens keep working and yield tokens without admin powers;
+    - Logout: the refresh token's session (that refresh token, the ones rotated
+    from it, and the access tokens issued from them); other sign-ins stay.
+    InventoryService and PaymentService learn revocations from ListRevocations
+    about once a second and keep them in memory. While one of them cannot
+    learn them for a few seconds (ESTORE_REVOCATION_MAX_STALENESS_SECONDS, 4),
+    it suspends admin powers (UNAVAILABLE REVOCATIONS_UNAVAILABLE) and keeps
+    serving other callers; their access tokens expire within minutes anyway.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.users", reason in UPPER_SNAKE_CASE);
@@ -44,7 +66,10 @@ class UserServiceStub:
     issue, was altered, or was issued for a different filter.
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
-    another issuer/audience; or past its expiry. Sign in again.
+    another issuer/audience; or past its expiry. Refresh it or sign in again.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above). Refresh it (a demoted admin gets a token without admin
+    powers) or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED: the caller is signed in but not an admin.
     - UNAVAILABLE STORE_UNAVAILABLE: the database is unreachable; retry with
     backoff.
@@ -84,6 +109,21 @@ class UserServiceStub:
                 '/estore.users.v1.UserService/Login',
                 request_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.LoginRequest.SerializeToString,
                 response_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.LoginResponse.FromString,
+                _registered_method=True)
+        self.RefreshToken = channel.unary_unary(
+                '/estore.users.v1.UserService/RefreshToken',
+                request_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.RefreshTokenRequest.SerializeToString,
+                response_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.RefreshTokenResponse.FromString,
+                _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/estore.users.v1.UserService/Logout',
+                request_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.LogoutResponse.FromString,
+                _registered_method=True)
+        self.ListRevocations = channel.unary_unary(
+                '/estore.users.v1.UserService/ListRevocations',
+                request_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.ListRevocationsRequest.SerializeToString,
+                response_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.ListRevocationsResponse.FromString,
                 _registered_method=True)
         self.GetCurrentUser = channel.unary_unary(
                 '/estore.users.v1.UserService/GetCurrentUser',
@@ -127,9 +167,31 @@ class UserServiceServicer:
     access tokens that every EStore service accepts. Default port 50051.
 
     Authentication: callers send the metadata `authorization: Bearer <token>`
-    with a token from Login. RPCs documented as "anyone" need no token, but a
-    token that is sent is still checked.
+    with an access token from Login or RefreshToken. RPCs documented as
+    "anyone" need no token, but a token that is sent is still checked.
     Tokens are EdDSA (Ed25519) JWTs; `exp`, `iss` and `aud` are checked.
+
+    Sessions: an access token lives a few minutes (ESTORE_ACCESS_TOKEN_TTL_SECONDS,
+    300 by default). Login also returns a refresh token (30 days by default,
+    ESTORE_REFRESH_TOKEN_TTL_SECONDS) that RefreshToken trades for a new access
+    token and a new refresh token; the claims of the new access token (admin,
+    verified) are read from the account at that moment.
+
+    Revocation: deactivating an account, demoting an admin, changing or
+    resetting a password, and Logout revoke access tokens already issued. Every
+    service refuses a revoked token within 5 seconds with UNAUTHENTICATED
+    AUTH_TOKEN_REVOKED. What each change revokes:
+    - deactivation, ChangePassword, ResetPassword: every access token of the
+    account and every refresh token (sign in again);
+    - demotion (is_admin set to false): every access token of the account; its
+    refresh tokens keep working and yield tokens without admin powers;
+    - Logout: the refresh token's session (that refresh token, the ones rotated
+    from it, and the access tokens issued from them); other sign-ins stay.
+    InventoryService and PaymentService learn revocations from ListRevocations
+    about once a second and keep them in memory. While one of them cannot
+    learn them for a few seconds (ESTORE_REVOCATION_MAX_STALENESS_SECONDS, 4),
+    it suspends admin powers (UNAVAILABLE REVOCATIONS_UNAVAILABLE) and keeps
+    serving other callers; their access tokens expire within minutes anyway.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.users", reason in UPPER_SNAKE_CASE);
@@ -141,7 +203,10 @@ class UserServiceServicer:
     issue, was altered, or was issued for a different filter.
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
-    another issuer/audience; or past its expiry. Sign in again.
+    another issuer/audience; or past its expiry. Refresh it or sign in again.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above). Refresh it (a demoted admin gets a token without admin
+    powers) or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED: the caller is signed in but not an admin.
     - UNAVAILABLE STORE_UNAVAILABLE: the database is unreachable; retry with
     backoff.
@@ -195,9 +260,11 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Login(self, request, context):
-        """Checks an email and password and returns a signed access token.
-        Unverified users may sign in (their token says `verified: false`, and
-        services that need a verified user refuse it).
+        """Checks an email and password and starts a session: returns a signed
+        access token (short-lived: 5 minutes by default) and a refresh token to
+        renew it with RefreshToken. Unverified users may sign in (their token says
+        `verified: false`, and services that need a verified user refuse it; after
+        VerifyEmail, RefreshToken returns a token that says `verified: true`).
 
         Who: anyone (no token needed).
         Errors: UNAUTHENTICATED INVALID_CREDENTIALS (unknown email or wrong
@@ -207,6 +274,52 @@ class UserServiceServicer:
         one email within 15 minutes, ChangePassword's included; checks still in
         progress count until they succeed; google.rpc.RetryInfo says when to
         retry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshToken(self, request, context):
+        """Trades a refresh token for a new access token and a new refresh token
+        (rotation): each refresh token works once. The new access token carries
+        the account's flags as they are now. Presenting a refresh token that was
+        already traded (a sign that it was copied) revokes its whole session: the
+        newest refresh token of the session stops working too, and so do the
+        session's access tokens.
+
+        Who: anyone holding a refresh token (no access token needed).
+        Errors: UNAUTHENTICATED REFRESH_TOKEN_INVALID (unknown token);
+        UNAUTHENTICATED REFRESH_TOKEN_EXPIRED; UNAUTHENTICATED
+        REFRESH_TOKEN_REVOKED (already used, logged out, or revoked by a password
+        change or deactivation: sign in again); PERMISSION_DENIED USER_INACTIVE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
+        """Ends the session of a refresh token: that refresh token and every other
+        one of its session stop working, and the session's access tokens are
+        revoked in every service within 5 seconds. Other sessions of the account
+        (other devices) stay signed in. Logging out a session twice succeeds.
+
+        Who: anyone holding the session's refresh token (used or not, expired or
+        not).
+        Errors: UNAUTHENTICATED REFRESH_TOKEN_INVALID (unknown token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRevocations(self, request, context):
+        """The revocation feed: revocations with an id above `after_id`, oldest
+        first, that still matter (a revocation is dropped once every token it
+        revokes has expired). Services poll it about once a second and keep what
+        they learn in memory; a full page means more may follow at once.
+
+        Who: the `service` role (and admins).
+        Errors: PERMISSION_DENIED SERVICE_ROLE_REQUIRED; INVALID_ARGUMENT
+        INVALID_FIELD (negative after_id or page_size).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -251,6 +364,11 @@ class UserServiceServicer:
         currently editable by a non-admin, even on their own account; harmless
         self-editable fields may be added later.
 
+        Deactivating an account revokes all its access and refresh tokens;
+        demoting an admin revokes its access tokens (its refresh tokens then yield
+        tokens without admin powers). Every service refuses the revoked tokens
+        within 5 seconds.
+
         Who: admins; a signed-in user on their own account for self-editable
         paths (none yet).
         Errors: INVALID_ARGUMENT INVALID_FIELD (empty update_mask, unknown path,
@@ -264,8 +382,10 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ChangePassword(self, request, context):
-        """Changes the caller's password after checking the current one. Tokens
-        already issued stay valid until they expire.
+        """Changes the caller's password after checking the current one. Every
+        access and refresh token of the account, the caller's own included, is
+        revoked (every service refuses them within 5 seconds): sign in again with
+        the new password.
 
         Who: any signed-in user whose account is active.
         Errors: PERMISSION_DENIED INVALID_CURRENT_PASSWORD; PERMISSION_DENIED
@@ -294,7 +414,8 @@ class UserServiceServicer:
 
     def ResetPassword(self, request, context):
         """Sets a new password with a token from RequestPasswordReset. The token
-        works once.
+        works once. Every access and refresh token of the account is revoked
+        (every service refuses them within 5 seconds).
 
         Who: anyone (no token needed).
         Errors: NOT_FOUND RESET_TOKEN_NOT_FOUND (unknown or already used token);
@@ -327,6 +448,21 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.Login,
                     request_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.LoginRequest.FromString,
                     response_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.LoginResponse.SerializeToString,
+            ),
+            'RefreshToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshToken,
+                    request_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.RefreshTokenRequest.FromString,
+                    response_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.RefreshTokenResponse.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.LogoutRequest.FromString,
+                    response_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.LogoutResponse.SerializeToString,
+            ),
+            'ListRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevocations,
+                    request_deserializer=estore_dot_users_dot_v1_dot_user__service__pb2.ListRevocationsRequest.FromString,
+                    response_serializer=estore_dot_users_dot_v1_dot_user__service__pb2.ListRevocationsResponse.SerializeToString,
             ),
             'GetCurrentUser': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCurrentUser,
@@ -376,9 +512,31 @@ class UserService:
     access tokens that every EStore service accepts. Default port 50051.
 
     Authentication: callers send the metadata `authorization: Bearer <token>`
-    with a token from Login. RPCs documented as "anyone" need no token, but a
-    token that is sent is still checked.
+    with an access token from Login or RefreshToken. RPCs documented as
+    "anyone" need no token, but a token that is sent is still checked.
     Tokens are EdDSA (Ed25519) JWTs; `exp`, `iss` and `aud` are checked.
+
+    Sessions: an access token lives a few minutes (ESTORE_ACCESS_TOKEN_TTL_SECONDS,
+    300 by default). Login also returns a refresh token (30 days by default,
+    ESTORE_REFRESH_TOKEN_TTL_SECONDS) that RefreshToken trades for a new access
+    token and a new refresh token; the claims of the new access token (admin,
+    verified) are read from the account at that moment.
+
+    Revocation: deactivating an account, demoting an admin, changing or
+    resetting a password, and Logout revoke access tokens already issued. Every
+    service refuses a revoked token within 5 seconds with UNAUTHENTICATED
+    AUTH_TOKEN_REVOKED. What each change revokes:
+    - deactivation, ChangePassword, ResetPassword: every access token of the
+    account and every refresh token (sign in again);
+    - demotion (is_admin set to false): every access token of the account; its
+    refresh tokens keep working and yield tokens without admin powers;
+    - Logout: the refresh token's session (that refresh token, the ones rotated
+    from it, and the access tokens issued from them); other sign-ins stay.
+    InventoryService and PaymentService learn revocations from ListRevocations
+    about once a second and keep them in memory. While one of them cannot
+    learn them for a few seconds (ESTORE_REVOCATION_MAX_STALENESS_SECONDS, 4),
+    it suspends admin powers (UNAVAILABLE REVOCATIONS_UNAVAILABLE) and keeps
+    serving other callers; their access tokens expire within minutes anyway.
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.users", reason in UPPER_SNAKE_CASE);
@@ -390,7 +548,10 @@ class UserService:
     issue, was altered, or was issued for a different filter.
     - UNAUTHENTICATED AUTH_TOKEN_MISSING / AUTH_TOKEN_INVALID /
     AUTH_TOKEN_EXPIRED: the bearer token is absent; malformed, forged or for
-    another issuer/audience; or past its expiry. Sign in again.
+    another issuer/audience; or past its expiry. Refresh it or sign in again.
+    - UNAUTHENTICATED AUTH_TOKEN_REVOKED: the access token was revoked (see
+    Revocation above). Refresh it (a demoted admin gets a token without admin
+    powers) or sign in again.
     - PERMISSION_DENIED ADMIN_REQUIRED: the caller is signed in but not an admin.
     - UNAVAILABLE STORE_UNAVAILABLE: the database is unreachable; retry with
     backoff.
@@ -503,6 +664,87 @@ class UserService:
             '/estore.users.v1.UserService/Login',
             estore_dot_users_dot_v1_dot_user__service__pb2.LoginRequest.SerializeToString,
             estore_dot_users_dot_v1_dot_user__service__pb2.LoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estore.users.v1.UserService/RefreshToken',
+            estore_dot_users_dot_v1_dot_user__service__pb2.RefreshTokenRequest.SerializeToString,
+            estore_dot_users_dot_v1_dot_user__service__pb2.RefreshTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estore.users.v1.UserService/Logout',
+            estore_dot_users_dot_v1_dot_user__service__pb2.LogoutRequest.SerializeToString,
+            estore_dot_users_dot_v1_dot_user__service__pb2.LogoutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estore.users.v1.UserService/ListRevocations',
+            estore_dot_users_dot_v1_dot_user__service__pb2.ListRevocationsRequest.SerializeToString,
+            estore_dot_users_dot_v1_dot_user__service__pb2.ListRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,36 @@
+"""The reservation sweeper stops when asked, even if a cancellation gets lost along the way."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from estore.inventory.sweeper import ReservationSweeper
+
+
+async def test_stop_ends_the_sweeper_even_when_a_sweep_swallows_the_cancellation() -> None:
+    sweeps = 0
+
+    async def sweep() -> int:
+        nonlocal sweeps
+        sweeps += 1
+        if sweeps == 1:
+            # What Python 3.11's asyncio.wait_for (inside redis-py) does when a cancellation
+            # lands as its call completes: it returns the result, and the cancellation is lost.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(10)
+        else:
+            await asyncio.sleep(10)
+        return 0
+
+    sweeper = ReservationSweeper(sweep, interval=0.01)
+    sweeper.start()
+    await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(sweeper.stop())
+    try:
+        done, _ = await asyncio.wait({stopping}, timeout=5)
+        assert done, "stop() never returned: the sweeper kept sweeping"
+    finally:
+        stopping.cancel()  # without the fix, this cancellation reaches the sweep and ends it
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
