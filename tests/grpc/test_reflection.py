@@ -32,8 +32,8 @@ async def grpcurl(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-async def target(redis_url: str, token_verifier) -> AsyncIterator[str]:
-    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url})
+async def target(redis_url: str, token_verifier, feed_env) -> AsyncIterator[str]:
+    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url, **feed_env})
     definition = await create_service(settings)
     async with running_server(definition, token_verifier) as (server, _):
         yield f"127.0.0.1:{server.port}"

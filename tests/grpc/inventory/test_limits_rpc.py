@@ -31,9 +31,9 @@ def _create(stub, callers: Callers, description_bytes: int):
 
 
 async def test_oversized_requests_are_refused_while_small_calls_go_on(
-    redis_url: str, token_verifier: TokenVerifier, callers: Callers
+    redis_url: str, token_verifier: TokenVerifier, callers: Callers, feed_env: dict[str, str]
 ) -> None:
-    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url})
+    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url, **feed_env})
     async with running_server(await create_service(settings), token_verifier) as (server, channel):
         stub = inventory_grpc.InventoryServiceStub(channel)
         product = await _create(stub, callers, 10)

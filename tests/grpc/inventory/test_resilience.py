@@ -47,9 +47,12 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0
 
 
 async def test_a_hung_redis_is_answered_at_once_then_served_again(
-    own_redis: EmbeddedRedis, token_verifier: TokenVerifier, callers: Callers
+    own_redis: EmbeddedRedis,
+    token_verifier: TokenVerifier,
+    callers: Callers,
+    feed_env: dict[str, str],
 ) -> None:
-    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": own_redis.url()})
+    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": own_redis.url(), **feed_env})
     server = GrpcServer(
         await create_service(settings), token_verifier, probe_interval=0.05, probe_timeout=0.5
     )

@@ -29,11 +29,14 @@ CHANNELS = 5
 
 @pytest.fixture
 async def crowded_shop(
-    redis_url: str, token_issuer: TokenIssuer, token_verifier: TokenVerifier
+    redis_url: str,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+    feed_env: dict[str, str],
 ) -> AsyncIterator[Shop]:
     """Inventory (at most WATCHERS streams) and Payments, as the `shop` fixture wires them."""
     settings = Settings.from_env(
-        {"ESTORE_REDIS_URL": redis_url, "ESTORE_INVENTORY_MAX_WATCHERS": str(WATCHERS)}
+        {"ESTORE_REDIS_URL": redis_url, "ESTORE_INVENTORY_MAX_WATCHERS": str(WATCHERS), **feed_env}
     )
     inventory_server = GrpcServer(await create_inventory(settings), token_verifier)
     inventory_port = await inventory_server.start()
