@@ -14,7 +14,11 @@ class FieldViolation:
 
 
 class DomainError(Exception):
-    """Base of every error a client may see; `reason` is UPPER_SNAKE_CASE and stable."""
+    """Base of every error a client may see; `reason` is UPPER_SNAKE_CASE and stable.
+
+    `violations` name the request fields at fault: always for INVALID_ARGUMENT, and for any
+    other error that concerns one part of a request (the basket line out of stock).
+    """
 
     reason = "ERROR"
 
@@ -24,29 +28,20 @@ class DomainError(Exception):
         *,
         reason: str | None = None,
         metadata: dict[str, str] | None = None,
+        violations: list[FieldViolation] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if reason is not None:
             self.reason = reason
         self.metadata = dict(metadata or {})
+        self.violations = list(violations or [])
 
 
 class InvalidArgument(DomainError):
     """A malformed or out-of-range field."""
 
     reason = "INVALID_FIELD"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        violations: list[FieldViolation] | None = None,
-        reason: str | None = None,
-        metadata: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message, reason=reason, metadata=metadata)
-        self.violations = list(violations or [])
 
     @classmethod
     def field(cls, field: str, description: str, *, reason: str | None = None) -> InvalidArgument:

@@ -56,14 +56,13 @@ def fingerprint(*parts: object) -> str:
 def _encode_error(error: errors.DomainError) -> str | None:
     for cls in type(error).__mro__:
         if cls.__name__ in _ERRORS and _ERRORS[cls.__name__] is cls:
-            violations = getattr(error, "violations", [])
             return json.dumps(
                 {
                     "error": cls.__name__,
                     "message": error.message,
                     "reason": error.reason,
                     "metadata": error.metadata,
-                    "violations": [[v.field, v.description] for v in violations],
+                    "violations": [[v.field, v.description] for v in error.violations],
                 }
             )
     return None
@@ -73,11 +72,13 @@ def _decode(stored: str | bytes, decode: Callable[[Any], T]) -> T:
     outcome = json.loads(stored)
     if "error" in outcome:
         cls = _ERRORS[outcome["error"]]
-        details = {"reason": outcome["reason"], "metadata": outcome["metadata"]}
-        if cls is errors.InvalidArgument:
-            violations = [errors.FieldViolation(f, d) for f, d in outcome.get("violations", [])]
-            raise errors.InvalidArgument(outcome["message"], violations=violations, **details)
-        raise cls(outcome["message"], **details)
+        violations = [errors.FieldViolation(f, d) for f, d in outcome.get("violations", [])]
+        raise cls(
+            outcome["message"],
+            reason=outcome["reason"],
+            metadata=outcome["metadata"],
+            violations=violations,
+        )
     return decode(outcome["result"])
 
 

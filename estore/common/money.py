@@ -21,3 +21,10 @@ def apply_discount(minor_units: int, discount_percentage: int) -> int:
 def fee_for(minor_units: int, fee_bps: int) -> int:
     """`minor_units` x `fee_bps` / 10000, rounded half-up to the minor unit."""
     return _divide_half_up(minor_units * fee_bps, 10_000)
+
+
+def share_of(minor_units: int, part: int, whole: int) -> int:
+    """`minor_units` x `part` / `whole` rounded half-up (0 when `whole` is 0): a pro-rata share."""
+    if whole == 0:
+        return 0
+    return _divide_half_up(minor_units * part, whole)

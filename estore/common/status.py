@@ -82,9 +82,12 @@ def _pack(message: object) -> any_pb2.Any:
 
 
 def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
-    """A `grpc.Status` carrying exactly one ErrorInfo, plus BadRequest or RetryInfo as fits."""
+    """A `grpc.Status` carrying exactly one ErrorInfo, plus BadRequest or RetryInfo as fits.
+
+    BadRequest goes with INVALID_ARGUMENT, and with any other error that names request fields.
+    """
     extra: list[any_pb2.Any] = []
-    if isinstance(error, errors.InvalidArgument) and error.violations:
+    if error.violations:
         violations = [
             error_details_pb2.BadRequest.FieldViolation(
                 field=_clip(v.field, MAX_FIELD_TEXT_BYTES),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from estore.common.redis import text
 from estore.payments.cards import CardSummary
 from estore.payments.models import (
     Order,
+    OrderLine,
     OrderNote,
     OrderStatus,
     PaymentMethod,
@@ -36,8 +38,13 @@ def from_ms(value: bytes | str | int) -> datetime:
 
 
 def order_fields(order: Order) -> dict[str, str | int]:
-    """The hash fields of an order (notes and refunds live in lists of their own)."""
-    return {
+    """The hash fields of an order (notes and refunds live in lists of their own).
+
+    A one-line order is stored exactly as orders were before baskets: its line is the
+    product_id, quantity, unit_price and reservation_id fields. An order of several lines keeps
+    them in `lines`. `refunded:<product id>` counts a line's units refunded by lines.
+    """
+    fields: dict[str, str | int] = {
         "id": order.id,
         "user_id": order.user_id,
         "product_id": order.product_id,
@@ -60,6 +67,17 @@ def order_fields(order: Order) -> dict[str, str | int]:
         "charge_id": order.charge_id,
         "restocked": int(order.restocked),
     }
+    if len(order.lines) > 1:
+        fields["lines"] = json.dumps(
+            [[x.product_id, x.quantity, x.unit_price_minor, x.reservation_id] for x in order.lines]
+        )
+    fields.update({refunded_field(li.product_id): li.refunded for li in order.lines if li.refunded})
+    return fields
+
+
+def refunded_field(product_id: str) -> str:
+    """The order hash field counting a line's units refunded by refunds by lines."""
+    return f"refunded:{product_id}"
 
 
 def order_from_fields(
@@ -71,6 +89,8 @@ def order_from_fields(
     """Rebuild an order from its hash, its lists and where each refund's saga is."""
     f = {k.decode(): v.decode() for k, v in raw.items()}
     states = {k.decode(): v.decode() for k, v in (refund_states or {}).items()}
+    refund_list = tuple(_refund(json.loads(r), states) for r in refunds)
+    lines = _order_lines(f, refund_list)
     return Order(
         id=f["id"],
         user_id=int(f["user_id"]),
@@ -92,9 +112,35 @@ def order_from_fields(
         payment_error=f.get("payment_error", ""),
         cancel_reason=f.get("cancel_reason", ""),
         charge_id=f.get("charge_id", ""),
-        restocked=f.get("restocked") == "1",
+        restocked=all(line.restocked == line.quantity for line in lines),
         notes=tuple(_note(json.loads(n)) for n in notes),
-        refunds=tuple(_refund(json.loads(r), states) for r in refunds),
+        refunds=refund_list,
+        lines=lines,
+    )
+
+
+def _order_lines(f: Mapping[str, str], refunds: tuple[Refund, ...]) -> tuple[OrderLine, ...]:
+    """The order's lines, with the units refunds refunded and returned to stock."""
+    if "lines" in f:
+        stored = [(str(p), int(q), int(u), str(r)) for p, q, u, r in json.loads(f["lines"])]
+    else:  # a one-line order, stored as orders were before baskets
+        stored = [(f["product_id"], int(f["quantity"]), int(f["unit_price"]), f["reservation_id"])]
+    returned: Counter[str] = Counter()
+    for refund in refunds:
+        if refund.state is RefundState.COMPLETED:
+            returned.update(dict(refund.units))
+    # Before refunds kept their units, the order's flag said its one line went back whole.
+    whole = f.get("restocked") == "1"
+    return tuple(
+        OrderLine(
+            product_id,
+            quantity,
+            unit_price,
+            reservation_id,
+            refunded=int(f.get(refunded_field(product_id), 0)),
+            restocked=quantity if whole else min(quantity, returned[product_id]),
+        )
+        for product_id, quantity, unit_price, reservation_id in stored
     )
 
 
@@ -120,17 +166,13 @@ def refund_entry(refund: Refund) -> str:
             "restock": refund.restock,
             "state": refund.state.value,
             "units": [list(line) for line in refund.units],
+            **({"lines": [list(line) for line in refund.lines]} if refund.lines else {}),
         }
     )
 
 
-def refund_units(units: tuple[tuple[str, int], ...]) -> str:
-    """(product id, units) lines as JSON."""
-    return json.dumps([list(line) for line in units])
-
-
 def parse_units(raw: str) -> tuple[tuple[str, int], ...]:
-    """The lines `refund_units` wrote ('' is none)."""
+    """(product id, units) lines stored as JSON ('' is none)."""
     return _lines(json.loads(raw)) if raw else ()
 
 
@@ -156,6 +198,7 @@ def _refund(entry: dict[str, Any], states: Mapping[str, str]) -> Refund:
         state,
         bool(entry.get("restock", entry["restocked"])),
         lines,
+        _lines(entry.get("lines", [])),
     )
 
 

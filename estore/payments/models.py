@@ -73,14 +73,37 @@ class Refund:
     request_id: str = ""  # the RefundOrder request id that made it, if one was given
     id: str = ""  # empty only for refunds recorded before refunds had ids
     state: RefundState = RefundState.COMPLETED
-    restock: bool = False  # the admin asked for the order's units back
+    restock: bool = False  # the admin asked for units back
     # (product id, units) this refund returns to stock, fixed once its money is back.
     units: tuple[tuple[str, int], ...] = ()
+    # (product id, units) a refund by lines refunds, as asked; empty for a refund by amount.
+    lines: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One product of an order, its units, their price and its stock hold."""
+
+    product_id: str
+    quantity: int
+    unit_price_minor: int
+    reservation_id: str
+    refunded: int = 0  # units refunded by refunds by lines (decided, not failed)
+    restocked: int = 0  # units returned to Inventory by completed refunds
+
+    @property
+    def price_minor(self) -> int:
+        return self.unit_price_minor * self.quantity
 
 
 @dataclass(frozen=True)
 class Order:
-    """An order with its money in integer minor units of `currency`."""
+    """An order with its money in integer minor units of `currency`.
+
+    `lines` holds every product ordered. `product_id`, `quantity`, `unit_price_minor` and
+    `reservation_id` repeat a one-line order's single line (as orders were before baskets) and
+    are empty (0) for an order of several lines.
+    """
 
     id: str
     user_id: int
@@ -105,3 +128,8 @@ class Order:
     restocked: bool = False
     notes: tuple[OrderNote, ...] = field(default_factory=tuple)
     refunds: tuple[Refund, ...] = field(default_factory=tuple)
+    lines: tuple[OrderLine, ...] = field(default_factory=tuple)
+
+    def line(self, product_id: str) -> OrderLine | None:
+        """The line of `product_id`, if the order has one."""
+        return next((line for line in self.lines if line.product_id == product_id), None)

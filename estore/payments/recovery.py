@@ -1,5 +1,5 @@
-"""The sweeper that finishes or undoes half-done orders and refunds, and cancels unpaid orders
-that expired."""
+"""The sweeper that finishes or undoes half-done orders and refunds, releases the lines of
+baskets whose call died before writing the order, and cancels unpaid orders that expired."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class Recovery:
     ) -> None:
         self._store = store
         self._settle: dict[str, Callable[[str], Awaitable[bool]]] = {
+            "creating": saga.baskets.abandon,  # baskets whose reserving call stopped renewing
             "processing": self._resume,  # orders whose charging call stopped renewing its lease
             "expiring": self._expire,  # unpaid orders past their hold
             "refunds": refunds.recover,  # refunds whose call stopped renewing its lease

@@ -24,7 +24,7 @@ from estore.payments.errors import (
 )
 from estore.payments.models import Order, OrderStatus, Refund, RefundState
 from estore.payments.processor import Processor, RefundOutcome, RefundResult
-from estore.payments.rules import Inventory, PaymentsConfig
+from estore.payments.rules import Inventory, Lines, PaymentsConfig, line_refund_amount
 from estore.payments.store import PaymentStore
 from estore.payments.store_refunds import Decision, RefundStore, in_progress_member
 
@@ -60,9 +60,13 @@ class RefundSaga:
         reason: str,
         restock: bool,
         request_id: str,
+        lines: Lines = (),
     ) -> Order:
-        """Decide a refund (or find the one this request decided before), then finish it."""
-        order, refund = await self._decide(author, order_id, amount, reason, restock, request_id)
+        """Decide a refund by amount or by `lines` (or find the one this request decided
+        before), then finish it."""
+        order, refund = await self._decide(
+            author, order_id, amount, reason, restock, request_id, lines
+        )
         return await self.finish(order, refund)
 
     async def _decide(
@@ -73,6 +77,7 @@ class RefundSaga:
         reason: str,
         restock: bool,
         request_id: str,
+        lines: Lines,
     ) -> tuple[Order, Refund]:
         refund_id = refund_id_for(order_id, author, request_id)
         for _ in range(5):  # compare-and-set; a concurrent refund makes us read again
@@ -80,10 +85,10 @@ class RefundSaga:
             earlier = find_refund(order, refund_id)
             if earlier is not None:  # an interrupted attempt of this request decided it
                 return order, earlier
-            value = _refundable(order, amount)
+            value = _refundable(order, amount, lines)
             refund = Refund(
                 value, reason, False, truncate_ms(self._clock()), author, request_id,
-                refund_id, RefundState.PENDING, restock,
+                refund_id, RefundState.PENDING, restock, lines=lines,
             )  # fmt: skip
             decision = await self._refunds.decide(order, refund, self._lease_until())
             if decision is Decision.DECIDED:
@@ -123,8 +128,7 @@ class RefundSaga:
                 "finished by a retry or by recovery",
                 metadata={"order_id": order.id, "refund_id": refund.id},
             )
-        lines = ((order.product_id, order.quantity),) if refund.restock else ()
-        _, units = await self._refunds.returned(order.id, refund.id, lines)
+        _, units = await self._refunds.returned(order, refund.id, restock_asked(order, refund))
         return units
 
     async def _refund_with_retries(self, order: Order, refund: Refund) -> RefundResult:
@@ -179,19 +183,30 @@ class RefundSaga:
         return order
 
 
-def _refundable(order: Order, amount: int | None) -> int:
-    """How much this refund returns: `amount`, or all that is left; refused past what is left."""
+def _refundable(order: Order, amount: int | None, lines: Lines) -> int:
+    """How much this refund returns: `amount`, what `lines` come to, or all that is left;
+    refused past what is left."""
     if order.status not in REFUNDABLE:
         raise OrderNotRefundable(f"the order is {order.status.value}")
     remaining = order.total_minor - order.refund_amount_minor
+    if lines:
+        amount = line_refund_amount(order, lines)
     value = remaining if amount is None else amount
     if not 0 < value <= remaining:
         pending = any(r.state.in_progress for r in order.refunds)
         raise RefundExceedsRemaining(
             f"at most {remaining} minor units remain refundable"
+            + (f"; these lines come to {value}" if lines else "")
             + (" (refunds in progress count)" if pending else "")
         )
     return value
+
+
+def restock_asked(order: Order, refund: Refund) -> Lines:
+    """The units a refund asks to return: its lines', or by amount every unit of the order."""
+    if not refund.restock:
+        return ()
+    return refund.lines or tuple((line.product_id, line.quantity) for line in order.lines)
 
 
 def _refused(order: Order, refund: Refund, why: str) -> RefundRefused:

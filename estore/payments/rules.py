@@ -5,18 +5,20 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from estore.common.auth import Caller
-from estore.common.errors import InvalidArgument
-from estore.common.money import fee_for
-from estore.payments.errors import EmailNotVerified
+from estore.common.errors import FieldViolation, InvalidArgument
+from estore.common.money import fee_for, share_of
+from estore.payments.errors import EmailNotVerified, RefundExceedsRemaining
 from estore.payments.inventory_client import Reservation
 from estore.payments.models import Order
 
 MAX_QUANTITY = 10_000
 MAX_ID_LENGTH = 128
+Lines = tuple[tuple[str, int], ...]  # (product id, units)
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -58,21 +60,62 @@ def require_buyer(caller: Caller) -> int:
 
 def check_id(field: str, value: str, *, required: bool = True) -> None:
     """INVALID_ARGUMENT for a missing (when required), over-long or ill-formed id."""
+    problem = id_problem(value, required=required, server_made=field != "request_id")
+    if problem:
+        raise InvalidArgument.field(field, problem)
+
+
+def id_problem(value: str, *, required: bool = True, server_made: bool = True) -> str:
+    """What is wrong with an id ('' if nothing)."""
     if required and not value:
-        raise InvalidArgument.field(field, "is required")
+        return "is required"
     if len(value) > MAX_ID_LENGTH:
-        raise InvalidArgument.field(field, f"must be at most {MAX_ID_LENGTH} characters")
+        return f"must be at most {MAX_ID_LENGTH} characters"
     # Server-made ids are letters, digits, - and _; anything else cannot name one (and must
     # never reach a Redis key). Request ids are the client's own and may hold anything.
-    if value and field != "request_id" and not _ID.fullmatch(value):
-        raise InvalidArgument.field(field, "is not a valid id")
+    if value and server_made and not _ID.fullmatch(value):
+        return "is not a valid id"
+    return ""
 
 
 def price_order(unit_price_minor: int, quantity: int, fee_bps: int) -> tuple[int, int, int]:
     """(price, fee, total) in minor units: fee is price x bps / 10000 rounded half-up."""
-    price = unit_price_minor * quantity
+    return price_lines([(unit_price_minor, quantity)], fee_bps)
+
+
+def price_lines(lines: Sequence[tuple[int, int]], fee_bps: int) -> tuple[int, int, int]:
+    """(price, fee, total) of (unit price, units) lines: the fee is taken once, on their sum."""
+    price = sum(unit_price * quantity for unit_price, quantity in lines)
     fee = fee_for(price, fee_bps)
     return price, fee, price + fee
+
+
+def line_refund_amount(order: Order, lines: Lines) -> int:
+    """What refunding `lines` returns: their price, plus the fee's share of it.
+
+    The fee share is pro rata of the line prices refunded by lines so far, rounded half-up, less
+    what earlier refunds by lines took: the shares add up to the fee exactly once every line is
+    refunded, so refunds by lines never add up past the total.
+    """
+    price = 0
+    for i, (product_id, units) in enumerate(lines):
+        line = order.line(product_id)
+        if line is None:
+            raise InvalidArgument.field(f"items[{i}].product_id", "is not a line of this order")
+        if units > line.quantity - line.refunded:
+            left = line.quantity - line.refunded
+            raise RefundExceedsRemaining(
+                f"items[{i}]: {left} of the line's {line.quantity} units remain refundable",
+                violations=[FieldViolation(f"items[{i}].quantity", f"at most {left}")],
+            )
+        price += line.unit_price_minor * units
+    if price == 0:
+        raise InvalidArgument.field("items", "these units cost nothing: there is nothing to refund")
+    before = sum(line.unit_price_minor * line.refunded for line in order.lines)
+    fee_share = share_of(order.fee_minor, before + price, order.price_minor) - share_of(
+        order.fee_minor, before, order.price_minor
+    )
+    return price + fee_share
 
 
 def check_quantity(quantity: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +11,7 @@ from estore.common.auth import Caller
 from estore.common.errors import Aborted, FieldViolation, InvalidArgument
 from estore.common.idempotency import Idempotency, fingerprint
 from estore.common.leases import kept_alive
+from estore.payments.basket import BasketLine, Baskets, asked_lines, canonical
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
 from estore.payments.errors import (
     CardDeclined,
@@ -20,20 +21,18 @@ from estore.payments.errors import (
     ReservationLost,
 )
 from estore.payments.inventory_client import Reservation
-from estore.payments.models import Order, OrderStatus, PaymentMethod, PaymentStatus
+from estore.payments.models import Order, OrderLine, OrderStatus, PaymentMethod, PaymentStatus
 from estore.payments.processor import ChargeOutcome, ChargeResult, Processor
 from estore.payments.rules import (
     Inventory,
     PaymentsConfig,
     charge_key,
-    check_id,
-    check_quantity,
     order_id_for,
-    price_order,
+    price_lines,
     require_buyer,
 )
 from estore.payments.settlement import Settlement
-from estore.payments.store import KEEP, PaymentStore, Transition
+from estore.payments.store import KEEP, Creation, PaymentStore, Transition
 
 
 class OrderSaga:
@@ -55,6 +54,7 @@ class OrderSaga:
         self._config = config
         self._clock = clock
         self.settlement = Settlement(store, inventory, processor, config, clock)
+        self.baskets = Baskets(store, inventory, config, clock)
 
     async def create_order(
         self,
@@ -63,19 +63,25 @@ class OrderSaga:
         quantity: int,
         method: PaymentMethod | None,
         request_id: str,
+        items: Sequence[tuple[str, int]] = (),
     ) -> Order:
-        """Reserve, write, and (with a method) charge; once per request id."""
+        """Reserve every line, write, and (with a method) charge; once per request id.
+
+        `items` are the basket's (product id, units) lines; without them, `product_id` and
+        `quantity` are a one-line order, as orders were before baskets.
+        """
         user_id = require_buyer(caller)
-        check_id("product_id", product_id)
-        check_id("request_id", request_id, required=False)
-        check_quantity(quantity)
+        lines, named = asked_lines(product_id, quantity, items, request_id)
         method_id = method.id if method else ""
-        request = fingerprint("create_order", product_id, quantity, method_id)
+        if len(lines) == 1:  # however it was sent, the fingerprint orders had before baskets
+            request = fingerprint("create_order", *canonical(lines)[0], method_id)
+        else:
+            request = fingerprint("create_order", canonical(lines), method_id)
         return await self._idempotency.run(
             f"user:{user_id}:create_order",
             request_id,
             request,
-            lambda: self._create(user_id, product_id, quantity, method, request_id),
+            lambda: self._create(user_id, lines, method, request_id, named),
             order_to_json,
             order_from_json,
         )
@@ -83,23 +89,17 @@ class OrderSaga:
     async def _create(
         self,
         user_id: int,
-        product_id: str,
-        quantity: int,
+        lines: Sequence[BasketLine],
         method: PaymentMethod | None,
         request_id: str,
+        named: bool,
     ) -> Order:
         order_id = order_id_for(user_id, request_id)
         existing = await self._store.get_order(order_id)
         if existing is not None:  # a retry (after a crash, or a processor outage)
-            return await self._retry(existing, product_id, quantity, method)
-        reservation = await self._inventory.reserve(
-            product_id, quantity, order_id, self._config.reservation_ttl_seconds
-        )
-        if reservation.state != "HELD":
-            raise ReservationLost(
-                "the stock hold for this request has lapsed; use a new request_id"
-            )
-        order = self._new_order(order_id, user_id, reservation, method)
+            return await self._retry(existing, lines, method)
+        reservations = await self.baskets.reserve(order_id, lines, named=named)
+        order = self._new_order(order_id, user_id, reservations, method)
         lease = self._lease_until() if method else None
         try:
             created = await self._store.create_order(order, lease)
@@ -107,7 +107,12 @@ class OrderSaga:
             if not await self._written(order.id):  # a lost reply may hide a written order
                 await self.settlement.release_quietly(order)
             raise
-        if not created:
+        if created is Creation.ABANDONED:  # stalled past its lease: recovery released the lines
+            await self.settlement.release_quietly(order)
+            raise ReservationLost(
+                "the stock hold for this request has lapsed; use a new request_id"
+            )
+        if created is Creation.EXISTS:
             raise Aborted(
                 "this order is being created by another call", reason="REQUEST_IN_PROGRESS"
             )
@@ -116,10 +121,11 @@ class OrderSaga:
         return await self._charge(order, method)
 
     async def _retry(
-        self, existing: Order, product_id: str, quantity: int, method: PaymentMethod | None
+        self, existing: Order, lines: Sequence[BasketLine], method: PaymentMethod | None
     ) -> Order:
         """The same request again: finish a half-done charge, or charge a kept PENDING order."""
-        if (existing.product_id, existing.quantity) != (product_id, quantity):
+        stored = sorted((line.product_id, line.quantity) for line in existing.lines)
+        if stored != canonical(lines):
             raise InvalidArgument(
                 "request_id was already used for a different order",
                 violations=[FieldViolation("request_id", "already used for another order")],
@@ -139,30 +145,40 @@ class OrderSaga:
             return False
 
     def _new_order(
-        self, order_id: str, user_id: int, reservation: Reservation, method: PaymentMethod | None
+        self,
+        order_id: str,
+        user_id: int,
+        reservations: Reservation | Sequence[Reservation],
+        method: PaymentMethod | None,
     ) -> Order:
-        price, fee, total = price_order(
-            reservation.unit_price_minor, reservation.quantity, self._config.fee_bps
+        """The order its lines' holds make: the price of each line from Inventory, one fee."""
+        held = [reservations] if isinstance(reservations, Reservation) else list(reservations)
+        lines = tuple(OrderLine(r.product_id, r.quantity, r.unit_price_minor, r.id) for r in held)
+        price, fee, total = price_lines(
+            [(line.unit_price_minor, line.quantity) for line in lines], self._config.fee_bps
         )
+        # A one-line order fills the single-product fields, as orders did before baskets.
+        single = lines[0] if len(lines) == 1 else OrderLine("", 0, 0, "")
         now = truncate_ms(self._clock())
         return Order(
             id=order_id,
             user_id=user_id,
-            product_id=reservation.product_id,
-            quantity=reservation.quantity,
+            product_id=single.product_id,
+            quantity=single.quantity,
             currency=self._config.currency,
-            unit_price_minor=reservation.unit_price_minor,
+            unit_price_minor=single.unit_price_minor,
             price_minor=price,
             fee_minor=fee,
             total_minor=total,
             refund_amount_minor=0,
             status=OrderStatus.PENDING,
             payment_status=PaymentStatus.PROCESSING if method else PaymentStatus.PENDING,
-            reservation_id=reservation.id,
+            reservation_id=single.reservation_id,
             created_at=now,
             updated_at=now,
-            expires_at=truncate_ms(reservation.expires_at),
+            expires_at=truncate_ms(min(r.expires_at for r in held)),
             payment_method_id=method.id if method else "",
+            lines=lines,
         )
 
     def _lease_until(self) -> int:

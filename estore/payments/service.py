@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
 from estore.common.auth import Caller
 from estore.common.errors import Aborted, InvalidArgument, PermissionDenied
 from estore.common.idempotency import Idempotency, fingerprint
 from estore.common.paging import PageTokens, page_size
+from estore.payments.basket import check_lines
 from estore.payments.cards import CardInput, validate_card
 from estore.payments.codec import order_from_json, order_to_json, to_ms
 from estore.payments.errors import (
@@ -108,10 +109,17 @@ class PaymentService:
     # Orders
 
     async def create_order(
-        self, caller: Caller, product_id: str, quantity: int, method_id: str, request_id: str
+        self,
+        caller: Caller,
+        product_id: str,
+        quantity: int,
+        method_id: str,
+        request_id: str,
+        items: Sequence[tuple[str, int]] = (),
     ) -> Order:
+        """A basket of `items`, or one product (`product_id`, `quantity`), all or nothing."""
         method = await self.get_method(caller, method_id) if method_id else None
-        return await self.saga.create_order(caller, product_id, quantity, method, request_id)
+        return await self.saga.create_order(caller, product_id, quantity, method, request_id, items)
 
     async def pay_order(
         self, caller: Caller, order_id: str, method_id: str, request_id: str
@@ -174,7 +182,7 @@ class PaymentService:
             raise Aborted(
                 "the order changed meanwhile; try again", reason="CONCURRENT_MODIFICATION"
             )
-        await self._inventory.release(order.reservation_id)
+        await self.saga.baskets.release([line.reservation_id for line in order.lines])
         return await self.saga.load(order.id)
 
     async def add_note(self, caller: Caller, order_id: str, text: str) -> Order:
@@ -193,24 +201,33 @@ class PaymentService:
         reason: str,
         restock: bool,
         request_id: str,
+        items: Sequence[tuple[str, int]] = (),
     ) -> Order:
-        """Refund part or all of a paid order (admins only), once per request id (a saga)."""
+        """Refund part or all of a paid order, by amount or by lines (admins only), once per
+        request id (a saga)."""
         caller.require_admin()
         check_id("order_id", order_id)
         check_id("request_id", request_id, required=False)
         _check_text("reason", reason, MAX_REASON_LENGTH, required=False)
         if amount_minor is not None and amount_minor <= 0:
             raise InvalidArgument.field("amount", "must be positive")
+        if items and amount_minor is not None:
+            raise InvalidArgument.field("amount", "must be unset when refunding items")
+        lines = (
+            tuple((line.product_id, line.quantity) for line in check_lines(items)) if items else ()
+        )
         author = caller.user_id or 0
 
         async def refund() -> Order:
             return await self._refunds.refund(
-                author, order_id, amount_minor, reason, restock, request_id
+                author, order_id, amount_minor, reason, restock, request_id, lines
             )
 
+        # A refund by amount keeps the fingerprint refunds had before refunds by lines.
+        asked = (sorted(lines),) if lines else ()
         return await self._idempotency.run(
             f"admin:{author}:refund", request_id,
-            fingerprint("refund", order_id, amount_minor, reason, restock),
+            fingerprint("refund", order_id, amount_minor, reason, restock, *asked),
             refund, order_to_json, order_from_json,
         )  # fmt: skip
 

@@ -40,6 +40,25 @@ def _method_to_proto(method: PaymentMethod) -> pb.PaymentMethod:
     )
 
 
+def _line_items(lines: tuple[tuple[str, int], ...]) -> list[pb.LineItem]:
+    return [pb.LineItem(product_id=product_id, quantity=units) for product_id, units in lines]
+
+
+def _order_items(order: Order) -> list[pb.OrderItem]:
+    return [
+        pb.OrderItem(
+            product_id=line.product_id,
+            quantity=line.quantity,
+            unit_price=money(line.unit_price_minor, order.currency),
+            price=money(line.price_minor, order.currency),
+            reservation_id=line.reservation_id,
+            refunded_quantity=line.refunded,
+            restocked_quantity=line.restocked,
+        )
+        for line in order.lines
+    ]
+
+
 def _order_to_proto(order: Order) -> pb.Order:
     currency = order.currency
     return pb.Order(
@@ -76,10 +95,13 @@ def _order_to_proto(order: Order) -> pb.Order:
                 author_user_id=r.author_user_id,
                 id=r.id,
                 state=_REFUND_STATES[r.state],
+                items=_line_items(r.lines),
+                restocked_items=_line_items(r.units),
             )
             for r in order.refunds
         ],
         restocked=order.restocked,
+        items=_order_items(order),
     )
 
 
@@ -140,6 +162,7 @@ class PaymentServicer(payments_grpc.PaymentServiceServicer):
             request.quantity,
             request.payment_method_id,
             request.request_id,
+            [(item.product_id, item.quantity) for item in request.items],
         )
         return pb.CreateOrderResponse(order=_order_to_proto(order))
 
@@ -190,6 +213,7 @@ class PaymentServicer(payments_grpc.PaymentServiceServicer):
             request.reason,
             request.restock,
             request.request_id,
+            [(item.product_id, item.quantity) for item in request.items],
         )
         return pb.RefundOrderResponse(order=_order_to_proto(order))
 

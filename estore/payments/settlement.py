@@ -1,5 +1,5 @@
-"""Settling orders: paid (the hold committed), failed (the hold released), back to pending,
-and finishing or undoing what a crashed call left PROCESSING."""
+"""Settling orders: paid (every line's hold committed), failed (every hold released), back to
+pending, and finishing or undoing what a crashed call left PROCESSING."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from estore.payments.codec import to_ms, truncate_ms
 from estore.payments.errors import ProcessorUnavailable, ReservationLost
-from estore.payments.models import Order, OrderStatus, PaymentStatus
+from estore.payments.models import Order, OrderLine, OrderStatus, PaymentStatus
 from estore.payments.processor import ChargeOutcome, Processor, RefundOutcome
 from estore.payments.rules import Inventory, PaymentsConfig, charge_key
 from estore.payments.store import PaymentStore, Transition
@@ -38,9 +38,9 @@ class Settlement:
         self._clock = clock
 
     async def paid(self, order: Order, charge_id: str) -> Order:
-        """Charged: commit the hold, then PAID; if the hold lapsed, refund and cancel."""
+        """Charged: commit every line's hold, then PAID; if a hold lapsed, refund and cancel."""
         try:
-            await self._inventory.commit(order.reservation_id)
+            await self._commit(order)
         except ReservationLost:
             await self.void(order, charge_id)
             await self.failed(order, "RESERVATION_EXPIRED")
@@ -69,6 +69,17 @@ class Settlement:
             raise ReservationLost("the order was cancelled while it was being paid; not charged")
         return paid
 
+    async def _commit(self, order: Order) -> None:
+        """Commit every line (at once); after all answered, raise a lapsed hold's error first."""
+        outcomes = await asyncio.gather(
+            *(self._inventory.commit(line.reservation_id) for line in order.lines),
+            return_exceptions=True,
+        )
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        lost = [o for o in failed if isinstance(o, ReservationLost)]
+        if lost or failed:
+            raise (lost or failed)[0]
+
     async def void(self, order: Order, charge_id: str) -> None:
         """Refund a whole charge whose sale did not happen; UNAVAILABLE until it is done."""
         for attempt in range(self._config.charge_attempts):
@@ -84,21 +95,24 @@ class Settlement:
             metadata={"order_id": order.id},
         )
 
-    async def unsell(self, order: Order) -> None:
-        """Return the units of a committed hold whose sale did not happen (once per order)."""
-        await self._inventory.restock(
-            order.product_id, order.quantity, f"unsell:{order.id}", UNSELL_REASON
-        )
+    async def unsell(self, order: Order, lines: tuple[OrderLine, ...] | None = None) -> None:
+        """Return the units of committed holds whose sale did not happen (once per line)."""
+        for line in order.lines if lines is None else lines:
+            # One request id per line's hold; a one-line order's is "unsell:<order id>", as ever.
+            await self._inventory.restock(
+                line.product_id, line.quantity, f"unsell:{line.reservation_id}", UNSELL_REASON
+            )
 
     async def failed(self, order: Order, error: str) -> None:
-        """Declined or interrupted: the stock released, then CANCELLED with FAILED payment."""
+        """Declined or interrupted: every line's stock released, then CANCELLED, FAILED payment."""
         # Release first: an order reads CANCELLED only once its stock is back (or, with
-        # Inventory unreachable, once the hold is left to expire by itself).
-        if not await self.release_quietly(order):
-            # The hold was committed, yet the charge did not succeed: no sale, so the units go
+        # Inventory unreachable, once the holds are left to expire by themselves).
+        sold = await self.release_lines(order)
+        if sold:
+            # Holds were committed, yet the charge did not succeed: no sale, so their units go
             # back to the shelf before the order is cancelled.
-            log.warning("order %s: its hold was committed without a charge; unselling", order.id)
-            await self.unsell(order)
+            log.warning("order %s: holds were committed without a charge; unselling", order.id)
+            await self.unsell(order, sold)
         change = Transition(
             OrderStatus.CANCELLED,
             {"payment_status": PaymentStatus.FAILED.value, "payment_error": error,
@@ -118,17 +132,25 @@ class Settlement:
         await self._store.transition(order, change)
 
     async def release_quietly(self, order: Order) -> bool:
-        """Release the hold; False only when the stock was sold (committed) by another call.
+        """Release every line's hold; False when some line's stock was sold (committed)."""
+        return not await self.release_lines(order)
 
-        If Inventory cannot be reached, the hold expires by itself.
+    async def release_lines(self, order: Order) -> tuple[OrderLine, ...]:
+        """Release every line's hold (at once); the lines whose stock was sold (committed).
+
+        If Inventory cannot be reached, a hold expires by itself.
         """
+        sold = await asyncio.gather(*(self._release_line(line) for line in order.lines))
+        return tuple(line for line, was_sold in zip(order.lines, sold, strict=True) if was_sold)
+
+    async def _release_line(self, line: OrderLine) -> bool:
         try:
-            await self._inventory.release(order.reservation_id)
+            await self._inventory.release(line.reservation_id)
         except ReservationLost as lost:
-            return lost.reason != "RESERVATION_COMMITTED"
+            return lost.reason == "RESERVATION_COMMITTED"
         except Exception:
-            log.warning("could not release %s; it will expire", order.reservation_id)
-        return True
+            log.warning("could not release %s; it will expire", line.reservation_id)
+        return False
 
     async def resume(self, order: Order) -> Order:
         """Finish or undo an order a crashed call left PROCESSING, as the processor says."""
@@ -143,7 +165,7 @@ class Settlement:
         return await self._store.get_order(order.id) or order
 
     async def expire(self, order: Order) -> None:
-        """An unpaid order whose hold ran out: CANCELLED, and the hold released."""
+        """An unpaid order whose holds ran out: CANCELLED, and every line's hold released."""
         if order.status is not OrderStatus.PENDING:  # settled since: nothing left to expire
             await self._store.forget_due("expiring", order.id)
             return

@@ -9,6 +9,7 @@ exact keyset cursor in one command, whatever the number of orders.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -24,6 +25,7 @@ from estore.payments.codec import (
     to_ms,
 )
 from estore.payments.models import Order, OrderNote, OrderStatus, PaymentMethod
+from estore.payments.store_baskets import BasketStore
 
 P = "pay:{pay}"
 _LUA = Path(__file__).parent / "lua"
@@ -33,6 +35,7 @@ DUE = {
     "processing": f"{P}:orders:processing",  # orders being charged (member: order id)
     "expiring": f"{P}:orders:expiring",  # unpaid orders, by when their hold lapses
     "refunds": f"{P}:refunds:in-progress",  # refunds decided, not settled ("order id:refund id")
+    "creating": f"{P}:orders:creating",  # orders of several lines being reserved (order id)
 }
 
 
@@ -79,6 +82,14 @@ class Transition:
     refund_entry: str = ""
 
 
+class Creation(Enum):
+    """What became of writing a new order."""
+
+    WRITTEN = 1
+    EXISTS = 0  # an order with this id was written before
+    ABANDONED = -2  # recovery gave up on this attempt (its lease lapsed): its lines are released
+
+
 @dataclass(frozen=True)
 class TransitionResult:
     """Whether a transition happened; when not, what the order is now."""
@@ -98,9 +109,13 @@ class PaymentStore:
         self._transition = redis.register_script((_LUA / "transition.lua").read_text())
         self._append = redis.register_script((_LUA / "append_capped.lua").read_text())
         self._claim_due = redis.register_script((_LUA / "claim_due.lua").read_text())
+        self.baskets = BasketStore(redis, P, DUE["creating"])
 
-    async def create_order(self, order: Order, processing_until_ms: int | None) -> bool:
-        """Write a new order; False when an order with its id exists already."""
+    async def create_order(self, order: Order, processing_until_ms: int | None) -> Creation:
+        """Write a new order, unless one with its id exists or its attempt was abandoned.
+
+        An order of several lines replaces the intent its attempt recorded, in the same script.
+        """
         keys = [
             order_key(order.id),
             index(None, None),
@@ -109,13 +124,16 @@ class PaymentStore:
             index(order.user_id, order.status),
             DUE["processing"],
             DUE["expiring"],
+            self.baskets.intent_key(order.id),
+            DUE["creating"],
         ]
         expiring = to_ms(order.expires_at) if order.status is OrderStatus.PENDING else ""
         processing = "" if processing_until_ms is None else processing_until_ms
-        args: list[str | int] = [index_member(order), processing, expiring]
+        intent = order.id if len(order.lines) > 1 else ""
+        args: list[str | int] = [index_member(order), processing, expiring, intent]
         for name, value in order_fields(order).items():
             args += [name, value]
-        return bool(await self._create(keys=keys, args=args))
+        return Creation(int(await self._create(keys=keys, args=args)))
 
     async def get_order(self, order_id: str) -> Order | None:
         """One order with its notes and refunds (one round trip)."""

@@ -3,8 +3,11 @@
 An order's refunds are a list of entries as decided (`<order>:refunds`, JSON) and a hash of how
 far each refund's saga got (`<order>:refund-states`: refund id -> RefundState, and
 `<refund id>:units` -> the units it returns to stock). The order hash keeps `refund_amount` (the
-refunds decided and not failed), `refund_settled` (the completed ones), `restock_claim` (the
-refund that returns the order's units) and `restocked`. A refund in progress is in
+refunds decided and not failed), `refund_settled` (the completed ones), per line
+`refunded:<product id>` (its units refunded by refunds by lines, decided and not failed) and
+`restock_claimed:<product id>` (its units claimed by refunds to return to stock), and, from
+before units were claimed per line, `restock_claim` (the one refund that returned the whole
+order's units) and `restocked`. A refund in progress is in
 `refunds:in-progress` under `<order id>:<refund id>`, scored by its lease deadline.
 """
 
@@ -17,7 +20,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from estore.common.redis import text
-from estore.payments.codec import parse_units, refund_entry, refund_units, to_ms
+from estore.payments.codec import parse_units, refund_entry, refunded_field, to_ms
 from estore.payments.models import Order, OrderStatus, Refund, RefundState
 from estore.payments.store import DUE, index, index_member, order_key, refund_states_key
 
@@ -67,18 +70,22 @@ class RefundStore:
             in_progress_member(order.id, refund.id),
             lease_until_ms,
             to_ms(refund.created_at),
+            *_line_counts(refund),
         ]
         return Decision(int(await self._decide(keys=keys, args=args)))
 
     async def returned(
-        self, order_id: str, refund_id: str, units: tuple[tuple[str, int], ...]
+        self, order: Order, refund_id: str, asked: tuple[tuple[str, int], ...]
     ) -> tuple[RefundState | None, tuple[tuple[str, int], ...]]:
-        """The money is back: RETURNED, claiming `units` if no refund restocked yet.
+        """The money is back: RETURNED, claiming of the units `asked` those no refund claimed.
 
         Returns the refund's state and the units it is to return to stock.
         """
-        keys = [order_key(order_id), refund_states_key(order_id)]
-        args = [refund_id, refund_units(units) if units else ""]
+        keys = [order_key(order.id), refund_states_key(order.id)]
+        args: list[str | int] = [refund_id]
+        for product_id, units in asked:
+            line = order.line(product_id)
+            args += [product_id, units, line.quantity if line else 0]
         state, claimed = (text(part) for part in await self._returned(keys=keys, args=args))
         return (RefundState(state) if state else None), parse_units(claimed)
 
@@ -102,5 +109,12 @@ class RefundStore:
         keys = [order_key(order.id), refund_states_key(order.id), DUE["refunds"]]
         args: list[str | int] = [
             refund.id, refund.amount_minor, in_progress_member(order.id, refund.id), now_ms,
+            *_line_counts(refund),
         ]  # fmt: skip
         return bool(await self._rollback(keys=keys, args=args))
+
+
+def _line_counts(refund: Refund) -> list[str | int]:
+    """(field, units) pairs of the `refunded:` counters a refund by lines moves."""
+    pairs = [(refunded_field(product_id), units) for product_id, units in refund.lines]
+    return [part for pair in pairs for part in pair]

@@ -1,11 +1,23 @@
--- Write a new order and its index entries, unless an order with this id exists already.
+-- Write a new order and its index entries, unless an order with this id exists already, or
+-- (for an order of several lines) its attempt was abandoned by recovery.
 -- KEYS: order hash, all orders, orders by status, user's orders, user's orders by status,
---       processing (lease deadlines), expiring (unpaid order deadlines)
--- ARGV: index member, processing lease deadline ms ('' none), expiry ms ('' none), field/value...
+--       processing (lease deadlines), expiring (unpaid order deadlines),
+--       the attempt's intent hash, orders being created (lease index)
+-- ARGV: index member, processing lease deadline ms ('' none), expiry ms ('' none),
+--       the order id when an intent stands for this attempt ('' none), field/value...
+-- Returns 1 written, 0 an order with this id exists, -2 the attempt was abandoned.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if ARGV[4] ~= '' then
+  if redis.call('HGET', KEYS[8], 'state') ~= 'creating' then
+    return -2
+  end
+  -- The order replaces its intent: recovery now follows the order itself.
+  redis.call('DEL', KEYS[8])
+  redis.call('ZREM', KEYS[9], ARGV[4])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 for i = 2, 5 do
   redis.call('ZADD', KEYS[i], 0, ARGV[1])
 end

@@ -153,7 +153,7 @@ class OrderNote(_message.Message):
     def __init__(self, text: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_user_id: _Optional[int] = ...) -> None: ...
 
 class Refund(_message.Message):
-    __slots__ = ("amount", "reason", "restocked", "created_at", "author_user_id", "id", "state")
+    __slots__ = ("amount", "reason", "restocked", "created_at", "author_user_id", "id", "state", "items", "restocked_items")
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RESTOCKED_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,8 @@ class Refund(_message.Message):
     AUTHOR_USER_ID_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    RESTOCKED_ITEMS_FIELD_NUMBER: _ClassVar[int]
     amount: _money_pb2.Money
     reason: str
     restocked: bool
@@ -168,10 +170,12 @@ class Refund(_message.Message):
     author_user_id: int
     id: str
     state: RefundState
-    def __init__(self, amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., restocked: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_user_id: _Optional[int] = ..., id: _Optional[str] = ..., state: _Optional[_Union[RefundState, str]] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[LineItem]
+    restocked_items: _containers.RepeatedCompositeFieldContainer[LineItem]
+    def __init__(self, amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., restocked: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., author_user_id: _Optional[int] = ..., id: _Optional[str] = ..., state: _Optional[_Union[RefundState, str]] = ..., items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ..., restocked_items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("id", "product_id", "user_id", "quantity", "unit_price", "price", "fee", "total", "refund_amount", "status", "payment_status", "payment_method_id", "payment_error", "notes", "reservation_id", "created_at", "updated_at", "expires_at", "cancel_reason", "refunds", "restocked")
+    __slots__ = ("id", "product_id", "user_id", "quantity", "unit_price", "price", "fee", "total", "refund_amount", "status", "payment_status", "payment_method_id", "payment_error", "notes", "reservation_id", "created_at", "updated_at", "expires_at", "cancel_reason", "refunds", "restocked", "items")
     ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +197,7 @@ class Order(_message.Message):
     CANCEL_REASON_FIELD_NUMBER: _ClassVar[int]
     REFUNDS_FIELD_NUMBER: _ClassVar[int]
     RESTOCKED_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     id: str
     product_id: str
     user_id: int
@@ -214,7 +219,34 @@ class Order(_message.Message):
     cancel_reason: str
     refunds: _containers.RepeatedCompositeFieldContainer[Refund]
     restocked: bool
-    def __init__(self, id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[int] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., fee: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., refund_amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., payment_status: _Optional[_Union[PaymentStatus, str]] = ..., payment_method_id: _Optional[str] = ..., payment_error: _Optional[str] = ..., notes: _Optional[_Iterable[_Union[OrderNote, _Mapping]]] = ..., reservation_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_reason: _Optional[str] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., restocked: _Optional[bool] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[OrderItem]
+    def __init__(self, id: _Optional[str] = ..., product_id: _Optional[str] = ..., user_id: _Optional[int] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., fee: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., refund_amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., status: _Optional[_Union[OrderStatus, str]] = ..., payment_status: _Optional[_Union[PaymentStatus, str]] = ..., payment_method_id: _Optional[str] = ..., payment_error: _Optional[str] = ..., notes: _Optional[_Iterable[_Union[OrderNote, _Mapping]]] = ..., reservation_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_reason: _Optional[str] = ..., refunds: _Optional[_Iterable[_Union[Refund, _Mapping]]] = ..., restocked: _Optional[bool] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ...) -> None: ...
+
+class LineItem(_message.Message):
+    __slots__ = ("product_id", "quantity")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    quantity: int
+    def __init__(self, product_id: _Optional[str] = ..., quantity: _Optional[int] = ...) -> None: ...
+
+class OrderItem(_message.Message):
+    __slots__ = ("product_id", "quantity", "unit_price", "price", "reservation_id", "refunded_quantity", "restocked_quantity")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    RESTOCKED_QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    quantity: int
+    unit_price: _money_pb2.Money
+    price: _money_pb2.Money
+    reservation_id: str
+    refunded_quantity: int
+    restocked_quantity: int
+    def __init__(self, product_id: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reservation_id: _Optional[str] = ..., refunded_quantity: _Optional[int] = ..., restocked_quantity: _Optional[int] = ...) -> None: ...
 
 class OrderFilter(_message.Message):
     __slots__ = ("status", "user_id")
@@ -225,16 +257,18 @@ class OrderFilter(_message.Message):
     def __init__(self, status: _Optional[_Union[OrderStatus, str]] = ..., user_id: _Optional[int] = ...) -> None: ...
 
 class CreateOrderRequest(_message.Message):
-    __slots__ = ("product_id", "quantity", "payment_method_id", "request_id")
+    __slots__ = ("product_id", "quantity", "payment_method_id", "request_id", "items")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_METHOD_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     quantity: int
     payment_method_id: str
     request_id: str
-    def __init__(self, product_id: _Optional[str] = ..., quantity: _Optional[int] = ..., payment_method_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[LineItem]
+    def __init__(self, product_id: _Optional[str] = ..., quantity: _Optional[int] = ..., payment_method_id: _Optional[str] = ..., request_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ...) -> None: ...
 
 class CreateOrderResponse(_message.Message):
     __slots__ = ("order",)
@@ -303,18 +337,20 @@ class CancelOrderResponse(_message.Message):
     def __init__(self, order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
 
 class RefundOrderRequest(_message.Message):
-    __slots__ = ("order_id", "amount", "reason", "restock", "request_id")
+    __slots__ = ("order_id", "amount", "reason", "restock", "request_id", "items")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RESTOCK_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     amount: _money_pb2.Money
     reason: str
     restock: bool
     request_id: str
-    def __init__(self, order_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., restock: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    items: _containers.RepeatedCompositeFieldContainer[LineItem]
+    def __init__(self, order_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ..., restock: _Optional[bool] = ..., request_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LineItem, _Mapping]]] = ...) -> None: ...
 
 class RefundOrderResponse(_message.Message):
     __slots__ = ("order",)

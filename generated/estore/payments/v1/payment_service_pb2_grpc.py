@@ -284,27 +284,43 @@ class PaymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateOrder(self, request, context):
-        """Places an order for the caller: reserves the stock through
-        InventoryService, takes the unit price from Inventory (the product's
-        effective_price; never from the client), computes price = unit_price *
-        quantity, fee = price * ESTORE_PAYMENTS_FEE_BPS / 10000 rounded half-up
-        (default 500 bps = 5 %), total = price + fee, and writes the order.
-        With payment_method_id it charges at once: on success the order is PAID
-        and the reservation committed. Without it the order stays PENDING until
-        PayOrder, CancelOrder, or its reservation expires (then CANCELLED, stock
-        back). Idempotent on request_id.
+        """Places an order for the caller: a basket of 1 to 50 lines (items), or
+        one product (the single product_id and quantity: a one-line order). All
+        or nothing: every line's stock is reserved through InventoryService
+        (lines at once) before the order is written; if any line cannot be
+        reserved, every line already held is released and nothing is written.
+        Each line's unit_price comes from Inventory (the product's
+        effective_price; never from the client) and its price = unit_price *
+        quantity; the order's price = the sum of the lines, fee = price *
+        ESTORE_PAYMENTS_FEE_BPS / 10000 rounded half-up (default 500 bps = 5 %),
+        taken once per order, and total = price + fee.
+        With payment_method_id it charges the total at once, in one charge: on
+        success the order is PAID and every line's reservation committed.
+        Without it the order stays PENDING until PayOrder, CancelOrder, or its
+        reservations expire (then CANCELLED, every line's stock back).
+        Idempotent on request_id: the request's lines count in any order, so a
+        retry may list them differently, but other lines are REQUEST_ID_REUSED.
 
         Who: active users with a verified email.
-        Errors: NOT_FOUND PRODUCT_NOT_FOUND; NOT_FOUND PAYMENT_METHOD_NOT_FOUND
-        (no such method, or another user's); FAILED_PRECONDITION
-        INSUFFICIENT_STOCK; FAILED_PRECONDITION CARD_DECLINED /
+        Errors: INVALID_ARGUMENT INVALID_FIELD (items and product_id/quantity
+        both set; more than 50 lines; a product on two lines; a malformed line:
+        BadRequest names items[i].product_id or items[i].quantity); NOT_FOUND
+        PRODUCT_NOT_FOUND (no such product, or deleted); FAILED_PRECONDITION
+        INSUFFICIENT_STOCK. For a basket sent as items, these two also carry a
+        google.rpc.BadRequest naming the failing line: items[i].product_id
+        (unknown or deleted product) or items[i].quantity (not enough stock);
+        with the single product_id they carry none, as before.
+        NOT_FOUND PAYMENT_METHOD_NOT_FOUND (no such method, or another user's);
+        FAILED_PRECONDITION RESERVATION_EXPIRED (this request_id's stock holds
+        lapsed or were released before the order was written: use a new
+        request_id); FAILED_PRECONDITION CARD_DECLINED /
         INSUFFICIENT_FUNDS / EXPIRED_CARD (the charge was declined: the order is
         written CANCELLED with payment_status FAILED and payment_error set to the
         same reason, and its stock is released; ErrorInfo metadata "order_id"
         names it); PERMISSION_DENIED EMAIL_NOT_VERIFIED; INVALID_ARGUMENT
         REQUEST_ID_REUSED; ABORTED REQUEST_IN_PROGRESS; UNAVAILABLE
         PROCESSOR_UNAVAILABLE (the processor kept failing: the order stays
-        PENDING with its reservation; ErrorInfo metadata "order_id" names it;
+        PENDING with its reservations; ErrorInfo metadata "order_id" names it;
         retry with the same request_id or call PayOrder).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -312,9 +328,9 @@ class PaymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PayOrder(self, request, context):
-        """Charges a PENDING order with one of the caller's payment methods. On
-        success the order is PAID and its reservation committed. Idempotent on
-        request_id.
+        """Charges a PENDING order with one of the caller's payment methods (the
+        whole total, in one charge). On success the order is PAID and every
+        line's reservation committed. Idempotent on request_id.
 
         Who: the order's owner.
         Errors: NOT_FOUND ORDER_NOT_FOUND (no such order, or another user's;
@@ -354,7 +370,7 @@ class PaymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelOrder(self, request, context):
-        """Cancels a PENDING order and releases its reservation. Cancelling an
+        """Cancels a PENDING order and releases every line's reservation. Cancelling an
         order that is already CANCELLED returns it unchanged. A PAID order is
         not cancelled: refund it with RefundOrder.
 
@@ -367,32 +383,54 @@ class PaymentServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RefundOrder(self, request, context):
-        """Refunds all or part of a PAID or PARTIALLY_REFUNDED order. Several
-        partial refunds are allowed; their sum never exceeds total.
+        """Refunds all or part of a PAID or PARTIALLY_REFUNDED order, by amount or
+        by lines. Several partial refunds are allowed; their sum never exceeds
+        total.
+
+        By amount: `amount`, or unset for all that remains refundable. By lines:
+        `items` names products of the order and how many of their units to
+        refund; the amount is computed: each line's unit_price * quantity, plus
+        the fee's share of them. The fee share is the fee in proportion to the
+        line prices refunded so far, rounded half-up, less the fee share earlier
+        line refunds took: so refunding every line, in one refund or several,
+        returns exactly price + fee = total, and line refunds never add up past
+        it. A line's units are refunded at most once (Order.items[i].
+        refunded_quantity counts them). Amount and line refunds share the cap:
+        a line refund larger than what is still refundable is refused.
 
         A refund is a saga of its own: it is decided (recorded PENDING in
         Order.refunds and counted in refund_amount at once, so concurrent refunds
         can never add up past total), then its money is returned at the card
-        processor (exactly once, whatever the retries), then with restock the
-        order's units go back to Inventory (once per order, and only by a refund
-        whose money was returned), then it is settled: COMPLETED, and the order
-        PARTIALLY_REFUNDED, or REFUNDED once the completed refunds reach total.
+        processor (exactly once, whatever the retries), then with restock units
+        go back to Inventory (only by a refund whose money was returned), then it
+        is settled: COMPLETED, and the order PARTIALLY_REFUNDED, or REFUNDED once
+        the completed refunds reach total.
+        Restock returns, for a refund by lines, exactly the refunded lines'
+        units; for a refund by amount, every unit of the order not yet returned.
+        No line ever has more units returned than were bought
+        (Order.items[i].restocked_quantity counts them; Refund.restocked_items
+        says what each refund returned).
         A refund interrupted at any step (UNAVAILABLE, a crash) stays PENDING
         and is finished by a retry with the same request_id or, with or without
         one, by PaymentService itself within about ESTORE_PAYMENTS_LEASE_SECONDS.
         A refund the processor refuses for good is FAILED, takes nothing and
-        restocks nothing; its amount may be refunded again. Without a
-        request_id a retry is a new refund (check Order.refunds first).
-        Idempotent on request_id.
+        restocks nothing; its amount (and its lines) may be refunded again.
+        Without a request_id a retry is a new refund (check Order.refunds
+        first). Idempotent on request_id (the lines count in any order).
 
         Who: admins.
         Errors: NOT_FOUND ORDER_NOT_FOUND; FAILED_PRECONDITION
         ORDER_NOT_REFUNDABLE (the order is PENDING, CANCELLED or REFUNDED);
         FAILED_PRECONDITION REFUND_EXCEEDS_REMAINING (amount > total -
-        refund_amount, refunds still in progress included); FAILED_PRECONDITION
+        refund_amount, refunds still in progress included; or, by lines, more
+        units of a line than remain refundable, with a BadRequest naming
+        items[i].quantity, or an amount past what remains); FAILED_PRECONDITION
         REFUND_REFUSED (the processor refused it: the refund is FAILED;
         ErrorInfo metadata "order_id" and "refund_id" name it); INVALID_ARGUMENT
-        INVALID_FIELD (amount <= 0); INVALID_ARGUMENT REQUEST_ID_REUSED; ABORTED
+        INVALID_FIELD (amount <= 0; amount and items both set; a malformed
+        line, a product on two lines, more than 50 lines, or a product that is
+        not in the order: BadRequest names items[i].product_id or
+        items[i].quantity); INVALID_ARGUMENT REQUEST_ID_REUSED; ABORTED
         REQUEST_IN_PROGRESS; UNAVAILABLE PROCESSOR_UNAVAILABLE /
         INVENTORY_UNAVAILABLE (the refund stays PENDING and is finished later;
         PROCESSOR_UNAVAILABLE carries "order_id" and "refund_id" metadata).

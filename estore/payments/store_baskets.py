@@ -1,0 +1,60 @@
+"""The Redis side of reserving a basket: the intent that lets recovery undo a dead attempt.
+
+Before an order of several lines holds its first line, its attempt is recorded: a hash
+`<order key>:creating` with the lines (product, units, reservation id) and a state, `creating`
+or `abandoned`, and the order id in the `orders:creating` lease index. Writing the order removes
+both in the same script, and only while the state is `creating`; recovery marks an attempt whose
+lease lapsed `abandoned` (so a call that was only stalled can no longer write its order),
+releases its lines, then removes it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from estore.common.redis import text
+
+Plan = list[tuple[str, int, str]]  # (product id, units, reservation id) per line
+_LUA = Path(__file__).parent / "lua"
+
+
+class BasketStore:
+    """Intents of orders being created, each one script or transaction on the `{pay}` slot."""
+
+    def __init__(self, redis: Redis, prefix: str, creating_index: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self.index = creating_index
+        self._abandon = redis.register_script((_LUA / "basket_abandon.lua").read_text())
+
+    def intent_key(self, order_id: str) -> str:
+        return f"{self._prefix}:order:{order_id}:creating"
+
+    async def begin(self, order_id: str, plan: Plan, lease_until_ms: int) -> None:
+        """Record the attempt (a retry's renews it, and never revives an abandoned one)."""
+        key = self.intent_key(order_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "lines", json.dumps(plan))
+            pipe.hsetnx(key, "state", "creating")
+            pipe.zadd(self.index, {order_id: lease_until_ms})
+            await pipe.execute()
+
+    async def abandon(self, order_id: str) -> Plan | None:
+        """Mark the attempt abandoned and return its lines; None if its order was written or
+        there is no attempt (both leave the index)."""
+        order_key = f"{self._prefix}:order:{order_id}"
+        keys = [order_key, self.intent_key(order_id), self.index]
+        reply = await self._abandon(keys=keys, args=[order_id])
+        if text(reply[0]) != "ABANDONED":
+            return None
+        return [(str(p), int(q), str(r)) for p, q, r in json.loads(text(reply[1]))]
+
+    async def drop(self, order_id: str) -> None:
+        """Forget the attempt: its lines are released (or its order written)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.intent_key(order_id))
+            pipe.zrem(self.index, order_id)
+            await pipe.execute()
