@@ -33,6 +33,7 @@ def payments_env(
         "ESTORE_REDIS_URL": redis_url,
         "ESTORE_HOST": "127.0.0.1",
         "ESTORE_PAYMENTS_PORT": str(free_port()),
+        "ESTORE_PAYMENTS_METRICS_PORT": "0",  # never the fixed default another run may hold
         "ESTORE_JWT_PUBLIC_KEY_FILE": str(public),
         "ESTORE_SERVICE_TOKEN": token_issuer.mint_service_token("payments", ttl_seconds=600).token,
         "ESTORE_PAYMENTS_LEASE_SECONDS": "1",

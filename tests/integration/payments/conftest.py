@@ -42,9 +42,12 @@ ADMIN = Caller(user_id=99, is_admin=True, is_verified=True)
 class FakeInventory:
     """Inventory's reservation rules in memory, for testing the saga's side of them."""
 
-    def __init__(self, stock: dict[str, int], unit_price: int) -> None:
+    def __init__(
+        self, stock: dict[str, int], unit_price: int, prices: dict[str, int] | None = None
+    ) -> None:
         self.available = dict(stock)
         self.unit_price = unit_price
+        self.prices = dict(prices or {})  # per product; others cost unit_price
         self.reservations: dict[str, Reservation] = {}
         self.down = False
         self.broken: set[str] = set()  # reservations whose commit and release fail
@@ -65,16 +68,22 @@ class FakeInventory:
         if self.available[product_id] < quantity:
             raise InsufficientStock("not enough")
         self.available[product_id] -= quantity
+        unit_price = self.prices.get(product_id, self.unit_price)
         held = Reservation(
-            reservation_id, product_id, quantity, self.unit_price, "USD",
+            reservation_id, product_id, quantity, unit_price, "USD",
             datetime.now(UTC) + timedelta(seconds=ttl_seconds), "HELD",
         )  # fmt: skip
         self.reservations[reservation_id] = held
         return held
 
+    def _held(self, reservation_id: str) -> Reservation:
+        if reservation_id not in self.reservations:
+            raise ReservationLost("no such reservation", reason="RESERVATION_NOT_FOUND")
+        return self.reservations[reservation_id]
+
     async def commit(self, reservation_id: str) -> Reservation:
         self._check(reservation_id)
-        held = self.reservations[reservation_id]
+        held = self._held(reservation_id)
         if held.state in ("RELEASED", "EXPIRED"):
             raise ReservationLost("gone", reason=f"RESERVATION_{held.state}")
         self.reservations[reservation_id] = replace(held, state="COMMITTED")
@@ -82,7 +91,7 @@ class FakeInventory:
 
     async def release(self, reservation_id: str) -> Reservation:
         self._check(reservation_id)
-        held = self.reservations[reservation_id]
+        held = self._held(reservation_id)
         if held.state == "COMMITTED":
             raise ReservationLost("sold", reason="RESERVATION_COMMITTED")
         if held.state == "HELD":
