@@ -35,7 +35,7 @@ export function signedIn(accessToken) {
 /**
  * What an EStore failure says: the gRPC code, the ErrorInfo (reason, domain, metadata), the
  * reason as an ErrorReason value (undefined for a reason newer than these stubs), and the
- * BadRequest field violations (INVALID_ARGUMENT only).
+ * BadRequest field violations (INVALID_ARGUMENT, and a basket's failing line).
  */
 export function estoreError(err) {
   const error = ConnectError.from(err);

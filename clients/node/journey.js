@@ -1,5 +1,5 @@
-// The shop's whole journey from Node: register, verify, log in, browse, order, refund, and two
-// failures read through their error details. Exits non-zero at the first surprise.
+// The shop's whole journey from Node: register, verify, log in, browse, order a basket, refund
+// a line and the rest, and two failures read through their error details. Exits non-zero at the first surprise.
 //
 //   USERS=localhost:50051 INVENTORY=localhost:50052 PAYMENTS=localhost:50053 \
 //   ESTORE_MAIL_OUTBOX=.estore/outbox.jsonl node journey.js
@@ -73,6 +73,12 @@ const { product } = await inventory.createProduct(
   },
   asAdmin,
 );
+const teapot = (
+  await inventory.createProduct(
+    { product: { name: `Kyusu ${run}`, categoryId: category.id, price: usd(2400n), quantity: 5 } },
+    asAdmin,
+  )
+).product;
 
 // Anyone browses.
 const page = await inventory.listProducts({
@@ -90,7 +96,8 @@ assert.equal(badPage.errorReason, ErrorReason.INVALID_FIELD);
 assert.equal(badPage.domain, "estore.inventory");
 assert.deepEqual(badPage.violations.map((v) => v.field), ["page_size"]);
 
-// Ana adds a card and orders three: 3 x 11.25 = 33.75, fee 1.69, total 35.44.
+// Ana adds a card and orders a basket: 3 sencha at 11.25 and a teapot at 24.00 = 57.75,
+// one fee of 2.89 on the sum, total 60.64, charged once.
 const { paymentMethod } = await payments.addPaymentMethod(
   {
     type: PaymentMethodType.CARD,
@@ -100,26 +107,63 @@ const { paymentMethod } = await payments.addPaymentMethod(
 );
 assert.equal(paymentMethod.details.last4, "4242");
 
-// More than the shelf holds: FAILED_PRECONDITION INSUFFICIENT_STOCK.
+// More than the shelf holds on one line: FAILED_PRECONDITION INSUFFICIENT_STOCK, naming the
+// line; nothing is held for the other.
 const tooMany = await failure(() =>
-  payments.createOrder({ productId: product.id, quantity: 1000, paymentMethodId: paymentMethod.id }, asAna),
+  payments.createOrder(
+    {
+      items: [
+        { productId: product.id, quantity: 1 },
+        { productId: teapot.id, quantity: 1000 },
+      ],
+      paymentMethodId: paymentMethod.id,
+    },
+    asAna,
+  ),
 );
 assert.equal(tooMany.code, Code.FailedPrecondition);
 assert.equal(tooMany.errorReason, ErrorReason.INSUFFICIENT_STOCK);
+assert.equal((await inventory.getProduct({ productId: product.id })).product.reserved, 0);
 
 const { order } = await payments.createOrder(
-  { productId: product.id, quantity: 3, paymentMethodId: paymentMethod.id, requestId: `order-${run}` },
+  {
+    items: [
+      { productId: product.id, quantity: 3 },
+      { productId: teapot.id, quantity: 1 },
+    ],
+    paymentMethodId: paymentMethod.id,
+    requestId: `order-${run}`,
+  },
   asAna,
 );
 assert.equal(order.status, OrderStatus.PAID);
-assert.equal(order.total.minorUnits, 3544n);
+assert.deepEqual(
+  order.items.map((i) => [i.productId, i.quantity, i.price.minorUnits]),
+  [
+    [product.id, 3, 3375n],
+    [teapot.id, 1, 2400n],
+  ],
+);
+assert.equal(order.fee.minorUnits, 289n);
+assert.equal(order.total.minorUnits, 6064n);
 
-// The admin refunds it all and puts the three back on the shelf.
+// The admin refunds the teapot's line (24.00 and its share of the fee, 1.20) and puts it back...
+const partly = (
+  await payments.refundOrder(
+    { orderId: order.id, items: [{ productId: teapot.id, quantity: 1 }], reason: "wrong size", restock: true },
+    asAdmin,
+  )
+).order;
+assert.equal(partly.status, OrderStatus.PARTIALLY_REFUNDED);
+assert.equal(partly.refundAmount.minorUnits, 2520n);
+assert.equal((await inventory.getProduct({ productId: teapot.id })).product.quantity, 5);
+// ...then the rest, putting the three sencha back on the shelf.
 const refunded = (await payments.refundOrder({ orderId: order.id, reason: "returned", restock: true }, asAdmin))
   .order;
 assert.equal(refunded.status, OrderStatus.REFUNDED);
-assert.equal(refunded.refundAmount.minorUnits, 3544n);
+assert.equal(refunded.refundAmount.minorUnits, 6064n);
 assert.equal((await inventory.getProduct({ productId: product.id })).product.quantity, 20);
+assert.equal((await inventory.getProduct({ productId: teapot.id })).product.quantity, 5);
 
 console.log(
   JSON.stringify({

@@ -106,6 +106,19 @@ def create_order_call(bench: Bench, weight: int = 1) -> Call:
     )  # fmt: skip
 
 
+def create_basket_call(bench: Bench, weight: int = 1) -> Call:
+    """CreateOrder of a three-line basket, one unit each, paid at once by card, with a request
+    id of its own each time."""
+    request = pay_pb.CreateOrderRequest(
+        items=[pay_pb.LineItem(product_id=p, quantity=1) for p in bench.shop.basket_product_ids],
+        payment_method_id=bench.shop.payment_method_id,
+    )
+    return rpc(
+        bench, "payments", "CreateOrder", request,
+        metadata=bench.shop.shopper, weight=weight, unique_field=CREATE_ORDER_REQUEST_ID,
+    )  # fmt: skip
+
+
 def health_check_call(bench: Bench) -> Call:
     return Call(
         label="Health/Check",
@@ -158,6 +171,12 @@ def login(bench: Bench) -> Result:
 def create_order(bench: Bench) -> Result:
     title = SCENARIOS["create_order"].title
     return closed_loop(bench, "create_order", title, [create_order_call(bench)], 0.35)
+
+
+@scenario("create_order_basket", "CreateOrder, three-line basket (card, distinct request ids)")
+def create_order_basket(bench: Bench) -> Result:
+    title = SCENARIOS["create_order_basket"].title
+    return closed_loop(bench, "create_order_basket", title, [create_basket_call(bench)])
 
 
 @scenario("mixed_shop", "Mixed shop (mostly reads)")

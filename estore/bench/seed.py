@@ -21,6 +21,7 @@ from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
 SHOPPER = ("shopper@bench.example", "shopper-password")
 LISTED_TAG = "bench-listed"  # on every other product: ListProducts filters by it
 ORDER_STOCK = 2**31 - 1  # orders never run out of stock, however long the run
+BASKET_LINES = 3  # the basket CreateOrder buys one unit of each of the first products
 SEED_CONCURRENCY = 16
 # UserService lets at most 5 sign-ins of one email run at once (a throttle): Login load signs in
 # as several accounts, this many loops each.
@@ -35,6 +36,7 @@ class Shop:
 
     product_ids: tuple[str, ...]  # GetProduct picks among these
     order_product_id: str  # CreateOrder buys this one
+    basket_product_ids: tuple[str, ...]  # the basket CreateOrder buys one of each
     listed_tag: str
     shopper: Metadata  # the verified shopper's bearer token
     payment_method_id: str
@@ -50,7 +52,7 @@ def _product(n: int, currency: str, category_id: str) -> inv_pb.Product:
         name=f"Bench product {n}",
         description="A product the bench reads, lists and orders.",
         price=money_pb2.Money(currency_code=currency, minor_units=500 + n % 997),
-        quantity=ORDER_STOCK if n == 0 else 1000,
+        quantity=ORDER_STOCK if n < BASKET_LINES else 1000,
         min_stock_level=5,
         discount_percentage=n % 4 * 5,
         tags=[LISTED_TAG, f"group-{n % 10}"] if n % 2 == 0 else [f"group-{n % 10}"],
@@ -121,6 +123,7 @@ async def seed_shop(stack: Stack, products: int, login_loops: int) -> Shop:
     return Shop(
         product_ids=tuple(product_ids),
         order_product_id=product_ids[0],
+        basket_product_ids=tuple(product_ids[:BASKET_LINES]),
         listed_tag=LISTED_TAG,
         shopper=shopper,
         payment_method_id=str(method.payment_method.id),

@@ -67,7 +67,8 @@ def test_a_quick_bench_writes_its_table_json_and_chart(tmp_path: Path) -> None:
     scenarios = {result["name"]: result for result in report["scenarios"]}
     assert list(scenarios) == list(SCENARIOS)
     assert set(scenarios) >= {
-        "get_product", "list_products", "get_current_user", "login", "create_order", "mixed_shop",
+        "get_product", "list_products", "get_current_user", "login", "create_order",
+        "create_order_basket", "mixed_shop",
     }  # fmt: skip
     for name, result in scenarios.items():
         _check_result(result)
@@ -81,6 +82,9 @@ def test_a_quick_bench_writes_its_table_json_and_chart(tmp_path: Path) -> None:
                 "GetProduct_p99_under_login_ms", "GetCurrentUser_p99_under_login_ms"):  # fmt: skip
         assert _finite(login[key]), key
     assert scenarios["create_order"]["redis_commands_per_call"] > 0
+    # Three lines cost more Redis work than one, but far from three orders' worth.
+    single = scenarios["create_order"]["redis_commands_per_call"]
+    assert single < scenarios["create_order_basket"]["redis_commands_per_call"] < 3 * single
     mixed = set(scenarios["mixed_shop"]["by_label"])  # in half a second some may not come up
     assert "GetProduct" in mixed
     assert mixed <= {"GetProduct", "ListProducts", "GetCurrentUser", "CreateOrder"}

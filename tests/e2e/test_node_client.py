@@ -97,12 +97,19 @@ async def test_the_node_journey_runs_against_the_real_services(
     order = report["order"]
     assert order["status"] == "ORDER_STATUS_REFUNDED"
     # int64 money travels as a JSON string, never a lossy number.
-    assert order["total"] == {"currencyCode": "USD", "minorUnits": "3544"}
+    assert order["total"] == {"currencyCode": "USD", "minorUnits": "6064"}
+    assert [(i["quantity"], i["price"]["minorUnits"]) for i in order["items"]] == [
+        (3, "3375"), (1, "2400"),
+    ]  # fmt: skip
     assert report["errors"] == [
         {
             "code": "InvalidArgument",
             "reason": "INVALID_FIELD",
             "violations": [{"field": "page_size", "description": "must not be negative"}],
         },
-        {"code": "FailedPrecondition", "reason": "INSUFFICIENT_STOCK", "violations": []},
+        {
+            "code": "FailedPrecondition",
+            "reason": "INSUFFICIENT_STOCK",
+            "violations": [{"field": "items[1].quantity", "description": "not enough stock"}],
+        },
     ]

@@ -89,8 +89,9 @@ def test_readme_walkthrough_runs_verbatim_and_ctrl_c_stops_everything(stack) -> 
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
-    assert run.stdout.rstrip().endswith("ORDER_STATUS_REFUNDED\n20"), run.stdout
-    assert '"minor_units": "3544"' in run.stdout  # the order's total, fee included
+    assert run.stdout.rstrip().endswith("ORDER_STATUS_REFUNDED\n20\n5"), run.stdout
+    assert '"minor_units": "6064"' in run.stdout  # the order's total, fee included
+    assert '"minor_units": "2520"' in run.stdout  # the teapot's refund, its fee share included
 
     second = subprocess.run(
         [str(BIN / "estore"), "up"],

@@ -7,6 +7,7 @@ from google.protobuf.message import Message
 from estore.inventory import validation
 from estore.inventory.app import MAX_MESSAGE_BYTES as INVENTORY_LIMIT
 from estore.payments.app import MAX_MESSAGE_BYTES as PAYMENTS_LIMIT
+from estore.payments.basket import MAX_LINES
 from estore.users.app import MAX_MESSAGE_BYTES as USERS_LIMIT
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as inv
@@ -59,10 +60,14 @@ def test_inventory_takes_its_largest_product_with_room_to_spare() -> None:
 
 
 def test_payments_and_users_take_theirs() -> None:
+    basket = [pay.LineItem(product_id=ID, quantity=10_000)] * MAX_LINES
     _fits(
         PAYMENTS_LIMIT,
         pay.CreateOrderRequest(product_id=ID, quantity=10_000, payment_method_id=ID, request_id=ID),
-        pay.RefundOrderRequest(order_id=ID, reason=WIDE * 500, restock=True, request_id=ID),
+        pay.CreateOrderRequest(items=basket, payment_method_id=ID, request_id=ID),
+        pay.RefundOrderRequest(
+            order_id=ID, reason=WIDE * 500, restock=True, request_id=ID, items=basket
+        ),
         pay.AddOrderNoteRequest(order_id=ID, note=WIDE * 1000),
     )
     _fits(
