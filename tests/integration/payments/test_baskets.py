@@ -207,3 +207,32 @@ async def test_an_attempt_stalled_past_its_lease_is_undone_and_cannot_write_its_
     assert inventory.available == STOCK
     assert (await p.service.list_orders(BUYER, None, 0, 50, ""))[0] == []
     assert await redis.zcard(DUE["creating"]) == 0
+
+
+async def test_a_basket_left_processing_is_finished_or_undone_by_recovery(shop: Payments) -> None:
+    method = await shop.service.get_method(BUYER, await add_card(shop))
+    for order_id, charged in (("b-charged", True), ("b-dead", False)):
+        # Stand in for a crash during the charge: every line held, the order written, and the
+        # charge made (or not) by a call that then died.
+        plan = [(p, q, f"{order_id}-{k}") for k, (p, q) in enumerate(BASKET)]
+        await shop.store.baskets.begin(order_id, plan, 0)
+        held = [await shop.inventory.reserve(p, q, rid, 900) for p, q, rid in plan]
+        order = shop.saga._new_order(order_id, 1, held, method)
+        await shop.store.create_order(order, processing_until_ms=0)
+        if charged:
+            await shop.processor.charge(
+                method.processor_token, order.total_minor, "USD", charge_key(order)
+            )
+    assert await shop.recovery(later).run_once() == 2
+    paid = await shop.service.get_order(BUYER, "b-charged")
+    assert (paid.status, paid.payment_status) == (OrderStatus.PAID, PaymentStatus.COMPLETED)
+    assert await shop.processor.charges_for(charge_key(paid)) == 1
+    dead = await shop.service.get_order(BUYER, "b-dead")
+    assert (dead.status, dead.payment_error) == (OrderStatus.CANCELLED, "INTERRUPTED")
+    states = {rid: r.state for rid, r in shop.inventory.reservations.items()}
+    assert states == {
+        **{f"b-charged-{k}": "COMMITTED" for k in range(3)},
+        **{f"b-dead-{k}": "RELEASED" for k in range(3)},
+    }
+    assert shop.inventory.available == {"kettle": 4, "mug": 8, "tea": 7}
+    assert await shop.redis.zcard(DUE["creating"]) == 0

@@ -112,8 +112,12 @@ async def test_bad_line_refunds_are_refused(shop: Payments) -> None:
             ADMIN, order.id, None, "", False, "", [("tea", 1), ("tea", 1)]
         )
     assert [v.field for v in twice.value.violations] == ["items[1].product_id"]
+    await shop.service.refund_order(ADMIN, order.id, None, "", False, "r9", [("tea", 1)])
+    with pytest.raises(errors.InvalidArgument) as reused:  # a request id names one refund
+        await shop.service.refund_order(ADMIN, order.id, None, "", False, "r9", [("mug", 1)])
+    assert reused.value.reason == "REQUEST_ID_REUSED"
     # An amount refund first: the lines may then come to more than is left.
-    await shop.service.refund_order(ADMIN, order.id, 14000, "", False, "")
+    await shop.service.refund_order(ADMIN, order.id, 12000, "", False, "")
     with pytest.raises(RefundExceedsRemaining):
         await shop.service.refund_order(ADMIN, order.id, None, "", False, "", [("kettle", 1)])
-    assert (await shop.service.get_order(ADMIN, order.id)).refund_amount_minor == 14000
+    assert (await shop.service.get_order(ADMIN, order.id)).refund_amount_minor == 12000 + 2099
