@@ -72,7 +72,8 @@ class PaymentServiceStub:
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.payments", reason in UPPER_SNAKE_CASE);
-    INVALID_ARGUMENT also carries google.rpc.BadRequest field violations.
+    INVALID_ARGUMENT also carries google.rpc.BadRequest field violations (and so
+    does a CreateOrder basket refused for one of its lines: see CreateOrder).
     Reasons any RPC may return:
     - INVALID_ARGUMENT INVALID_FIELD: a field is malformed or out of range
     (see BadRequest).
@@ -210,7 +211,8 @@ class PaymentServiceServicer:
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.payments", reason in UPPER_SNAKE_CASE);
-    INVALID_ARGUMENT also carries google.rpc.BadRequest field violations.
+    INVALID_ARGUMENT also carries google.rpc.BadRequest field violations (and so
+    does a CreateOrder basket refused for one of its lines: see CreateOrder).
     Reasons any RPC may return:
     - INVALID_ARGUMENT INVALID_FIELD: a field is malformed or out of range
     (see BadRequest).
@@ -559,7 +561,8 @@ class PaymentService:
 
     Errors: every non-OK status carries a google.rpc.Status with exactly one
     google.rpc.ErrorInfo (domain "estore.payments", reason in UPPER_SNAKE_CASE);
-    INVALID_ARGUMENT also carries google.rpc.BadRequest field violations.
+    INVALID_ARGUMENT also carries google.rpc.BadRequest field violations (and so
+    does a CreateOrder basket refused for one of its lines: see CreateOrder).
     Reasons any RPC may return:
     - INVALID_ARGUMENT INVALID_FIELD: a field is malformed or out of range
     (see BadRequest).
