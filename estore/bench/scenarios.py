@@ -173,7 +173,7 @@ def create_order(bench: Bench) -> Result:
     return closed_loop(bench, "create_order", title, [create_order_call(bench)], 0.35)
 
 
-@scenario("create_order_basket", "CreateOrder, three-line basket (card, distinct request ids)")
+@scenario("create_order_basket", "CreateOrder, 3-line basket (card)")
 def create_order_basket(bench: Bench) -> Result:
     title = SCENARIOS["create_order_basket"].title
     return closed_loop(bench, "create_order_basket", title, [create_basket_call(bench)])
