@@ -12,8 +12,8 @@ import grpc
 
 from estore.common.config import ConfigError, Settings
 from estore.common.redis import connect_redis
-from estore.inventory.bulk_catalogue import BATCH, IN_FLIGHT, LoadReport, load, product_id
 from estore.inventory.store import InventoryStore
+from estore.inventory.store_bulk import BATCH, IN_FLIGHT, LoadReport, load, product_id
 from estore.stack import read_stack
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb

@@ -1,7 +1,7 @@
 """What a ListProducts page costs in Redis as the catalogue grows (issue 11).
 
 `measure(redis_url, sizes)` empties the given (throwaway!) Redis, loads the bulk catalogue
-(estore/inventory/bulk_catalogue.py) up to each size in turn, and pages through each query shape
+(estore/inventory/store_bulk.py) up to each size in turn, and pages through each query shape
 with the real ProductService. Per page it reports:
 
 - redis_ms_per_page: Redis time of every command the page sent (the listing script with all it
@@ -34,12 +34,12 @@ from typing import Any
 from redis.asyncio import Redis
 
 from estore.common.redis import text
-from estore.inventory import keys
-from estore.inventory.bulk_catalogue import load
-from estore.inventory.listing import PageTokenSource, catalog_query, parse_order_by
+from estore.inventory import store_keys
 from estore.inventory.models import Money, ProductFilter, system_clock
-from estore.inventory.service import ProductService
+from estore.inventory.rules_listing import PageTokenSource, catalog_query, parse_order_by
+from estore.inventory.service_products import ProductService
 from estore.inventory.store import InventoryStore
+from estore.inventory.store_bulk import load
 
 _LOW, _HIGH = Money("USD", 10_000), Money("USD", 15_000)  # about 10 % of the bulk prices
 # The shapes of issue 11's table, then a subtree and a price range with a tag.
@@ -151,7 +151,7 @@ async def measure(
     try:
         if not keep:
             await redis.flushall()
-        loaded = int(await redis.zcard(keys.BY_CREATED))
+        loaded = int(await redis.zcard(store_keys.BY_CREATED))
         if loaded > min(sizes):
             raise ValueError(f"the Redis holds {loaded:,} products, more than {min(sizes):,}")
         await redis.config_set("slowlog-log-slower-than", 0)

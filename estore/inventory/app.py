@@ -10,16 +10,16 @@ from estore.common.metrics import Sample
 from estore.common.redis import RedisProbe, connect_redis, connection_samples, dedicated_redis
 from estore.common.runtime import follow_revocations
 from estore.common.server import ServiceDefinition
-from estore.inventory.category_service import CategoryService
-from estore.inventory.event_feed import EventFeed
-from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Clock, system_clock
-from estore.inventory.service import ProductService
-from estore.inventory.servicer import InventoryServicer
-from estore.inventory.stock_service import StockService
+from estore.inventory.rules_listing import PageTokenSource
+from estore.inventory.service_categories import CategoryService
+from estore.inventory.service_products import ProductService
+from estore.inventory.service_stock import StockService
+from estore.inventory.service_watch import WatchService
 from estore.inventory.store import InventoryStore
-from estore.inventory.sweeper import ReservationSweeper
-from estore.inventory.watch_service import WatchService
+from estore.inventory.task_event_feed import EventFeed
+from estore.inventory.task_sweeper import ReservationSweeper
+from estore.inventory.transport import InventoryServicer
 from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 

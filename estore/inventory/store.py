@@ -1,7 +1,7 @@
 """InventoryService's Redis store: one facade over the product, category, stock, index and
-event stores (store_*.py, catalog_index.py), which are the only modules that send Redis commands.
+event stores (store_*.py, store_catalog.py), which are the only modules that send Redis commands.
 
-Key layout (keys.py). Every key carries the one hash tag `{inv}`:
+Key layout (store_keys.py). Every key carries the one hash tag `{inv}`:
 
     inv:{inv}:product:<id>              hash: fields, price_minor, quantity/reserved/sold/added,
                                         created_at/updated_at (epoch ms), rev, sort_key
@@ -14,7 +14,7 @@ Key layout (keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:categories:subtree_products  hash: category id -> products in its subtree
     inv:{inv}:reservation:<id>          hash; kept 24 h once final (PEXPIRE)
     inv:{inv}:reservations:expiry       zset of held reservation ids by expires_at
-    inv:{inv}:events                    stream, XADD MAXLEN ~ 10000 (read by event_feed.py)
+    inv:{inv}:events                    stream, XADD MAXLEN ~ 10000 (read by task_event_feed.py)
     inv:{inv}:ix:id:created|price       zset of product ids by created_at | price_minor
     inv:{inv}:ix:nm:name                zset, score 0, "<lower name>\\0<id>" (ZRANGE BYLEX)
     inv:{inv}:ix:nm:price               zset of "<lower name>\\0<id>" by price_minor
@@ -24,7 +24,7 @@ Key layout (keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:ix:<id|nm>:tag:<t>        set: products tagged t
     inv:{inv}:ix:<id|nm>:word:<w>       set: products whose name has the word w
     inv:{inv}:ix:id:category_of         hash: product id -> category id ("" for none)
-    inv:{inv}:ix:version                the listing layout the data is at (catalog_reindex.py)
+    inv:{inv}:ix:version                the listing layout the data is at (store_catalog_layout.py)
     inv:{inv}:adjust_applied:<sha256>   marker: AdjustStock changed stock; its fingerprint (24 h)
     inv:{inv}:idem:<rpc>:<rid>          AIP-155 request-id records (estore.common.idempotency)
     inv:{inv}:page_token_secret         shared page-token key when none is configured
@@ -43,7 +43,7 @@ the filter sets (SMISMEMBER), and the name order's members sort by name ("<lower
 while the created_at and price orders' are plain ids (ties broken by id). Each filter set is kept
 in both, so any filter tests the rows of any order directly.
 
-Subtrees are tested lazily (catalog_index.py): a row is in category C's subtree when walking up
+Subtrees are tested lazily (store_catalog.py): a row is in category C's subtree when walking up
 from its category (category_of, then categories:parents) reaches C. A category move changes one
 parent and carries the subtree's product count along, O(depth), however large the subtree.
 """
@@ -56,14 +56,14 @@ from redis.asyncio import Redis
 
 from estore.common.idempotency import Idempotency
 from estore.common.redis import text
-from estore.inventory import keys
-from estore.inventory.catalog_index import DEFAULT_ROW_BUDGET, CatalogIndex
-from estore.inventory.catalog_reindex import CatalogLayout
-from estore.inventory.redis_errors import store_errors
-from estore.inventory.scripts import Scripts
+from estore.inventory import store_keys
+from estore.inventory.store_catalog import DEFAULT_ROW_BUDGET, CatalogIndex
+from estore.inventory.store_catalog_layout import CatalogLayout
 from estore.inventory.store_categories import CategoryStore
+from estore.inventory.store_errors import store_errors
 from estore.inventory.store_events import EventLog
 from estore.inventory.store_products import ProductStore
+from estore.inventory.store_scripts import Scripts
 from estore.inventory.store_stock import StockStore
 
 
@@ -88,7 +88,7 @@ class InventoryStore:
             layout_ready=self.layout.ready,
         )
         self.events = EventLog(redis, self.scripts, reader)
-        self.idempotency = Idempotency(redis, keys.IDEMPOTENCY_PREFIX)
+        self.idempotency = Idempotency(redis, store_keys.IDEMPOTENCY_PREFIX)
 
     async def load_scripts(self) -> None:
         """Send every script to Redis now (they load themselves on first use otherwise)."""
@@ -96,8 +96,8 @@ class InventoryStore:
 
     async def shared_page_token_secret(self) -> bytes:
         """A random secret stored once (SET NX), so every instance signs page tokens alike."""
-        await self.redis.set(keys.PAGE_TOKEN_SECRET, secrets.token_hex(32), nx=True)
-        stored = await self.redis.get(keys.PAGE_TOKEN_SECRET)
+        await self.redis.set(store_keys.PAGE_TOKEN_SECRET, secrets.token_hex(32), nx=True)
+        stored = await self.redis.get(store_keys.PAGE_TOKEN_SECRET)
         if stored is None:  # deleted in between: try once more
             return await self.shared_page_token_secret()
         return text(stored).encode()

@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from redis.asyncio import Redis
 
 from estore.common.redis import text
-from estore.inventory import keys
+from estore.inventory import store_keys
+from estore.inventory.codec_redis import as_hash, category_from_hash
 from estore.inventory.errors import (
     CategoryAlreadyExists,
     CategoryCycle,
@@ -16,10 +17,9 @@ from estore.inventory.errors import (
     ConcurrentModification,
 )
 from estore.inventory.models import Category
-from estore.inventory.records import as_hash, category_from_hash
-from estore.inventory.redis_errors import store_errors
-from estore.inventory.scripts import Scripts
+from estore.inventory.store_errors import store_errors
 from estore.inventory.store_products import ATTEMPTS
+from estore.inventory.store_scripts import Scripts
 
 # A walk up or down the tree gives up beyond this depth (a guard against corrupt data).
 MAX_DEPTH = 1000
@@ -31,12 +31,12 @@ def _member_id(member: object) -> str:
 
 def _create_call(category: Category) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV of create_category.lua."""
-    parent = [keys.category(category.parent_id)] if category.parent_id else []
+    parent = [store_keys.category(category.parent_id)] if category.parent_id else []
     script_keys = [
-        keys.category(category.id),
-        keys.children(category.parent_id),
-        keys.CATEGORIES_BY_NAME,
-        keys.CATEGORY_PARENTS,
+        store_keys.category(category.id),
+        store_keys.children(category.parent_id),
+        store_keys.CATEGORIES_BY_NAME,
+        store_keys.CATEGORY_PARENTS,
         *parent,
     ]
     args: list[str | int] = [
@@ -85,19 +85,19 @@ class CategoryStore:
 
     async def get(self, category_id: str) -> Category | None:
         """The category, or None."""
-        found = await self._redis.hgetall(keys.category(category_id))
+        found = await self._redis.hgetall(store_keys.category(category_id))
         return category_from_hash(as_hash(found)) if found else None
 
     async def exists(self, category_id: str) -> bool:
         """Whether the category exists."""
-        return bool(await self._redis.exists(keys.category(category_id)))
+        return bool(await self._redis.exists(store_keys.category(category_id)))
 
     async def ancestors(self, category_id: str) -> list[tuple[str, str]]:
         """(id, parent_id) from `category_id` up to its root; [] when it does not exist."""
         chain: list[tuple[str, str]] = []
         current = category_id
         while current and len(chain) < MAX_DEPTH:
-            parent = await self._redis.hget(keys.category(current), "parent_id")
+            parent = await self._redis.hget(store_keys.category(current), "parent_id")
             if parent is None:
                 break
             chain.append((current, text(parent)))
@@ -107,7 +107,7 @@ class CategoryStore:
     async def update(self, category_id: str, change: Callable[[Category], Category]) -> Category:
         """Apply `change` to the current category (rename, move), refusing cycles and twins."""
         for _ in range(ATTEMPTS):
-            current = await self._redis.hgetall(keys.category(category_id))
+            current = await self._redis.hgetall(store_keys.category(category_id))
             if not current:
                 raise CategoryNotFound(category_id)
             record = as_hash(current)
@@ -134,13 +134,13 @@ class CategoryStore:
         self, record: dict[str, str], changed: Category, chain: Sequence[tuple[str, str]]
     ) -> str:
         script_keys = [
-            keys.category(changed.id),
-            keys.children(record["parent_id"]),
-            keys.children(changed.parent_id),
-            keys.CATEGORIES_BY_NAME,
-            keys.CATEGORY_PARENTS,
-            keys.SUBTREE_PRODUCTS,
-            *(keys.category(node) for node, _ in chain),
+            store_keys.category(changed.id),
+            store_keys.children(record["parent_id"]),
+            store_keys.children(changed.parent_id),
+            store_keys.CATEGORIES_BY_NAME,
+            store_keys.CATEGORY_PARENTS,
+            store_keys.SUBTREE_PRODUCTS,
+            *(store_keys.category(node) for node, _ in chain),
         ]
         args: list[str | int] = [
             record["rev"],
@@ -156,17 +156,17 @@ class CategoryStore:
     async def delete(self, category_id: str) -> None:
         """Delete an empty category; CategoryNotEmpty while it has children or products."""
         for _ in range(ATTEMPTS):
-            parent = await self._redis.hget(keys.category(category_id), "parent_id")
+            parent = await self._redis.hget(store_keys.category(category_id), "parent_id")
             if parent is None:
                 raise CategoryNotFound(category_id)
             script_keys = [
-                keys.category(category_id),
-                keys.children(category_id),
-                keys.in_category(keys.ID, category_id),
-                keys.children(text(parent)),
-                keys.CATEGORIES_BY_NAME,
-                keys.CATEGORY_PARENTS,
-                keys.SUBTREE_PRODUCTS,
+                store_keys.category(category_id),
+                store_keys.children(category_id),
+                store_keys.in_category(store_keys.ID, category_id),
+                store_keys.children(text(parent)),
+                store_keys.CATEGORIES_BY_NAME,
+                store_keys.CATEGORY_PARENTS,
+                store_keys.SUBTREE_PRODUCTS,
             ]
             reply = await self._scripts.delete_category(keys=script_keys, args=[text(parent)])
             status = text(reply[0])
@@ -183,13 +183,15 @@ class CategoryStore:
     ) -> tuple[list[Category], str]:
         """Up to `size` categories after the member `after`, and the next page's cursor."""
         # parent_id None lists every category; "" the roots; an id that category's children.
-        index = keys.CATEGORIES_BY_NAME if parent_id is None else keys.children(parent_id)
+        index = (
+            store_keys.CATEGORIES_BY_NAME if parent_id is None else store_keys.children(parent_id)
+        )
         start = f"({after}" if after else "-"
         members = await self._redis.zrange(index, start, "+", bylex=True, offset=0, num=size + 1)
         page = [text(m) for m in members[:size]]
         async with self._redis.pipeline(transaction=False) as pipe:
             for member in page:
-                pipe.hgetall(keys.category(_member_id(member)))
+                pipe.hgetall(store_keys.category(_member_id(member)))
             found = await pipe.execute()
         categories = [category_from_hash(as_hash(h)) for h in found if h]
         return categories, (page[-1] if len(members) > size else "")
@@ -200,7 +202,7 @@ class CategoryStore:
         while level and len(found) <= limit:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for node in level:
-                    pipe.zrange(keys.children(node), 0, -1)
+                    pipe.zrange(store_keys.children(node), 0, -1)
                 replies = await pipe.execute()
             level = [_member_id(m) for members in replies for m in members]
             found += level

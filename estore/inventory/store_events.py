@@ -8,11 +8,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from estore.common.redis import text
-from estore.inventory import keys
+from estore.inventory import store_keys
+from estore.inventory.codec_redis import event_from_entry
 from estore.inventory.models import InventoryEvent
-from estore.inventory.records import event_from_entry
-from estore.inventory.redis_errors import store_errors
-from estore.inventory.scripts import Scripts
+from estore.inventory.store_errors import store_errors
+from estore.inventory.store_scripts import Scripts
 
 # XREAD blocks at most this long, so a stopping reader frees its connection soon.
 BLOCK_MS = 1000
@@ -60,21 +60,23 @@ class EventLog:
 
     async def last_id(self) -> str:
         """The id of the newest event, or "0-0" when the stream is empty."""
-        newest = await self._redis.xrevrange(keys.EVENTS, count=1)
+        newest = await self._redis.xrevrange(store_keys.EVENTS, count=1)
         return text(newest[0][0]) if newest else EVERYTHING
 
     async def read_after(self, cursor: str, count: int) -> EventPage:
         """Up to `count` events after `cursor`, and the stream's bounds, in one atomic read."""
         if cursor == _LAST_POSSIBLE_ID:
             count = 0
-        reply: Any = await self._scripts.read_events(keys=[keys.EVENTS], args=[cursor, count])
+        reply: Any = await self._scripts.read_events(keys=[store_keys.EVENTS], args=[cursor, count])
         oldest, newest, trimmed, entries = reply
         events = [event_from_entry(event_id, entry) for event_id, entry in entries]
         return EventPage(events, text(oldest), text(newest), int(trimmed))
 
     async def wait_after(self, position: str, count: int) -> list[InventoryEvent]:
         """Up to `count` events after `position`, waiting up to BLOCK_MS for the first one."""
-        reply: Any = await self._reader.xread({keys.EVENTS: position}, count=count, block=BLOCK_MS)
+        reply: Any = await self._reader.xread(
+            {store_keys.EVENTS: position}, count=count, block=BLOCK_MS
+        )
         return [
             event_from_entry(event_id, entry)
             for _stream, entries in reply or ()

@@ -10,7 +10,16 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from estore.common.redis import text
-from estore.inventory import keys
+from estore.inventory import store_keys
+from estore.inventory.codec_redis import (
+    Hash,
+    analytics_from_hash,
+    as_hash,
+    fields_hash,
+    new_product_hash,
+    product_fields,
+    product_from_hash,
+)
 from estore.inventory.errors import (
     CategoryNotFound,
     ConcurrentModification,
@@ -18,37 +27,28 @@ from estore.inventory.errors import (
     ProductNotFound,
 )
 from estore.inventory.models import Product, ProductAnalytics, ProductFields
-from estore.inventory.records import (
-    Hash,
-    analytics_from_hash,
-    as_hash,
-    fields_hash,
-    name_words,
-    new_product_hash,
-    product_fields,
-    product_from_hash,
-)
-from estore.inventory.redis_errors import store_errors
-from estore.inventory.scripts import Scripts
+from estore.inventory.rules_words import name_words
+from estore.inventory.store_errors import store_errors
+from estore.inventory.store_scripts import Scripts
 
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
 NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
 # The keys that file a product under its category for subtree listings (see _lib.lua).
-_FILING = [keys.CATEGORY_OF, keys.CATEGORY_PARENTS, keys.SUBTREE_PRODUCTS]
+_FILING = [store_keys.CATEGORY_OF, store_keys.CATEGORY_PARENTS, store_keys.SUBTREE_PRODUCTS]
 
 
 def _catalogue_keys(product_id: str) -> list[str]:
     """The keys every product write script touches first, in the order the scripts expect."""
     return [
-        keys.product(product_id),
-        keys.analytics(product_id),
-        keys.BY_CREATED,
-        keys.BY_PRICE,
-        keys.BY_NAME,
-        keys.BY_PRICE_NAMED,
-        *keys.stock_sets(),
-        keys.EVENTS,
+        store_keys.product(product_id),
+        store_keys.analytics(product_id),
+        store_keys.BY_CREATED,
+        store_keys.BY_PRICE,
+        store_keys.BY_NAME,
+        store_keys.BY_PRICE_NAMED,
+        *store_keys.stock_sets(),
+        store_keys.EVENTS,
         *_FILING,
     ]
 
@@ -57,8 +57,8 @@ def _static_sets(fields: ProductFields) -> tuple[list[str], list[str]]:
     """The category, tag and word sets of a product, id flavour then name flavour."""
     words = name_words(fields.name)
     return (
-        keys.product_sets(keys.ID, fields.category_id, fields.tags, words),
-        keys.product_sets(keys.NAME, fields.category_id, fields.tags, words),
+        store_keys.product_sets(store_keys.ID, fields.category_id, fields.tags, words),
+        store_keys.product_sets(store_keys.NAME, fields.category_id, fields.tags, words),
     )
 
 
@@ -66,7 +66,7 @@ def _create_call(record: Hash, fields: ProductFields) -> tuple[list[str], list[s
     """KEYS and ARGV of create_product.lua for one new product's hash."""
     product_id = record["id"]
     ids, named = _static_sets(fields)
-    category = [keys.category(fields.category_id)] if fields.category_id else []
+    category = [store_keys.category(fields.category_id)] if fields.category_id else []
     script_keys = [
         *_catalogue_keys(product_id),
         *category,
@@ -127,19 +127,23 @@ class ProductStore:
 
     async def get(self, product_id: str) -> Product | None:
         """The product, or None."""
-        found = await self._redis.hgetall(keys.product(product_id))
+        found = await self._redis.hgetall(store_keys.product(product_id))
         return product_from_hash(as_hash(found)) if found else None
 
     async def get_counting_view(self, product_id: str, now: int) -> Product | None:
         """The product (or None), counting a view in the same round trip as the read."""
         script = self._scripts.count_view
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(keys.product(product_id))
+            pipe.hgetall(store_keys.product(product_id))
             # EVALSHA directly: a pipelined Script object costs an extra SCRIPT EXISTS trip.
-            pipe.evalsha(script.sha, 2, keys.product(product_id), keys.analytics(product_id), now)
+            pipe.evalsha(
+                script.sha, 2, store_keys.product(product_id), store_keys.analytics(product_id), now
+            )
             found, counted = await pipe.execute(raise_on_error=False)
         if isinstance(counted, NoScriptError):  # Redis lost its scripts (restart, flush)
-            await script(keys=[keys.product(product_id), keys.analytics(product_id)], args=[now])
+            await script(
+                keys=[store_keys.product(product_id), store_keys.analytics(product_id)], args=[now]
+            )
         elif isinstance(counted, Exception):
             raise counted
         if isinstance(found, Exception):
@@ -152,12 +156,12 @@ class ProductStore:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for product_id in product_ids:
-                pipe.hgetall(keys.product(product_id))
+                pipe.hgetall(store_keys.product(product_id))
             found = await pipe.execute()
         return [product_from_hash(as_hash(h)) for h in found if h]
 
     async def _read(self, product_id: str) -> tuple[Product, Hash]:
-        found = await self._redis.hgetall(keys.product(product_id))
+        found = await self._redis.hgetall(store_keys.product(product_id))
         if not found:
             raise ProductNotFound(product_id)
         record = as_hash(found)
@@ -186,14 +190,14 @@ class ProductStore:
         old_ids, old_named = _static_sets(product_fields(current))
         new_ids, new_named = _static_sets(fields)
         changed = fields_hash(fields, current.id) | {"updated_at": str(now)}
-        category = [keys.category(fields.category_id)] if fields.category_id else []
+        category = [store_keys.category(fields.category_id)] if fields.category_id else []
         script_keys = [
-            keys.product(current.id),
-            keys.BY_PRICE,
-            keys.BY_NAME,
-            keys.BY_PRICE_NAMED,
-            *keys.stock_sets(),
-            keys.EVENTS,
+            store_keys.product(current.id),
+            store_keys.BY_PRICE,
+            store_keys.BY_NAME,
+            store_keys.BY_PRICE_NAMED,
+            *store_keys.stock_sets(),
+            store_keys.EVENTS,
             *_FILING,
             *category,
             *old_ids,
@@ -240,8 +244,8 @@ class ProductStore:
     async def analytics(self, product_id: str) -> ProductAnalytics | None:
         """The product's counters, or None when there is no such product."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.exists(keys.product(product_id))
-            pipe.hgetall(keys.analytics(product_id))
+            pipe.exists(store_keys.product(product_id))
+            pipe.hgetall(store_keys.analytics(product_id))
             exists, counters = await pipe.execute()
         if not exists:
             return None

@@ -9,7 +9,8 @@ from redis.asyncio import Redis
 from estore.common import errors
 from estore.common.idempotency import fingerprint
 from estore.common.redis import text
-from estore.inventory import keys
+from estore.inventory import store_keys
+from estore.inventory.codec_redis import as_hash, product_from_hash, reservation_from_hash
 from estore.inventory.errors import (
     InsufficientStock,
     ProductNotFound,
@@ -21,9 +22,8 @@ from estore.inventory.errors import (
     ReservationReleased,
 )
 from estore.inventory.models import Product, Reservation
-from estore.inventory.records import as_hash, product_from_hash, reservation_from_hash
-from estore.inventory.redis_errors import store_errors
-from estore.inventory.scripts import Scripts
+from estore.inventory.store_errors import store_errors
+from estore.inventory.store_scripts import Scripts
 
 DAY_MS = 24 * 3600 * 1000
 # Reservations in a final state are kept this long so that retries still see them.
@@ -44,14 +44,14 @@ class StockStore:
         self, product_id: str, delta: int, reason: str, now: int, request_id: str = ""
     ) -> Product:
         """Add `delta` to available stock (never below zero); at most once per request id."""
-        marker = [keys.stock_applied(request_id)] if request_id else []
+        marker = [store_keys.stock_applied(request_id)] if request_id else []
         # The marker holds what it was set for, so it answers only a retry of the same request.
         applied = fingerprint(product_id, delta, reason)
         script_keys = [
-            keys.product(product_id),
-            keys.analytics(product_id),
-            *keys.stock_sets(),
-            keys.EVENTS,
+            store_keys.product(product_id),
+            store_keys.analytics(product_id),
+            *store_keys.stock_sets(),
+            store_keys.EVENTS,
             *marker,
         ]
         has_marker = "1" if marker else "0"
@@ -75,11 +75,11 @@ class StockStore:
     ) -> Reservation:
         """Hold `quantity` units, or return the existing reservation with this id."""
         script_keys = [
-            keys.product(product_id),
-            keys.reservation(reservation_id),
-            keys.RESERVATION_EXPIRY,
-            *keys.stock_sets(),
-            keys.EVENTS,
+            store_keys.product(product_id),
+            store_keys.reservation(reservation_id),
+            store_keys.RESERVATION_EXPIRY,
+            *store_keys.stock_sets(),
+            store_keys.EVENTS,
         ]
         args: list[str | int] = [product_id, reservation_id, quantity, now, expires_at]
         reply = await self._scripts.reserve_stock(keys=script_keys, args=args)
@@ -94,19 +94,19 @@ class StockStore:
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None:
         """The reservation, or None."""
-        found = await self._redis.hgetall(keys.reservation(reservation_id))
+        found = await self._redis.hgetall(store_keys.reservation(reservation_id))
         return reservation_from_hash(as_hash(found)) if found else None
 
     async def _finish(self, script: Any, reservation_id: str, now: int) -> tuple[str, Reservation]:
-        product_id = await self._redis.hget(keys.reservation(reservation_id), "product_id")
+        product_id = await self._redis.hget(store_keys.reservation(reservation_id), "product_id")
         if product_id is None:
             raise ReservationNotFound(reservation_id)
         script_keys = [
-            keys.reservation(reservation_id),
-            keys.product(text(product_id)),
-            keys.RESERVATION_EXPIRY,
-            *keys.stock_sets(),
-            keys.EVENTS,
+            store_keys.reservation(reservation_id),
+            store_keys.product(text(product_id)),
+            store_keys.RESERVATION_EXPIRY,
+            *store_keys.stock_sets(),
+            store_keys.EVENTS,
         ]
         reply = await script(keys=script_keys, args=[now, KEEP_FINAL_MS])
         status = text(reply[0])
@@ -140,12 +140,12 @@ class StockStore:
 
     async def count_held(self) -> int:
         """How many reservations hold stock right now."""
-        return int(await self._redis.zcard(keys.RESERVATION_EXPIRY))
+        return int(await self._redis.zcard(store_keys.RESERVATION_EXPIRY))
 
     async def due(self, now: int, batch: int = SWEEP_BATCH) -> list[str]:
         """Ids of up to `batch` reservations whose expiry is at or before `now`."""
         due = await self._redis.zrange(
-            keys.RESERVATION_EXPIRY, "-inf", now, byscore=True, offset=0, num=batch
+            store_keys.RESERVATION_EXPIRY, "-inf", now, byscore=True, offset=0, num=batch
         )
         return [text(member) for member in due]
 
@@ -155,14 +155,14 @@ class StockStore:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for reservation_id in reservation_ids:
-                pipe.hget(keys.reservation(reservation_id), "product_id")
+                pipe.hget(store_keys.reservation(reservation_id), "product_id")
             product_ids = await pipe.execute()
-        script_keys = [keys.RESERVATION_EXPIRY, *keys.stock_sets(), keys.EVENTS]
+        script_keys = [store_keys.RESERVATION_EXPIRY, *store_keys.stock_sets(), store_keys.EVENTS]
         for reservation_id, product_id in zip(reservation_ids, product_ids, strict=True):
             # A vanished reservation still gets a product key (of nothing) to keep pairs aligned.
             script_keys += [
-                keys.reservation(reservation_id),
-                keys.product(text(product_id) if product_id else ""),
+                store_keys.reservation(reservation_id),
+                store_keys.product(text(product_id) if product_id else ""),
             ]
         expired = await self._scripts.expire_reservations(
             keys=script_keys, args=[now, KEEP_FINAL_MS, *reservation_ids]

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from estore.common.auth import TokenIssuer, TokenVerifier
-from estore.inventory import keys
+from estore.inventory import store_keys
 from estore.payments.processor import SimulatedProcessor
 from estore.payments.store import order_key, refund_states_key
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
@@ -89,7 +89,7 @@ async def test_a_retry_after_a_kill_and_restart_is_answered_within_10_s(rig: Rig
 
 async def test_killed_in_the_middle_of_a_refund(rig: Rig) -> None:
     product_id = await rig.product(quantity=5, price_minor=1000)
-    added = int(await rig.redis.hget(keys.product(product_id), "added") or 0)
+    added = int(await rig.redis.hget(store_keys.product(product_id), "added") or 0)
     stub = await rig.start(ESTORE_PAYMENTS_PROCESSOR_LATENCY_SECONDS="2")
     method = await rig.card(stub)
     order = (
@@ -115,7 +115,7 @@ async def test_killed_in_the_middle_of_a_refund(rig: Rig) -> None:
     refunded = await SimulatedProcessor(rig.redis).refunds_of(charge_id.decode())
     assert refunded == [order.total.minor_units]  # the money came back once
     assert await rig.levels(product_id) == (5, 0)  # and so did the units, once
-    assert int(await rig.redis.hget(keys.product(product_id), "added") or 0) == added + 2
+    assert int(await rig.redis.hget(store_keys.product(product_id), "added") or 0) == added + 2
 
 
 async def _wait_for_processing_order(rig: Rig) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from estore.inventory import validation
+from estore.inventory import rules_fields
 from estore.inventory.app import MAX_MESSAGE_BYTES as INVENTORY_LIMIT
 from estore.payments.app import MAX_MESSAGE_BYTES as PAYMENTS_LIMIT
 from estore.payments.basket import MAX_LINES
@@ -28,12 +28,12 @@ def _fits(limit: int, *requests: Message) -> None:
 def test_inventory_takes_its_largest_product_with_room_to_spare() -> None:
     product = inv.Product(
         id=ID,
-        name=WIDE * validation.NAME_MAX,
-        description=WIDE * validation.DESCRIPTION_MAX,
-        tags=[WIDE * validation.TAG_MAX] * validation.TAGS_MAX,
-        image_url="https://example.com/" + WIDE * (validation.IMAGE_URL_MAX - 20),
+        name=WIDE * rules_fields.NAME_MAX,
+        description=WIDE * rules_fields.DESCRIPTION_MAX,
+        tags=[WIDE * rules_fields.TAG_MAX] * rules_fields.TAGS_MAX,
+        image_url="https://example.com/" + WIDE * (rules_fields.IMAGE_URL_MAX - 20),
         category_id=ID,
-        price=money_pb2.Money(currency_code="USD", minor_units=validation.PRICE_MAX_MINOR),
+        price=money_pb2.Money(currency_code="USD", minor_units=rules_fields.PRICE_MAX_MINOR),
         quantity=2**31 - 1,
         min_stock_level=2**31 - 1,
         discount_percentage=100,
@@ -46,15 +46,15 @@ def test_inventory_takes_its_largest_product_with_room_to_spare() -> None:
         inv.ListProductsRequest(
             filter=inv.ProductFilter(
                 category_id=ID,
-                tags=[WIDE * validation.TAG_MAX] * validation.TAGS_MAX,
-                query=WIDE * validation.QUERY_MAX,
+                tags=[WIDE * rules_fields.TAG_MAX] * rules_fields.TAGS_MAX,
+                query=WIDE * rules_fields.QUERY_MAX,
             ),
             order_by="name desc",
             page_size=500,
             page_token=PAGE_TOKEN,
         ),
         inv.WatchInventoryRequest(
-            product_ids=[ID] * validation.WATCH_PRODUCTS_MAX, after_event_id="9" * 20 + "-0"
+            product_ids=[ID] * rules_fields.WATCH_PRODUCTS_MAX, after_event_id="9" * 20 + "-0"
         ),
     )
 

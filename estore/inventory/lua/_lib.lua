@@ -1,4 +1,4 @@
--- Helpers shared by the inventory scripts; scripts.py puts this file in front of each script.
+-- Helpers shared by the inventory scripts; store_scripts.py puts this file in front of each script.
 -- Every key a script touches arrives in KEYS; the helpers only take keys from their callers.
 
 local EVENT_MAXLEN = '10000'
@@ -16,7 +16,7 @@ local function emit(stream, etype, product_id, quantity, reserved, delta, reason
 end
 
 -- Put the product in, or take it out of, the in-stock and low-stock sets (both flavours; the
--- name flavour's are sorted sets at score 0, see keys.py).
+-- name flavour's are sorted sets at score 0, see store_keys.py).
 -- sets = {in_stock id, in_stock nl, low_stock id, low_stock nl}.
 local function index_stock(product_key, sets)
   local f = redis.call('HMGET', product_key, 'id', 'sort_key', 'quantity', 'min_stock_level')

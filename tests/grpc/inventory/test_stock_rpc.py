@@ -11,7 +11,7 @@ from google.protobuf import duration_pb2
 from redis.asyncio import Redis
 
 from estore.common.idempotency import fingerprint
-from estore.inventory import keys
+from estore.inventory import store_keys
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from tests.grpc.inventory.conftest import expect_error
 
@@ -123,7 +123,7 @@ async def test_request_still_in_flight_is_aborted(stub, callers, make_product, r
     request = pb.AdjustStockRequest(product_id=created.id, delta=1, reason="", request_id="busy")
     async with Redis.from_url(redis_url) as redis:  # another instance is running this request
         await redis.hset(
-            f"{keys.IDEMPOTENCY_PREFIX}:adjust_stock:busy",
+            f"{store_keys.IDEMPOTENCY_PREFIX}:adjust_stock:busy",
             mapping={"fingerprint": fingerprint(created.id, 1, ""), "state": "running"},
         )
     await expect_error(

@@ -9,7 +9,7 @@ import grpc
 import pytest
 import redis as redis_sync
 
-from estore.inventory import event_feed, keys
+from estore.inventory import store_keys, task_event_feed
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from tests.grpc.inventory.conftest import expect_error
 
@@ -43,7 +43,7 @@ async def test_resuming_from_a_trimmed_event_is_told_so(
     history.cancel()
     # The stream drops its oldest events (as XADD MAXLEN does past 10,000): two stay.
     with redis_sync.Redis.from_url(redis_url) as redis:
-        redis.xtrim(keys.EVENTS, maxlen=2, approximate=False)
+        redis.xtrim(store_keys.EVENTS, maxlen=2, approximate=False)
 
     trimmed = stub.WatchInventory(watch(after_event_id=ids[0]), metadata=callers.service)
     details = await expect_error(trimmed.read(), grpc.StatusCode.OUT_OF_RANGE, "EVENTS_TRIMMED")
@@ -66,8 +66,8 @@ async def test_every_watcher_gets_every_event_once_in_order(
     stub, callers, make_product, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small buffers and pages, so that catching up, paging and overflowing all happen here.
-    monkeypatch.setattr(event_feed, "WATCHER_BUFFER", 2)
-    monkeypatch.setattr(event_feed, "PAGE_SIZE", 5)
+    monkeypatch.setattr(task_event_feed, "WATCHER_BUFFER", 2)
+    monkeypatch.setattr(task_event_feed, "PAGE_SIZE", 5)
     product = await make_product(quantity=1000)
     first = stub.WatchInventory(
         pb.WatchInventoryRequest(after_event_id="0-0"), metadata=callers.admin

@@ -12,7 +12,7 @@ from collections import Counter
 import grpc
 import pytest
 
-from estore.inventory import keys
+from estore.inventory import store_keys
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb
 from generated.estore.payments.v1 import payment_service_pb2 as pb
@@ -33,7 +33,7 @@ def basket(
 async def counters(shop: Shop, product_id: str) -> dict[str, int]:
     """Inventory's own counters of a product: available, reserved, sold and added."""
     raw = await shop.redis.hmget(
-        keys.product(product_id), ["quantity", "reserved", "sold", "added"]
+        store_keys.product(product_id), ["quantity", "reserved", "sold", "added"]
     )
     values = [int(value or 0) for value in raw]
     return dict(zip(("available", "reserved", "sold", "added"), values, strict=True))

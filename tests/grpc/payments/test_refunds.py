@@ -12,7 +12,7 @@ import grpc
 from redis.asyncio import Redis
 
 from estore.common.auth import TokenIssuer, TokenVerifier
-from estore.inventory import keys
+from estore.inventory import store_keys
 from estore.payments.processor import RefundOutcome, RefundResult, SimulatedProcessor
 from estore.payments.store import order_key
 from generated.estore.common.v1 import money_pb2
@@ -27,7 +27,7 @@ QUANTITY = 2
 async def counters(shop: Shop, product_id: str) -> dict[str, int]:
     """Inventory's own counters of a product: available, reserved, sold and added."""
     raw = await shop.redis.hmget(
-        keys.product(product_id), ["quantity", "reserved", "sold", "added"]
+        store_keys.product(product_id), ["quantity", "reserved", "sold", "added"]
     )
     values = [int(value or 0) for value in raw]
     return dict(zip(("available", "reserved", "sold", "added"), values, strict=True))

@@ -9,11 +9,11 @@ from redis.asyncio import Redis
 
 from estore.common.auth import Caller
 from estore.common.config import Settings
-from estore.inventory.category_service import CategoryService
-from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Category, Money, NewProduct, Product
-from estore.inventory.service import ProductService
-from estore.inventory.stock_service import StockService
+from estore.inventory.rules_listing import PageTokenSource
+from estore.inventory.service_categories import CategoryService
+from estore.inventory.service_products import ProductService
+from estore.inventory.service_stock import StockService
 from estore.inventory.store import InventoryStore
 
 ADMIN = Caller(user_id=1, is_admin=True, is_verified=True)

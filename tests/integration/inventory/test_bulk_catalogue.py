@@ -8,9 +8,9 @@ from estore.bench.catalogue import SHAPES, measure, table
 from estore.cli import main
 from estore.common.config import Settings
 from estore.demo import seed_bulk
-from estore.inventory import keys
-from estore.inventory.bulk_catalogue import category_tree, draft, product_id
+from estore.inventory import store_keys
 from estore.inventory.models import ProductFilter
+from estore.inventory.store_bulk import category_tree, draft, product_id
 from tests.integration.inventory.conftest import Inventory
 
 
@@ -21,7 +21,7 @@ async def test_a_bulk_load_is_listed_like_created_products(
     report = await seed_bulk(settings, 1_500)
     assert (report.categories, report.products) == (1_110, 1_500)
     redis = inventory.store.redis
-    assert await redis.zcard(keys.BY_CREATED) == 1_500
+    assert await redis.zcard(store_keys.BY_CREATED) == 1_500
     _, fields, quantity = draft(7)
     product = await inventory.store.products.get(product_id(7))
     assert product is not None
@@ -48,7 +48,7 @@ async def test_a_bulk_load_is_listed_like_created_products(
     again = await seed_bulk(settings, 2_500)  # resumes a few batches before the gap
     assert again.categories == 0
     assert await inventory.store.products.get(product_id(1_234)) is not None
-    assert await redis.zcard(keys.BY_CREATED) == 2_500  # the gap filled, nothing twice
+    assert await redis.zcard(store_keys.BY_CREATED) == 2_500  # the gap filled, nothing twice
 
 
 def test_seed_demo_refuses_a_product_count_below_one(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,7 @@ from estore.inventory.models import (
     ProductFields,
     ProductFilter,
 )
-from estore.inventory.records import name_words
+from estore.inventory.rules_words import name_words
 from tests.integration.inventory.conftest import ADMIN, Inventory, build_inventory
 
 WORDS = ["red", "Blue", "shoe", "boot", "big"]

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from estore.inventory.catalog_index import CatalogQuery, Cursor
-from estore.inventory.listing import catalog_query, parse_order_by
 from estore.inventory.models import Money, Product, ProductFields, ProductFilter
-from estore.inventory.records import name_words
+from estore.inventory.rules_listing import catalog_query, parse_order_by
+from estore.inventory.rules_words import name_words
+from estore.inventory.store_catalog import CatalogQuery, Cursor
 from tests.integration.inventory.conftest import Inventory, build_inventory
 
 ORDERS = [f"{o}{d}" for o in ("created_at", "price", "name") for d in ("", " desc")]

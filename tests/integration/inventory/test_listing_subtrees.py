@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from estore.common.redis import text
-from estore.inventory import keys
+from estore.inventory import store_keys
 from estore.inventory.models import (
     Category,
     Money,
@@ -42,7 +42,7 @@ async def _names(inventory: Inventory, category_id: str, order_by: str = "name")
 
 
 async def _counts(inventory: Inventory) -> dict[str, int]:
-    found = await inventory.store.redis.hgetall(keys.SUBTREE_PRODUCTS)
+    found = await inventory.store.redis.hgetall(store_keys.SUBTREE_PRODUCTS)
     return {text(k): int(v) for k, v in found.items()}
 
 
@@ -110,9 +110,12 @@ async def test_moves_and_product_changes_keep_subtrees_exact(inventory: Inventor
 async def _as_layout_1(redis: Redis) -> None:
     """Turn the data into what the version before issue 11 wrote."""
     await redis.delete(
-        keys.CATEGORY_OF, keys.CATEGORY_PARENTS, keys.SUBTREE_PRODUCTS, keys.INDEX_VERSION
+        store_keys.CATEGORY_OF,
+        store_keys.CATEGORY_PARENTS,
+        store_keys.SUBTREE_PRODUCTS,
+        store_keys.INDEX_VERSION,
     )
-    async for raw in redis.scan_iter(f"{keys.PREFIX}:ix:nl:*"):
+    async for raw in redis.scan_iter(f"{store_keys.PREFIX}:ix:nl:*"):
         key = text(raw)
         members = await redis.zrange(key, 0, -1)
         await redis.sadd(key.replace(":ix:nl:", ":ix:nm:"), *members)
@@ -127,7 +130,7 @@ async def test_data_from_before_issue_11_is_reindexed_once(inventory: Inventory)
     counts = await _counts(inventory)
     redis = inventory.store.redis
     await _as_layout_1(redis)
-    assert await redis.exists(keys.in_stock("nm"))
+    assert await redis.exists(store_keys.in_stock("nm"))
 
     restarted = build_inventory(redis, inventory.clock)
     assert await _names(restarted, a.id) == ["Item 0", "Item 1", "Item 2", "Item 3"]
@@ -136,8 +139,8 @@ async def test_data_from_before_issue_11_is_reindexed_once(inventory: Inventory)
     page = await restarted.products.list_products(in_stock, "name desc", 10, "")
     assert [p.name for p in page.products] == ["Item 4", "Item 3", "Item 2", "Item 1"]
     assert await _counts(restarted) == counts
-    assert await redis.get(keys.INDEX_VERSION) == b"2"
-    assert not await redis.exists(keys.in_stock("nm"))  # layout 1's sets are gone
+    assert await redis.get(store_keys.INDEX_VERSION) == b"2"
+    assert not await redis.exists(store_keys.in_stock("nm"))  # layout 1's sets are gone
     # Idempotent: running it again (another instance, or a resumed run) changes nothing.
     assert await restarted.store.layout.reindex() == (4, 5)
     assert await _counts(restarted) == counts

@@ -9,17 +9,17 @@ import pytest
 from redis.asyncio import Redis
 
 from estore.common.redis import text
-from estore.inventory import keys
+from estore.inventory import store_keys
+from estore.inventory.codec_redis import product_fields, sort_member
 from estore.inventory.errors import ConcurrentModification, ProductNotFound
 from estore.inventory.models import Money, NewProduct
-from estore.inventory.records import product_fields, sort_member
 from tests.integration.inventory.conftest import ADMIN, Inventory
 
 
 async def _index_entries(redis: Redis, product_id: str) -> set[str]:
     """Every index key that holds the product, in either flavour (a test may scan)."""
     found = set()
-    for raw in await redis.keys(f"{keys.PREFIX}:ix:*"):
+    for raw in await redis.keys(f"{store_keys.PREFIX}:ix:*"):
         key = text(raw)
         kind = await redis.type(key)
         if kind == b"hash":
@@ -31,7 +31,7 @@ async def _index_entries(redis: Redis, product_id: str) -> set[str]:
         else:  # the layout version
             continue
         if any(text(m).rpartition("\0")[2] == product_id for m in members):
-            found.add(key.removeprefix(f"{keys.PREFIX}:ix:"))
+            found.add(key.removeprefix(f"{store_keys.PREFIX}:ix:"))
     return found
 
 
@@ -51,7 +51,7 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
         "id:created", "id:price", "nm:name", "nm:price", "id:category_of",
         *both(f"category:{shoes.id}", "tag:winter", "word:red", "word:boot", "in_stock"),
     }  # fmt: skip
-    assert await redis.hgetall(keys.SUBTREE_PRODUCTS) == {shoes.id.encode(): b"1"}
+    assert await redis.hgetall(store_keys.SUBTREE_PRODUCTS) == {shoes.id.encode(): b"1"}
     change = NewProduct(
         name="Green Hat", price=Money("USD", 900), category_id=hats.id, tags=("summer",),
         min_stock_level=5,
@@ -63,17 +63,17 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
         *both(f"category:{hats.id}", "tag:summer", "word:green", "word:hat", "in_stock",
               "low_stock"),
     }  # fmt: skip
-    assert await redis.hgetall(keys.SUBTREE_PRODUCTS) == {hats.id.encode(): b"1"}
-    assert await redis.zscore(keys.BY_PRICE, product.id) == 900
+    assert await redis.hgetall(store_keys.SUBTREE_PRODUCTS) == {hats.id.encode(): b"1"}
+    assert await redis.zscore(store_keys.BY_PRICE, product.id) == 900
     member = sort_member("Green Hat", product.id)
-    assert await redis.zscore(keys.BY_PRICE_NAMED, member) == 900
-    assert await redis.zscore(keys.low_stock(keys.NAME), member) == 0
+    assert await redis.zscore(store_keys.BY_PRICE_NAMED, member) == 900
+    assert await redis.zscore(store_keys.low_stock(store_keys.NAME), member) == 0
     await inventory.stock.adjust_stock(ADMIN, product.id, -2, "sold out")
     assert "id:in_stock" not in await _index_entries(redis, product.id)
     await inventory.products.delete_product(ADMIN, product.id)
     assert await _index_entries(redis, product.id) == set()
-    assert await redis.hgetall(keys.SUBTREE_PRODUCTS) == {}
-    assert not await redis.exists(keys.product(product.id), keys.analytics(product.id))
+    assert await redis.hgetall(store_keys.SUBTREE_PRODUCTS) == {}
+    assert not await redis.exists(store_keys.product(product.id), store_keys.analytics(product.id))
 
 
 async def test_a_view_is_counted_with_the_read(inventory: Inventory) -> None:
@@ -100,7 +100,7 @@ async def test_reading_a_missing_product_leaves_no_analytics(inventory: Inventor
     redis = inventory.store.redis
     with pytest.raises(ProductNotFound):
         await inventory.products.get_product("ghost")
-    assert not await redis.exists(keys.analytics("ghost"))
+    assert not await redis.exists(store_keys.analytics("ghost"))
 
 
 async def test_views_are_counted_after_redis_forgets_its_scripts(inventory: Inventory) -> None:
@@ -143,7 +143,7 @@ async def test_an_update_that_keeps_losing_races_is_aborted(
     write = store._update_once
 
     async def always_behind(*args: Any) -> Any:
-        await inventory.store.redis.hincrby(keys.product(product.id), "rev", 1)
+        await inventory.store.redis.hincrby(store_keys.product(product.id), "rev", 1)
         return await write(*args)
 
     monkeypatch.setattr(store, "_update_once", always_behind)

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from estore.common.errors import InvalidArgument
 from estore.common.money import apply_discount
-from estore.inventory import keys
+from estore.inventory import store_keys
 from estore.inventory.errors import ReservationExpired
 from estore.inventory.models import ReservationState
-from estore.inventory.sweeper import ReservationSweeper
-from estore.inventory.validation import PRICE_MAX_MINOR
+from estore.inventory.rules_fields import PRICE_MAX_MINOR
+from estore.inventory.task_sweeper import ReservationSweeper
 from tests.integration.inventory.conftest import ADMIN, SERVICE, Inventory
 
 MINUTE = 60_000
@@ -43,8 +43,8 @@ async def test_sweep_expires_due_reservations_and_returns_their_stock(
     assert expired is not None
     assert expired.state is ReservationState.EXPIRED
     assert await stock.expire_due_reservations() == 0  # nothing is returned twice
-    assert await inventory.store.redis.zrange(keys.RESERVATION_EXPIRY, 0, -1) == [b"long"]
-    ttl = await inventory.store.redis.pttl(keys.reservation("short"))
+    assert await inventory.store.redis.zrange(store_keys.RESERVATION_EXPIRY, 0, -1) == [b"long"]
+    ttl = await inventory.store.redis.pttl(store_keys.reservation("short"))
     assert 23 * 3600_000 < ttl <= 24 * 3600_000  # final reservations are kept a day
 
 
@@ -92,7 +92,7 @@ async def test_adjust_applies_once_even_when_its_answer_was_lost(inventory: Inve
     await inventory.stock.adjust_stock(ADMIN, product.id, 4, "restock", request_id="lost")
     # The answer never reached the client and the request-id record is gone; the retry
     # must still not add the stock a second time.
-    await inventory.store.redis.delete(f"{keys.IDEMPOTENCY_PREFIX}:adjust_stock:lost")
+    await inventory.store.redis.delete(f"{store_keys.IDEMPOTENCY_PREFIX}:adjust_stock:lost")
     again = await inventory.stock.adjust_stock(ADMIN, product.id, 4, "restock", request_id="lost")
     assert again.quantity == 5
     analytics = await inventory.products.get_analytics(ADMIN, product.id)
@@ -106,7 +106,7 @@ async def test_a_lost_answer_marker_does_not_answer_another_request(
     first = await inventory.product(quantity=1)
     second = await inventory.product(quantity=1) if other_product else first
     await inventory.stock.adjust_stock(ADMIN, first.id, 4, "restock", request_id="lost")
-    await inventory.store.redis.delete(f"{keys.IDEMPOTENCY_PREFIX}:adjust_stock:lost")
+    await inventory.store.redis.delete(f"{store_keys.IDEMPOTENCY_PREFIX}:adjust_stock:lost")
     # The same request id with another product or delta is not the retry the marker is for.
     with pytest.raises(InvalidArgument) as caught:
         await inventory.stock.adjust_stock(ADMIN, second.id, delta, "restock", request_id="lost")
@@ -120,7 +120,7 @@ async def test_reserve_by_request_id_holds_once_even_when_its_answer_was_lost(
 ) -> None:
     product = await inventory.product(quantity=5)
     first = await inventory.stock.reserve_stock(SERVICE, product.id, 2, request_id="order-9")
-    await inventory.store.redis.delete(f"{keys.IDEMPOTENCY_PREFIX}:reserve_stock:order-9")
+    await inventory.store.redis.delete(f"{store_keys.IDEMPOTENCY_PREFIX}:reserve_stock:order-9")
     again = await inventory.stock.reserve_stock(SERVICE, product.id, 2, request_id="order-9")
     assert again == first
     assert await _counters(inventory, product.id) == (3, 2, 0, 5)

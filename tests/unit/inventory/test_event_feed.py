@@ -9,11 +9,11 @@ from typing import cast
 import pytest
 
 from estore.common.errors import Unavailable
-from estore.inventory import event_feed
+from estore.inventory import task_event_feed
 from estore.inventory.errors import EventsTrimmed, TooManyWatchers
-from estore.inventory.event_feed import EventFeed
 from estore.inventory.models import EventType, InventoryEvent
 from estore.inventory.store_events import EventLog, EventPage, event_key
+from estore.inventory.task_event_feed import EventFeed
 
 
 class MemoryStream:
@@ -66,10 +66,10 @@ def stream() -> MemoryStream:
 
 @pytest.fixture
 async def feed(stream: MemoryStream, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EventFeed]:
-    monkeypatch.setattr(event_feed, "WATCHER_BUFFER", 2)
-    monkeypatch.setattr(event_feed, "PAGE_SIZE", 3)
-    monkeypatch.setattr(event_feed, "READ_COUNT", 4)
-    monkeypatch.setattr(event_feed, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(task_event_feed, "WATCHER_BUFFER", 2)
+    monkeypatch.setattr(task_event_feed, "PAGE_SIZE", 3)
+    monkeypatch.setattr(task_event_feed, "READ_COUNT", 4)
+    monkeypatch.setattr(task_event_feed, "RETRY_SECONDS", 0.01)
     shared = EventFeed(cast(EventLog, stream), max_watchers=2)
     yield shared
     await shared.close()

@@ -8,8 +8,8 @@ import pytest
 
 from estore.common.errors import InvalidArgument
 from estore.inventory.errors import CurrencyMismatch
-from estore.inventory.listing import catalog_query, cursor_from, parse_order_by, query_scope
 from estore.inventory.models import Money, ProductFilter, ProductOrder, SortField
+from estore.inventory.rules_listing import catalog_query, cursor_from, parse_order_by, query_scope
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from estore.common.config import ConfigError, Settings
 from estore.inventory.app import build_servicer
-from estore.inventory.listing import PageTokenSource
+from estore.inventory.rules_listing import PageTokenSource
 from estore.inventory.store import InventoryStore
 
 

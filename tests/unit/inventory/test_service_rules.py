@@ -8,15 +8,15 @@ import pytest
 
 from estore.common.auth import Caller
 from estore.common.errors import PermissionDenied, Unauthenticated
-from estore.inventory.category_service import CategoryService
-from estore.inventory.event_feed import EventFeed
-from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Category, EventFilter, Money, NewProduct
-from estore.inventory.service import ProductService
-from estore.inventory.stock_service import StockService
+from estore.inventory.rules_listing import PageTokenSource
+from estore.inventory.service_categories import CategoryService
+from estore.inventory.service_products import ProductService
+from estore.inventory.service_stock import StockService
+from estore.inventory.service_watch import WatchService
 from estore.inventory.store import InventoryStore
 from estore.inventory.store_events import EventLog
-from estore.inventory.watch_service import WatchService
+from estore.inventory.task_event_feed import EventFeed
 
 USER = Caller(user_id=2, is_verified=True)
 SERVICE = Caller(is_service=True)

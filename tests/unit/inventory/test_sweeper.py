@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from estore.inventory.sweeper import ReservationSweeper
+from estore.inventory.task_sweeper import ReservationSweeper
 
 
 async def test_stop_ends_the_sweeper_even_when_a_sweep_swallows_the_cancellation() -> None:

@@ -7,16 +7,17 @@ from typing import Any
 import pytest
 
 from estore.common.errors import InvalidArgument
-from estore.inventory import validation
+from estore.inventory import rules_fields
+from estore.inventory.codec_redis import sort_member
 from estore.inventory.models import Category, Money, NewProduct, ProductFields
-from estore.inventory.records import name_words, sort_member
-from estore.inventory.validation import Violations
+from estore.inventory.rules_fields import Violations
+from estore.inventory.rules_words import name_words
 
 
 def _fields(**changes: Any) -> ProductFields:
     draft = NewProduct(**{"name": "Widget", "price": Money("usd", 100), **changes})
     v = Violations()
-    fields = validation.product_fields(v, draft, "USD")
+    fields = rules_fields.product_fields(v, draft, "USD")
     v.raise_if_any()
     return fields
 
@@ -60,7 +61,7 @@ def test_bad_image_urls(url: str) -> None:
     [
         {"name": "x" * 201},
         {"name": "tab\there"},
-        {"price": Money("USD", validation.PRICE_MAX_MINOR + 1)},
+        {"price": Money("USD", rules_fields.PRICE_MAX_MINOR + 1)},
         {"tags": tuple(f"t{i}" for i in range(21))},
         {"min_stock_level": -1},
         {"category_id": " padded"},
@@ -74,24 +75,24 @@ def test_out_of_range_fields(change: dict[str, Any]) -> None:
 def test_update_checks_only_the_masked_fields() -> None:
     v = Violations()
     draft = NewProduct(name="", price=Money("EUR", -5), discount_percentage=50)
-    changes = validation.product_changes(v, draft, {"discount_percentage"}, "USD")
+    changes = rules_fields.product_changes(v, draft, {"discount_percentage"}, "USD")
     assert changes == {"discount_percentage": 50}
     assert v.found == []
 
 
 def test_update_mask_rules() -> None:
     v = Violations()
-    validation.update_mask(v, [], validation.PRODUCT_PATHS)
-    validation.update_mask(v, ["name", "quantity"], validation.PRODUCT_PATHS)
+    rules_fields.update_mask(v, [], rules_fields.PRODUCT_PATHS)
+    rules_fields.update_mask(v, ["name", "quantity"], rules_fields.PRODUCT_PATHS)
     assert [f.field for f in v.found] == ["update_mask", "update_mask"]
 
 
 def test_category_fields() -> None:
     v = Violations()
-    checked = validation.category(v, Category(id="", name="  Shoes ", parent_id=""))
+    checked = rules_fields.category(v, Category(id="", name="  Shoes ", parent_id=""))
     assert checked.name == "Shoes"
     assert v.found == []
-    validation.category(v, Category(id="", name="", description="d" * 1001))
+    rules_fields.category(v, Category(id="", name="", description="d" * 1001))
     assert {f.field for f in v.found} == {"category.name", "category.description"}
 
 
@@ -107,14 +108,14 @@ def test_name_words_and_sort_members() -> None:
 )
 def test_good_ids(value: str) -> None:
     v = Violations()
-    validation.identifier(v, "product_id", value)
+    rules_fields.identifier(v, "product_id", value)
     assert v.found == []
 
 
 @pytest.mark.parametrize("value", ["abc:children", "a b", "a/b", "caf\u00e9", "{inv}", "x" * 129])
 def test_ids_that_could_name_another_key_are_invalid(value: str) -> None:
     v = Violations()
-    validation.identifier(v, "category.parent_id", value, required=False)
+    rules_fields.identifier(v, "category.parent_id", value, required=False)
     assert [f.field for f in v.found] == ["category.parent_id"]
 
 
@@ -131,7 +132,7 @@ def test_ids_that_could_name_another_key_are_invalid(value: str) -> None:
 )
 def test_stream_ids_that_redis_accepts(value: str, normal: str) -> None:
     v = Violations()
-    assert validation.stream_id(v, "after_event_id", value) == normal
+    assert rules_fields.stream_id(v, "after_event_id", value) == normal
     assert v.found == []
 
 
@@ -140,5 +141,5 @@ def test_stream_ids_that_redis_accepts(value: str, normal: str) -> None:
 )
 def test_stream_ids_that_redis_rejects_are_invalid(value: str) -> None:
     v = Violations()
-    validation.stream_id(v, "after_event_id", value)
+    rules_fields.stream_id(v, "after_event_id", value)
     assert [f.field for f in v.found] == ["after_event_id"]

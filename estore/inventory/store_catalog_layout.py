@@ -20,10 +20,10 @@ from collections.abc import Awaitable, Callable
 from redis.asyncio import Redis
 
 from estore.common.redis import text
-from estore.inventory import keys
-from estore.inventory.records import name_words
-from estore.inventory.redis_errors import store_errors
-from estore.inventory.scripts import Scripts
+from estore.inventory import store_keys
+from estore.inventory.rules_words import name_words
+from estore.inventory.store_errors import store_errors
+from estore.inventory.store_scripts import Scripts
 
 LAYOUT_VERSION = 2
 BATCH = 500  # products or categories per script call: well under a millisecond each
@@ -48,17 +48,17 @@ class CatalogLayout:
         async with self._lock:
             if self._ready:
                 return
-            version = await self._redis.get(keys.INDEX_VERSION)
+            version = await self._redis.get(store_keys.INDEX_VERSION)
             if int(version or 0) < LAYOUT_VERSION:
                 await self.reindex()
             self._ready = True
 
     async def reindex(self) -> tuple[int, int]:
         """Bring every category and product to the current layout; (categories, products)."""
-        categories = await self._in_batches(keys.CATEGORIES_BY_NAME, self._file_categories)
-        products = await self._in_batches(keys.BY_CREATED, self._file_products)
+        categories = await self._in_batches(store_keys.CATEGORIES_BY_NAME, self._file_categories)
+        products = await self._in_batches(store_keys.BY_CREATED, self._file_products)
         await self._unlink_old_name_sets()
-        await self._redis.set(keys.INDEX_VERSION, LAYOUT_VERSION)
+        await self._redis.set(store_keys.INDEX_VERSION, LAYOUT_VERSION)
         if categories or products:
             log.info(
                 "re-indexed the catalogue for listings",
@@ -79,28 +79,28 @@ class CatalogLayout:
                 return done
 
     async def _file_categories(self, ids: list[str]) -> int:
-        script_keys = [keys.CATEGORY_PARENTS, *(keys.category(c) for c in ids)]
+        script_keys = [store_keys.CATEGORY_PARENTS, *(store_keys.category(c) for c in ids)]
         return int(await self._scripts.reindex_categories(keys=script_keys))
 
     async def _file_products(self, ids: list[str]) -> int:
         async with self._redis.pipeline(transaction=False) as pipe:
             for product_id in ids:
-                pipe.hmget(keys.product(product_id), "rev", "name", "category_id", "tags")
+                pipe.hmget(store_keys.product(product_id), "rev", "name", "category_id", "tags")
             found = await pipe.execute()
         script_keys = [
-            keys.CATEGORY_OF,
-            keys.CATEGORY_PARENTS,
-            keys.SUBTREE_PRODUCTS,
-            *keys.stock_sets(),
+            store_keys.CATEGORY_OF,
+            store_keys.CATEGORY_PARENTS,
+            store_keys.SUBTREE_PRODUCTS,
+            *store_keys.stock_sets(),
         ]
         args: list[str | int] = []
         for product_id, (rev, name, category, tags) in zip(ids, found, strict=True):
             if rev is None:  # deleted meanwhile
                 continue
-            sets = keys.product_sets(
-                keys.NAME, text(category), tuple(json.loads(tags)), name_words(text(name))
+            sets = store_keys.product_sets(
+                store_keys.NAME, text(category), tuple(json.loads(tags)), name_words(text(name))
             )
-            script_keys += [keys.product(product_id), *sets]
+            script_keys += [store_keys.product(product_id), *sets]
             args += [text(rev), len(sets)]
         if not args:
             return 0
@@ -108,5 +108,5 @@ class CatalogLayout:
 
     async def _unlink_old_name_sets(self) -> None:
         """Unlink layout 1's name-flavour sets (plain sets; the name indexes there are zsets)."""
-        async for key in self._redis.scan_iter(keys.OLD_NAME_SETS, count=BATCH, _type="set"):
+        async for key in self._redis.scan_iter(store_keys.OLD_NAME_SETS, count=BATCH, _type="set"):
             await self._redis.unlink(key)

@@ -7,16 +7,9 @@ import uuid
 
 from estore.common.auth import Caller
 from estore.common.paging import page_size
-from estore.inventory import validation
+from estore.inventory import rules_fields
+from estore.inventory.codec_redis import product_fields
 from estore.inventory.errors import CategoryNotFound, ProductNotFound
-from estore.inventory.listing import (
-    PageTokenSource,
-    catalog_query,
-    cursor_data,
-    cursor_from,
-    parse_order_by,
-    query_scope,
-)
 from estore.inventory.models import (
     Clock,
     NewProduct,
@@ -26,9 +19,16 @@ from estore.inventory.models import (
     ProductFilter,
     ProductPage,
 )
-from estore.inventory.records import product_fields
+from estore.inventory.rules_fields import Violations
+from estore.inventory.rules_listing import (
+    PageTokenSource,
+    catalog_query,
+    cursor_data,
+    cursor_from,
+    parse_order_by,
+    query_scope,
+)
 from estore.inventory.store import InventoryStore
-from estore.inventory.validation import Violations
 
 
 def require_admin_or_service(caller: Caller) -> None:
@@ -52,8 +52,8 @@ class ProductService:
         """A new product from `draft`, created_by the calling admin."""
         caller.require_admin()
         v = Violations()
-        fields = validation.product_fields(v, draft, self._currency)
-        quantity = validation.integer(v, "product.quantity", draft.quantity, 0, 2**31 - 1)
+        fields = rules_fields.product_fields(v, draft, self._currency)
+        quantity = rules_fields.integer(v, "product.quantity", draft.quantity, 0, 2**31 - 1)
         v.raise_if_any()
         assert caller.user_id is not None  # admins are users
         product_id = uuid.uuid4().hex
@@ -63,7 +63,7 @@ class ProductService:
 
     async def get_product(self, product_id: str) -> Product:
         """The product; counts a view in the same Redis round trip."""
-        validation.require_id("product_id", product_id)
+        rules_fields.require_id("product_id", product_id)
         found = await self._store.products.get_counting_view(product_id, self._clock())
         if found is None:
             raise ProductNotFound(product_id)
@@ -75,9 +75,9 @@ class ProductService:
         """Change the fields named by `paths` to their values in `draft`."""
         caller.require_admin()
         v = Violations()
-        validation.identifier(v, "product.id", product_id)
-        validation.update_mask(v, paths, validation.PRODUCT_PATHS)
-        changes = validation.product_changes(v, draft, paths, self._currency)
+        rules_fields.identifier(v, "product.id", product_id)
+        rules_fields.update_mask(v, paths, rules_fields.PRODUCT_PATHS)
+        changes = rules_fields.product_changes(v, draft, paths, self._currency)
         v.raise_if_any()
 
         def change(current: Product) -> ProductFields:
@@ -88,13 +88,13 @@ class ProductService:
     async def delete_product(self, caller: Caller, product_id: str) -> None:
         """Delete the product unless stock is held for it."""
         caller.require_admin()
-        validation.require_id("product_id", product_id)
+        rules_fields.require_id("product_id", product_id)
         await self._store.products.delete(product_id, self._clock())
 
     async def get_analytics(self, caller: Caller, product_id: str) -> ProductAnalytics:
         """The product's view and stock-update counters."""
         caller.require_admin()
-        validation.require_id("product_id", product_id)
+        rules_fields.require_id("product_id", product_id)
         found = await self._store.products.analytics(product_id)
         if found is None:
             raise ProductNotFound(product_id)

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from estore.common.redis import text
-from estore.inventory import keys
+from estore.inventory import store_keys
 from estore.inventory.models import ProductOrder, SortField
-from estore.inventory.redis_errors import store_errors
-from estore.inventory.scripts import Scripts
 from estore.inventory.store_categories import CategoryStore
+from estore.inventory.store_errors import store_errors
+from estore.inventory.store_scripts import Scripts
 
 # Rows one page may examine: about a millisecond of Redis time, so that a sparse filter never
 # holds up the stock scripts behind it (Redis runs one script at a time).
@@ -74,18 +74,18 @@ class _Subtree:
 def _order_keys(order: ProductOrder) -> tuple[str, str, str]:
     """The flavour, order index and price index for an order."""
     if order.field is SortField.NAME:
-        return keys.NAME, keys.BY_NAME, keys.BY_PRICE_NAMED
-    index = keys.BY_PRICE if order.field is SortField.PRICE else keys.BY_CREATED
-    return keys.ID, index, keys.BY_PRICE
+        return store_keys.NAME, store_keys.BY_NAME, store_keys.BY_PRICE_NAMED
+    index = store_keys.BY_PRICE if order.field is SortField.PRICE else store_keys.BY_CREATED
+    return store_keys.ID, index, store_keys.BY_PRICE
 
 
 def _filter_sets(query: CatalogQuery, flavour: str) -> list[str]:
-    sets = [keys.with_tag(flavour, tag) for tag in query.tags]
-    sets += [keys.with_word(flavour, word) for word in query.words]
+    sets = [store_keys.with_tag(flavour, tag) for tag in query.tags]
+    sets += [store_keys.with_word(flavour, word) for word in query.words]
     if query.in_stock:
-        sets.append(keys.in_stock(flavour))
+        sets.append(store_keys.in_stock(flavour))
     if query.low_stock:
-        sets.append(keys.low_stock(flavour))
+        sets.append(store_keys.low_stock(flavour))
     return sets
 
 
@@ -135,9 +135,14 @@ class CatalogIndex:
         if query.category_id and query.subcategories:
             subtree = await self._subtree(query.category_id, flavour)
         if query.category_id and subtree is None:  # no subtree asked, or a leaf
-            sets.insert(0, keys.in_category(flavour, query.category_id))
+            sets.insert(0, store_keys.in_category(flavour, query.category_id))
         subtree = subtree or _Subtree()
-        script_keys = [order_index, price_index, keys.CATEGORY_OF, keys.CATEGORY_PARENTS]
+        script_keys = [
+            order_index,
+            price_index,
+            store_keys.CATEGORY_OF,
+            store_keys.CATEGORY_PARENTS,
+        ]
         script_keys += [*sets, *subtree.sets]
         args = [
             *_order_args(query, cursor, size),
@@ -157,16 +162,18 @@ class CatalogIndex:
     async def _subtree(self, category_id: str, flavour: str) -> _Subtree | None:
         """None for a leaf (its own set); a small subtree's sets are read; a large one tested."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hget(keys.SUBTREE_PRODUCTS, category_id)
-            pipe.zcard(keys.children(category_id))
+            pipe.hget(store_keys.SUBTREE_PRODUCTS, category_id)
+            pipe.zcard(store_keys.children(category_id))
             products, children = await pipe.execute()
         if not children:
             return None
         count = int(products or 0)
-        if count > self._row_budget or flavour == keys.NAME:  # by name: always walked in order
+        if (
+            count > self._row_budget or flavour == store_keys.NAME
+        ):  # by name: always walked in order
             return _Subtree(category_id, count)
         categories = await self._categories.subtree(category_id, limit=SUBTREE_READ_MAX)
         if len(categories) > SUBTREE_READ_MAX:
             return _Subtree(category_id, count)
-        sets = tuple(keys.in_category(flavour, c) for c in categories)
+        sets = tuple(store_keys.in_category(flavour, c) for c in categories)
         return _Subtree(category_id, count, sets)

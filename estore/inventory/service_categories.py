@@ -9,12 +9,12 @@ import uuid
 from estore.common.auth import Caller
 from estore.common.errors import InvalidArgument
 from estore.common.paging import page_size
-from estore.inventory import validation
+from estore.inventory import rules_fields
 from estore.inventory.errors import CategoryCycle, CategoryNotFound
-from estore.inventory.listing import PageTokenSource
 from estore.inventory.models import Category, CategoryPage
+from estore.inventory.rules_fields import Violations
+from estore.inventory.rules_listing import PageTokenSource
 from estore.inventory.store import InventoryStore
-from estore.inventory.validation import Violations
 
 
 class CategoryService:
@@ -28,14 +28,14 @@ class CategoryService:
         """A new category at the root or under an existing parent."""
         caller.require_admin()
         v = Violations()
-        checked = validation.category(v, draft)
+        checked = rules_fields.category(v, draft)
         v.raise_if_any()
         created = dataclasses.replace(checked, id=uuid.uuid4().hex)
         return await self._store.categories.create(created)
 
     async def get_category(self, category_id: str) -> Category:
         """One category."""
-        validation.require_id("category_id", category_id)
+        rules_fields.require_id("category_id", category_id)
         found = await self._store.categories.get(category_id)
         if found is None:
             raise CategoryNotFound(category_id)
@@ -46,7 +46,7 @@ class CategoryService:
     ) -> CategoryPage:
         """Every category, the roots (parent ""), or one category's children, by name then id."""
         if parent_id:
-            validation.require_id("parent_id", parent_id)
+            rules_fields.require_id("parent_id", parent_id)
         size = page_size(size)
         if parent_id and not await self._store.categories.exists(parent_id):
             raise CategoryNotFound(parent_id)
@@ -68,9 +68,9 @@ class CategoryService:
         """Rename, describe or move (with its subtree) the category named by draft.id."""
         caller.require_admin()
         v = Violations()
-        validation.identifier(v, "category.id", draft.id)
-        validation.update_mask(v, paths, validation.CATEGORY_PATHS)
-        changes = validation.category_changes(v, draft, paths)
+        rules_fields.identifier(v, "category.id", draft.id)
+        rules_fields.update_mask(v, paths, rules_fields.CATEGORY_PATHS)
+        changes = rules_fields.category_changes(v, draft, paths)
         v.raise_if_any()
         if changes.get("parent_id") == draft.id:
             raise CategoryCycle()
@@ -81,5 +81,5 @@ class CategoryService:
     async def delete_category(self, caller: Caller, category_id: str) -> None:
         """Delete a category that has neither children nor products."""
         caller.require_admin()
-        validation.require_id("category_id", category_id)
+        rules_fields.require_id("category_id", category_id)
         await self._store.categories.delete(category_id)

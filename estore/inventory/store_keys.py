@@ -11,7 +11,7 @@ PREFIX = "inv:{inv}"
 # orders, ties by id); "nl" sorted sets hold the name sort member "<lower-cased name>\0<id>" at
 # score 0, so that they are themselves in name order and a name-ordered page can walk the
 # smallest filter directly (ZRANGE BYLEX). Layout 2 and older kept the name flavour as plain sets
-# under "nm" (catalog_reindex.py rebuilds them).
+# under "nm" (store_catalog_layout.py rebuilds them).
 ID = "id"
 NAME = "nl"
 FLAVOURS = (ID, NAME)

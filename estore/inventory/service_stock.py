@@ -7,17 +7,17 @@ import uuid
 
 from estore.common.auth import Caller
 from estore.common.idempotency import fingerprint
-from estore.inventory import validation
-from estore.inventory.models import Clock, Product, Reservation
-from estore.inventory.records import (
+from estore.inventory import rules_fields
+from estore.inventory.codec_json import (
     product_from_json,
     product_to_json,
     reservation_from_json,
     reservation_to_json,
 )
-from estore.inventory.service import require_admin_or_service
+from estore.inventory.models import Clock, Product, Reservation
+from estore.inventory.rules_fields import Violations
+from estore.inventory.service_products import require_admin_or_service
 from estore.inventory.store import InventoryStore
-from estore.inventory.validation import Violations
 
 TTL_MIN_MS = 1000
 TTL_MAX_MS = 24 * 3600 * 1000
@@ -37,11 +37,13 @@ class StockService:
         """Add `delta` units (negative removes); never below zero; at most once per request id."""
         require_admin_or_service(caller)
         v = Violations()
-        validation.identifier(v, "product_id", product_id)
+        rules_fields.identifier(v, "product_id", product_id)
         if delta == 0:
             v.add("delta", "must not be 0")
-        validation.text_field(v, "reason", reason, required=False, maximum=validation.REASON_MAX)
-        validation.request_id(v, request_id)
+        rules_fields.text_field(
+            v, "reason", reason, required=False, maximum=rules_fields.REASON_MAX
+        )
+        rules_fields.request_id(v, request_id)
         v.raise_if_any()
 
         async def adjust() -> Product:
@@ -70,12 +72,12 @@ class StockService:
         """Hold `quantity` units at today's effective price; idempotent on reservation_id."""
         caller.require_service()
         v = Violations()
-        validation.identifier(v, "product_id", product_id)
-        validation.integer(v, "quantity", quantity, 1, validation.RESERVE_MAX)
-        validation.identifier(v, "reservation_id", reservation_id, required=False)
+        rules_fields.identifier(v, "product_id", product_id)
+        rules_fields.integer(v, "quantity", quantity, 1, rules_fields.RESERVE_MAX)
+        rules_fields.identifier(v, "reservation_id", reservation_id, required=False)
         if ttl_ms is not None and not TTL_MIN_MS <= ttl_ms <= TTL_MAX_MS:
             v.add("ttl", "must be between 1 second and 24 hours")
-        validation.request_id(v, request_id)
+        rules_fields.request_id(v, request_id)
         v.raise_if_any()
         hold_id = reservation_id or _reservation_id_for(request_id)
         ttl = self._default_ttl_ms if ttl_ms is None else ttl_ms
@@ -96,13 +98,13 @@ class StockService:
     async def commit_reservation(self, caller: Caller, reservation_id: str) -> Reservation:
         """Sell the held units; committing twice returns the same reservation."""
         caller.require_service()
-        validation.require_id("reservation_id", reservation_id)
+        rules_fields.require_id("reservation_id", reservation_id)
         return await self._store.stock.commit(reservation_id, self._clock())
 
     async def release_reservation(self, caller: Caller, reservation_id: str) -> Reservation:
         """Give the held units back; releasing twice returns the same reservation."""
         caller.require_service()
-        validation.require_id("reservation_id", reservation_id)
+        rules_fields.require_id("reservation_id", reservation_id)
         return await self._store.stock.release(reservation_id, self._clock())
 
     async def expire_due_reservations(self) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from estore.common.tasks import stop_task
 from estore.inventory.store_stock import SWEEP_BATCH
 
-log = logging.getLogger("estore.inventory.sweeper")
+log = logging.getLogger("estore.inventory.task_sweeper")
 
 
 class ReservationSweeper:

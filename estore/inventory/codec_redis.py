@@ -1,11 +1,12 @@
-"""How inventory entities look as Redis hashes and stream entries, both ways."""
+"""How inventory entities look as Redis hashes and stream entries, both ways.
+
+JSON forms of stored responses are in codec_json.py; the word tokenizer is in rules_words.py.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from estore.common.redis import text
@@ -21,7 +22,6 @@ from estore.inventory.models import (
 )
 
 Hash = dict[str, str]
-_WORD = re.compile(r"[^\W_]+")
 
 
 def as_hash(reply: Mapping[Any, Any] | Sequence[Any]) -> Hash:
@@ -29,16 +29,6 @@ def as_hash(reply: Mapping[Any, Any] | Sequence[Any]) -> Hash:
     if isinstance(reply, Mapping):
         return {text(k): text(v) for k, v in reply.items()}
     return {text(reply[i]): text(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
-
-
-def split_words(text_: str) -> list[str]:
-    """The lower-cased words of a text, in order: runs of letters and digits."""
-    return _WORD.findall(text_.lower())
-
-
-def name_words(text_: str) -> list[str]:
-    """The distinct lower-cased words of a text, sorted."""
-    return sorted(set(split_words(text_)))
 
 
 def sort_member(name: str, entity_id: str) -> str:
@@ -163,23 +153,3 @@ def event_from_entry(event_id: object, entry: Mapping[Any, Any] | Sequence[Any])
         reason=h["reason"],
         occurred_at=int(h["at"]),
     )
-
-
-def product_to_json(product: Product) -> dict[str, Any]:
-    """A product as JSON-ready data (stored idempotent responses)."""
-    return {**asdict(product), "tags": list(product.tags)}
-
-
-def product_from_json(data: dict[str, Any]) -> Product:
-    """A product from product_to_json's data."""
-    return Product(**{**data, "tags": tuple(data["tags"])})
-
-
-def reservation_to_json(reservation: Reservation) -> dict[str, Any]:
-    """A reservation as JSON-ready data (stored idempotent responses)."""
-    return {**asdict(reservation), "state": reservation.state.value}
-
-
-def reservation_from_json(data: dict[str, Any]) -> Reservation:
-    """A reservation from reservation_to_json's data."""
-    return Reservation(**{**data, "state": ReservationState(data["state"])})

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from estore.common.context import current_caller
-from estore.inventory import convert
-from estore.inventory.category_service import CategoryService
-from estore.inventory.service import ProductService
-from estore.inventory.stock_service import StockService
-from estore.inventory.watch_service import WatchService
+from estore.inventory import codec_proto
+from estore.inventory.service_categories import CategoryService
+from estore.inventory.service_products import ProductService
+from estore.inventory.service_stock import StockService
+from estore.inventory.service_watch import WatchService
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
@@ -36,15 +36,15 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         self._currency = currency
 
     def _product(self, product: Any) -> pb.Product:
-        return convert.product_to_proto(product, self._currency)
+        return codec_proto.product_to_proto(product, self._currency)
 
     def _reservation(self, reservation: Any) -> pb.Reservation:
-        return convert.reservation_to_proto(reservation, self._currency)
+        return codec_proto.reservation_to_proto(reservation, self._currency)
 
     async def CreateProduct(
         self, request: pb.CreateProductRequest, context: Ctx
     ) -> pb.CreateProductResponse:
-        draft = convert.product_from_proto(request.product)
+        draft = codec_proto.product_from_proto(request.product)
         created = await self._products.create_product(current_caller(), draft)
         return pb.CreateProductResponse(product=self._product(created))
 
@@ -60,7 +60,7 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
     ) -> pb.ListProductsResponse:
         current_caller()
         page = await self._products.list_products(
-            convert.filter_from_proto(request.filter),
+            codec_proto.filter_from_proto(request.filter),
             request.order_by,
             request.page_size,
             request.page_token,
@@ -76,7 +76,7 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         updated = await self._products.update_product(
             current_caller(),
             request.product.id,
-            convert.product_from_proto(request.product),
+            codec_proto.product_from_proto(request.product),
             frozenset(request.update_mask.paths),
         )
         return pb.UpdateProductResponse(product=self._product(updated))
@@ -127,16 +127,16 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         self, request: pb.CreateCategoryRequest, context: Ctx
     ) -> pb.CreateCategoryResponse:
         created = await self._categories.create_category(
-            current_caller(), convert.category_from_proto(request.category)
+            current_caller(), codec_proto.category_from_proto(request.category)
         )
-        return pb.CreateCategoryResponse(category=convert.category_to_proto(created))
+        return pb.CreateCategoryResponse(category=codec_proto.category_to_proto(created))
 
     async def GetCategory(
         self, request: pb.GetCategoryRequest, context: Ctx
     ) -> pb.GetCategoryResponse:
         current_caller()
         found = await self._categories.get_category(request.category_id)
-        return pb.GetCategoryResponse(category=convert.category_to_proto(found))
+        return pb.GetCategoryResponse(category=codec_proto.category_to_proto(found))
 
     async def ListCategories(
         self, request: pb.ListCategoriesRequest, context: Ctx
@@ -147,7 +147,7 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
             parent_id, request.page_size, request.page_token
         )
         return pb.ListCategoriesResponse(
-            categories=[convert.category_to_proto(c) for c in page.categories],
+            categories=[codec_proto.category_to_proto(c) for c in page.categories],
             next_page_token=page.next_page_token,
         )
 
@@ -156,10 +156,10 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
     ) -> pb.UpdateCategoryResponse:
         updated = await self._categories.update_category(
             current_caller(),
-            convert.category_from_proto(request.category),
+            codec_proto.category_from_proto(request.category),
             frozenset(request.update_mask.paths),
         )
-        return pb.UpdateCategoryResponse(category=convert.category_to_proto(updated))
+        return pb.UpdateCategoryResponse(category=codec_proto.category_to_proto(updated))
 
     async def DeleteCategory(
         self, request: pb.DeleteCategoryRequest, context: Ctx
@@ -171,11 +171,11 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         self, request: pb.GetProductAnalyticsRequest, context: Ctx
     ) -> pb.GetProductAnalyticsResponse:
         analytics = await self._products.get_analytics(current_caller(), request.product_id)
-        return pb.GetProductAnalyticsResponse(analytics=convert.analytics_to_proto(analytics))
+        return pb.GetProductAnalyticsResponse(analytics=codec_proto.analytics_to_proto(analytics))
 
     async def WatchInventory(
         self, request: pb.WatchInventoryRequest, context: Ctx
     ) -> AsyncIterator[pb.WatchInventoryResponse]:
-        wanted = convert.event_filter_from_proto(request)
+        wanted = codec_proto.event_filter_from_proto(request)
         async for event in self._watches.watch(current_caller(), wanted):
-            yield pb.WatchInventoryResponse(event=convert.event_to_proto(event))
+            yield pb.WatchInventoryResponse(event=codec_proto.event_to_proto(event))

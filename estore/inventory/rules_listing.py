@@ -8,11 +8,11 @@ from typing import Any
 
 from estore.common.errors import InvalidArgument
 from estore.common.paging import PageTokens
-from estore.inventory import validation
-from estore.inventory.catalog_index import CatalogQuery, Cursor
+from estore.inventory import rules_fields
 from estore.inventory.models import ProductFilter, ProductOrder, SortField
-from estore.inventory.records import name_words, split_words
-from estore.inventory.validation import Violations
+from estore.inventory.rules_fields import Violations
+from estore.inventory.rules_words import name_words, split_words
+from estore.inventory.store_catalog import CatalogQuery, Cursor
 
 _FIELDS = {f.value: f for f in SortField}
 
@@ -34,24 +34,24 @@ def parse_order_by(order_by: str) -> ProductOrder:
 def catalog_query(f: ProductFilter, order: ProductOrder, currency: str) -> CatalogQuery:
     """The filter checked against the proto's limits, in index terms."""
     v = Violations()
-    validation.identifier(v, "filter.category_id", f.category_id, required=False)
-    tags = validation.tags(v, "filter.tags", f.tags)
+    rules_fields.identifier(v, "filter.category_id", f.category_id, required=False)
+    tags = rules_fields.tags(v, "filter.tags", f.tags)
     low = (
         None
         if f.min_price is None
-        else validation.money_minor(v, "filter.min_price", f.min_price, currency)
+        else rules_fields.money_minor(v, "filter.min_price", f.min_price, currency)
     )
     high = (
         None
         if f.max_price is None
-        else validation.money_minor(v, "filter.max_price", f.max_price, currency)
+        else rules_fields.money_minor(v, "filter.max_price", f.max_price, currency)
     )
     if low is not None and high is not None and high < low:
         v.add("filter.max_price", "must not be below min_price")
     words = name_words(f.query)
     if (
-        len(f.query) > validation.QUERY_MAX
-        or len(split_words(f.query)) > validation.QUERY_WORDS_MAX
+        len(f.query) > rules_fields.QUERY_MAX
+        or len(split_words(f.query)) > rules_fields.QUERY_WORDS_MAX
     ):
         v.add("filter.query", "must be at most 200 characters and 10 words")
     v.raise_if_any()
