@@ -1,12 +1,12 @@
 """InventoryService: products, categories, analytics, stock and reservations, on Redis.
 
-Each file's name starts with the layer it belongs to, so a call can be followed down the
-layers: ReserveStock goes transport.py → service_stock.py → store.py → store_stock.py and
-lua/reserve_stock.lua; ListProducts goes transport.py → service_products.py (rules_listing.py)
-→ store_catalog.py and lua/list_products.lua.
+Each file's name starts with its layer, the rooms STYLE.md gives every service (servicer,
+service, store), so a call can be followed down the layers: ReserveStock goes servicer.py →
+service_stock.py → store.py → store_stock.py → lua/reserve_stock.lua; ListProducts goes
+servicer.py → service_products.py (rules_listing.py) → store_catalog.py → lua/list_products.lua.
 
 - `app.py`: wiring; `models.py` and `errors.py`: the domain's data and errors.
-- `transport.py`: the gRPC servicer, protobuf in and out.
+- `servicer.py`: transport only, protobuf in and out.
 - `codec_*.py`: entities to and from protobuf (`codec_proto`), Redis hashes and stream entries
   (`codec_redis`) and the JSON of stored responses (`codec_json`).
 - `rules_*.py`: pure rules with no I/O: field limits (`rules_fields`), listing order, filters and

@@ -16,10 +16,10 @@ from estore.inventory.service_categories import CategoryService
 from estore.inventory.service_products import ProductService
 from estore.inventory.service_stock import StockService
 from estore.inventory.service_watch import WatchService
+from estore.inventory.servicer import InventoryServicer
 from estore.inventory.store import InventoryStore
 from estore.inventory.task_event_feed import EventFeed
 from estore.inventory.task_sweeper import ReservationSweeper
-from estore.inventory.transport import InventoryServicer
 from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 

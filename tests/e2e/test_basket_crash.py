@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from estore.common.auth import TokenIssuer, TokenVerifier
-from estore.inventory.transport import InventoryServicer
+from estore.inventory.servicer import InventoryServicer
 from estore.payments.store import DUE
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
 from tests.e2e.killable import Rig, killable_payments
