@@ -182,7 +182,9 @@ class PaymentService:
             raise Aborted(
                 "the order changed meanwhile; try again", reason="CONCURRENT_MODIFICATION"
             )
-        await self.saga.baskets.release([line.reservation_id for line in order.lines])
+        await self.saga.baskets.release(
+            [(line.reservation_id, line.product_id) for line in order.lines]
+        )
         return await self.saga.load(order.id)
 
     async def add_note(self, caller: Caller, order_id: str, text: str) -> Order:

@@ -72,7 +72,7 @@ class Settlement:
     async def _commit(self, order: Order) -> None:
         """Commit every line (at once); after all answered, raise a lapsed hold's error first."""
         outcomes = await asyncio.gather(
-            *(self._inventory.commit(line.reservation_id) for line in order.lines),
+            *(self._inventory.commit(line.reservation_id, line.product_id) for line in order.lines),
             return_exceptions=True,
         )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
@@ -145,7 +145,7 @@ class Settlement:
 
     async def _release_line(self, line: OrderLine) -> bool:
         try:
-            await self._inventory.release(line.reservation_id)
+            await self._inventory.release(line.reservation_id, line.product_id)
         except ReservationLost as lost:
             return lost.reason == "RESERVATION_COMMITTED"
         except Exception:
