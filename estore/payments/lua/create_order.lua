@@ -4,24 +4,24 @@
 --       processing (lease deadlines), expiring (unpaid order deadlines),
 --       the attempt's intent hash, orders being created (lease index)
 -- ARGV: index member, processing lease deadline ms ('' none), expiry ms ('' none),
---       the order id when an intent stands for this attempt ('' none), field/value...
+--       '1' when an intent stands for this attempt ('' none), the order id, field/value...
 -- Returns 1 written, 0 an order with this id exists, -2 the attempt was abandoned.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
+local order_id = ARGV[5]
 if ARGV[4] ~= '' then
   if redis.call('HGET', KEYS[8], 'state') ~= 'creating' then
     return -2
   end
   -- The order replaces its intent: recovery now follows the order itself.
   redis.call('DEL', KEYS[8])
-  redis.call('ZREM', KEYS[9], ARGV[4])
+  redis.call('ZREM', KEYS[9], order_id)
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 for i = 2, 5 do
   redis.call('ZADD', KEYS[i], 0, ARGV[1])
 end
-local order_id = redis.call('HGET', KEYS[1], 'id')
 if ARGV[2] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[2], order_id)
 end
