@@ -126,8 +126,8 @@ class PaymentStore:
         """Write a new order, unless one with its id exists or its attempt was abandoned.
 
         An order of several lines replaces the intent its attempt recorded, in the same script.
-        An order being charged (with a processing lease) is not in the expiry index: the charge
-        settles it, or puts it there when it goes back to waiting.
+        An order being charged (with a processing lease) is in neither the expiry index nor the
+        status indexes: the transition that settles its charge files it (transition.lua).
         """
         keys = [
             order_key(order.id),

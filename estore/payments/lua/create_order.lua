@@ -1,5 +1,7 @@
 -- Write a new order and its index entries, unless an order with this id exists already, or
--- (for an order of several lines) its attempt was abandoned by recovery.
+-- (for an order of several lines) its attempt was abandoned by recovery. An order written with
+-- its card (a processing lease) goes in the status indexes only once its charge settles
+-- (transition.lua): it is marked 'unlisted' until then.
 -- KEYS: order hash, all orders, orders by status, user's orders, user's orders by status,
 --       processing (lease deadlines), expiring (unpaid order deadlines),
 --       the attempt's intent hash, orders being created (lease index)
@@ -18,9 +20,17 @@ if ARGV[4] ~= '' then
   redis.call('DEL', KEYS[8])
   redis.call('ZREM', KEYS[9], order_id)
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-for i = 2, 5 do
-  redis.call('ZADD', KEYS[i], 0, ARGV[1])
+local fields = {unpack(ARGV, 6)}
+if ARGV[2] ~= '' then
+  fields[#fields + 1] = 'unlisted'
+  fields[#fields + 1] = '1'
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+redis.call('ZADD', KEYS[4], 0, ARGV[1])
+if ARGV[2] == '' then
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  redis.call('ZADD', KEYS[5], 0, ARGV[1])
 end
 if ARGV[2] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[2], order_id)

@@ -11,9 +11,12 @@
 -- ARGV[9] the request's claim token ('' none), ARGV[10] its outcome, ARGV[11] how long to keep
 -- it (seconds): recorded only if the claim is still this one's (as idempotency_finish.lua),
 -- ARGV[12..] field/value pairs.
+-- An order marked 'unlisted' (written with its card, create_order.lua) is in no status index
+-- yet: it goes into its new status's, whatever the change.
 -- Returns {1, recorded (1 or 0)} on success, {0, status, payment_status} on a mismatch, {-1} if
 -- missing.
-local current = redis.call('HMGET', KEYS[1], 'status', 'payment_status', 'refund_amount', 'id')
+local current = redis.call('HMGET', KEYS[1], 'status', 'payment_status', 'refund_amount', 'id',
+  'unlisted')
 if not current[1] then
   return {-1}
 end
@@ -22,7 +25,12 @@ if current[1] ~= ARGV[2]
     or (ARGV[4] ~= '' and current[3] ~= ARGV[4]) then
   return {0, current[1], current[2]}
 end
+local unlisted = current[5] == '1'
 local fields = {'status', ARGV[5]}
+if unlisted then
+  fields[3] = 'unlisted'
+  fields[4] = '0'
+end
 for i = 12, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
@@ -30,7 +38,10 @@ redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[8] ~= '' then
   redis.call('RPUSH', KEYS[8], ARGV[8])
 end
-if ARGV[5] ~= ARGV[2] then
+if unlisted then
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  redis.call('ZADD', KEYS[5], 0, ARGV[1])
+elseif ARGV[5] ~= ARGV[2] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], 0, ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
