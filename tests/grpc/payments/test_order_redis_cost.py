@@ -64,7 +64,7 @@ async def _order(shop: Shop, seen: Seen, request: pb.CreateOrderRequest) -> pb.O
     return order
 
 
-async def test_a_paid_one_line_order_costs_45_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_paid_one_line_order_costs_41_commands(shop: Shop, monitor: Seen) -> None:
     product = await shop.product(quantity=10)
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -72,7 +72,7 @@ async def test_a_paid_one_line_order_costs_45_commands(shop: Shop, monitor: Seen
     )
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
-    assert sum(monitor.names().values()) <= 45, monitor.commands
+    assert sum(monitor.names().values()) <= 41, monitor.commands
     # Six scripts, one each: the claim (with the card and the retry check), the hold, the order,
     # the charge, the sale, PAID (with the outcome); nothing read outside them.
     assert monitor.names(scripts=False) == Counter({"EVALSHA": 6})
@@ -92,7 +92,7 @@ async def test_without_a_request_id_nothing_is_claimed_or_looked_up(
     assert monitor.names(scripts=False) == Counter({"HGETALL": 1, "EVALSHA": 5})
 
 
-async def test_a_three_line_basket_costs_85_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_three_line_basket_costs_79_commands(shop: Shop, monitor: Seen) -> None:
     products = [await shop.product(quantity=10) for _ in range(3)]
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -102,6 +102,6 @@ async def test_a_three_line_basket_costs_85_commands(shop: Shop, monitor: Seen) 
     )
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
-    assert sum(monitor.names().values()) <= 85, monitor.commands
+    assert sum(monitor.names().values()) <= 79, monitor.commands
     # The intent's state and the claim's token; no commit or release looks its product up.
     assert monitor.names()["HGET"] == 2
