@@ -109,10 +109,12 @@ class ProductStore:
             raise ConcurrentModification()
         return product_from_hash(record)
 
-    async def create_many(self, drafts: Sequence[NewRecord], created_by: int, now: int) -> None:
+    async def create_many(
+        self, drafts: Sequence[NewRecord], created_by: int, now: int, *, apart_ms: int = 0
+    ) -> None:
         """Store many new products with grouped commands (bulk loads; store_products_bulk.py);
-        an id already there is kept."""
-        await store_products_bulk.create_many(self._redis, drafts, created_by, now)
+        the k-th created at now + k * apart_ms; an id already there is kept."""
+        await store_products_bulk.create_many(self._redis, drafts, created_by, now, apart_ms)
 
     async def get(self, product_id: str) -> Product | None:
         """The product, or None."""

@@ -4,18 +4,25 @@ create_product.lua files one product with some thirty commands, so a million pro
 cost thirty million. Here a batch is checked first (which ids are there already, whether each
 category exists), then written as one HSET per product hash and its analytics, one XADD per
 PRODUCT_CREATED event, and one variadic ZADD, SADD, HSET or HINCRBY per index key for the whole
-batch. The keys end up as create_product.lua would have left them (the bulk catalogue test
-compares the two key by key). A batch is not atomic: the hashes go first, so a listing that
-reads an index entry always finds its product; a reader may meanwhile miss a product that is
-not indexed yet, as it would have before its CreateProduct.
+batch. The commands are packed by hiredis (C) and their replies read off one connection, which
+is several times faster than redis-py's pipeline for hundreds of thousands of commands. The
+keys end up as create_product.lua would have left them (the bulk catalogue test compares the
+two key by key). A batch is not atomic: the hashes go first, so a listing that reads an index
+entry always finds its product; a reader may meanwhile miss a product that is not indexed yet,
+as it would have before its CreateProduct.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import hiredis
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from estore.common.redis import text
 from estore.inventory import store_keys
@@ -25,7 +32,10 @@ from estore.inventory.models import ProductFields
 from estore.inventory.rules_words import name_words
 
 NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
+Command = tuple[str | int, ...]
 EVENT_MAXLEN = 10_000  # as _lib.lua's emit
+CHUNK = 2_000  # commands sent before their replies are read
+CHUNK_TIMEOUT = 30.0  # seconds for a chunk's replies
 
 
 class _Batch:
@@ -70,21 +80,52 @@ def _flat(record: dict[str, str]) -> list[str]:
     return [item for pair in record.items() for item in pair]
 
 
-async def _missing_and_present(
-    redis: Redis, drafts: Sequence[NewRecord]
-) -> tuple[list[str], set[str]]:
-    """The categories named that do not exist, and the product ids that do already."""
-    categories = sorted({fields.category_id for _, fields, _ in drafts if fields.category_id})
-    async with redis.pipeline(transaction=False) as pipe:
-        for category in categories:
-            pipe.exists(store_keys.category(category))
-        for product_id, _, _ in drafts:
-            pipe.exists(store_keys.product(product_id))
-        found = await pipe.execute()
-    missing = [c for c, there in zip(categories, found, strict=False) if not there]
-    ids = [product_id for product_id, _, _ in drafts]
-    present = {i for i, there in zip(ids, found[len(categories) :], strict=True) if there}
-    return missing, present
+@dataclass(frozen=True)
+class PackedBatch:
+    """One batch's writes packed as RESP (chunks of bytes and how many commands each holds),
+    and how many products it files under each category (the subtree counts need the tree)."""
+
+    chunks: tuple[tuple[bytes, int], ...]
+    products: int
+    in_category: dict[str, int]
+
+
+def _packed(commands: Sequence[Command]) -> list[tuple[bytes, int]]:
+    chunks = []
+    for first in range(0, len(commands), CHUNK):
+        chunk = commands[first : first + CHUNK]
+        # hiredis's stub types a command as a 1-tuple; any tuple of str and int is packed.
+        packed = b"".join(hiredis.pack_command(c) for c in chunk)  # type: ignore[arg-type]
+        chunks.append((packed, len(chunk)))
+    return chunks
+
+
+async def _send(redis: Redis, chunks: Sequence[tuple[bytes, int]]) -> list[object]:
+    """Send the chunks on one connection, reading each one's replies before the next (so that
+    Redis's reply buffer never fills while nobody reads it); ResponseError: the first error,
+    after every reply is read."""
+    pool = redis.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    replies: list[object] = []
+    error: ResponseError | None = None
+    try:
+        for packed, count in chunks:
+            await connection.send_packed_command(packed, check_health=False)
+            async with asyncio.timeout(CHUNK_TIMEOUT):  # one timer per chunk, not per reply
+                for _ in range(count):
+                    try:
+                        replies.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as failed:
+                        error = error or failed
+                        replies.append(failed)
+    except BaseException:
+        await connection.disconnect()
+        raise
+    finally:
+        await pool.release(connection)
+    if error is not None:
+        raise error
+    return replies
 
 
 async def _ancestors(redis: Redis, categories: Sequence[str]) -> dict[str, list[str]]:
@@ -104,40 +145,72 @@ async def _ancestors(redis: Redis, categories: Sequence[str]) -> dict[str, list[
     return chains
 
 
-async def create_many(redis: Redis, drafts: Sequence[NewRecord], created_by: int, now: int) -> int:
+def pack(
+    drafts: Sequence[NewRecord],
+    created_by: int,
+    now: int,
+    apart_ms: int = 0,
+    skip: frozenset[str] = frozenset(),
+) -> PackedBatch:
+    """The writes that create the products of `drafts` but those in `skip`, the k-th created at
+    now + k * apart_ms. No I/O, so that worker processes can build batches."""
+    batch, writes = _Batch(), list[Command]()
+    for k, (product_id, fields, quantity) in enumerate(drafts):
+        if product_id in skip:
+            continue
+        created = now + k * apart_ms
+        record = new_product_hash(product_id, fields, quantity, created_by, created)
+        writes.append(("HSET", store_keys.product(product_id), *_flat(record)))
+        writes.append(("HSET", store_keys.analytics(product_id), "views", 0, "stock_updates", 0))
+        batch.index(product_id, fields, quantity, created)
+        writes.append(("XADD", store_keys.EVENTS, "MAXLEN", "~", EVENT_MAXLEN, "*",
+                       "type", "PRODUCT_CREATED", "product_id", product_id,
+                       "quantity", quantity, "reserved", 0, "delta", 0, "reason", "",
+                       "at", created))  # fmt: skip
+    if not batch.category_of:
+        return PackedBatch((), 0, {})
+    writes += [("ZADD", key, *entries) for key, entries in batch.zadd.items()]
+    writes += [("SADD", key, *members) for key, members in batch.sadd.items()]
+    writes.append(("HSET", store_keys.CATEGORY_OF, *batch.category_of))
+    return PackedBatch(tuple(_packed(writes)), len(batch.category_of) // 2, batch.in_category)
+
+
+async def write(redis: Redis, batch: PackedBatch) -> int:
+    """Send a packed batch and count its products in their subtrees; how many it created."""
+    if not batch.products:
+        return 0
+    await _send(redis, batch.chunks)
+    chains = await _ancestors(redis, list(batch.in_category))
+    counts: dict[str, int] = defaultdict(int)
+    for category, added in batch.in_category.items():
+        for node in chains[category]:
+            counts[node] += added
+    increments: list[Command] = [
+        ("HINCRBY", store_keys.SUBTREE_PRODUCTS, node, added) for node, added in counts.items()
+    ]
+    await _send(redis, _packed(increments))
+    return batch.products
+
+
+async def present(
+    redis: Redis, ids: Sequence[str], categories: Sequence[str] = ()
+) -> frozenset[str]:
+    """The products among `ids` already there; CategoryNotFound if a category is missing."""
+    checks: list[Command] = [("EXISTS", store_keys.category(c)) for c in categories]
+    checks += [("EXISTS", store_keys.product(product_id)) for product_id in ids]
+    found = await _send(redis, _packed(checks))
+    for category, there in zip(categories, found, strict=False):
+        if not there:
+            raise CategoryNotFound(category)
+    return frozenset(i for i, there in zip(ids, found[len(categories) :], strict=True) if there)
+
+
+async def create_many(
+    redis: Redis, drafts: Sequence[NewRecord], created_by: int, now: int, apart_ms: int = 0
+) -> int:
     """Store the new products among `drafts` (an id already there is kept); how many were new.
-    CategoryNotFound, before anything is written, when a category does not exist."""
-    missing, present = await _missing_and_present(redis, drafts)
-    if missing:
-        raise CategoryNotFound(missing[0])
-    batch = _Batch()
-    async with redis.pipeline(transaction=False) as pipe:
-        for product_id, fields, quantity in drafts:
-            if product_id in present:
-                continue
-            record = new_product_hash(product_id, fields, quantity, created_by, now)
-            pipe.execute_command("HSET", store_keys.product(product_id), *_flat(record))
-            pipe.execute_command(
-                "HSET", store_keys.analytics(product_id), "views", 0, "stock_updates", 0
-            )
-            batch.index(product_id, fields, quantity, now)
-            pipe.execute_command("XADD", store_keys.EVENTS, "MAXLEN", "~", EVENT_MAXLEN, "*",
-                                 "type", "PRODUCT_CREATED", "product_id", product_id,
-                                 "quantity", quantity, "reserved", 0, "delta", 0, "reason", "",
-                                 "at", now)  # fmt: skip
-        if not batch.category_of:
-            return 0
-        for key, entries in batch.zadd.items():
-            pipe.execute_command("ZADD", key, *entries)
-        for key, members in batch.sadd.items():
-            pipe.sadd(key, *members)
-        pipe.execute_command("HSET", store_keys.CATEGORY_OF, *batch.category_of)
-        chains = await _ancestors(redis, list(batch.in_category))
-        counts: dict[str, int] = defaultdict(int)
-        for category, added in batch.in_category.items():
-            for node in chains[category]:
-                counts[node] += added
-        for node, added in counts.items():
-            pipe.hincrby(store_keys.SUBTREE_PRODUCTS, node, added)
-        await pipe.execute()
-    return len(batch.category_of) // 2
+    The k-th is created at now + k * apart_ms. CategoryNotFound, before anything is written,
+    when a category does not exist."""
+    categories = sorted({fields.category_id for _, fields, _ in drafts if fields.category_id})
+    skip = await present(redis, [product_id for product_id, _, _ in drafts], categories)
+    return await write(redis, pack(drafts, created_by, now, apart_ms, skip))

@@ -234,21 +234,49 @@ local function head(src, m)
   return src.buf[src.pos]
 end
 
--- Up to `want` rows of the sources merged in the page's order (the sources never overlap).
+-- Up to `want` rows of the sources merged in the page's order (the sources never overlap),
+-- through a binary heap of the sources by their next row, kept from one call to the next.
+local heap = nil
+local function sift_down(i)
+  local n_heap = #heap
+  while true do
+    local least, l, r = i, 2 * i, 2 * i + 1
+    if l <= n_heap and before(heap[l].buf[heap[l].pos], heap[least].buf[heap[least].pos]) then
+      least = l
+    end
+    if r <= n_heap and before(heap[r].buf[heap[r].pos], heap[least].buf[heap[least].pos]) then
+      least = r
+    end
+    if least == i then
+      return
+    end
+    heap[i], heap[least] = heap[least], heap[i]
+    i = least
+  end
+end
 local function take(sources, want)
   local rows, m = {}, math.min(CHUNK, math.max(4, math.ceil(want / #sources) + 2))
-  while #rows < want do
-    local best, best_row = nil, nil
+  if not heap then
+    heap = {}
     for _, src in ipairs(sources) do
-      local row = head(src, m)
-      if row and (not best_row or before(row, best_row)) then
-        best, best_row = src, row
+      if head(src, m) then
+        heap[#heap + 1] = src
       end
     end
-    if not best then
-      break
+    for i = math.floor(#heap / 2), 1, -1 do
+      sift_down(i)
     end
-    rows[#rows + 1], best.pos = best_row, best.pos + 1
+  end
+  while #rows < want and #heap > 0 do
+    local src = heap[1]
+    rows[#rows + 1], src.pos = src.buf[src.pos], src.pos + 1
+    if not head(src, m) then
+      heap[1] = heap[#heap]
+      heap[#heap] = nil
+    end
+    if #heap > 0 then
+      sift_down(1)
+    end
   end
   return rows
 end
