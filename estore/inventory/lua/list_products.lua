@@ -255,7 +255,7 @@ local function sift_down(i)
   end
 end
 local function take(sources, want)
-  local rows, m = {}, math.min(CHUNK, math.max(4, math.ceil(want / #sources) + 2))
+  local rows, m = {}, math.min(CHUNK, math.max(2, math.ceil(want / #sources) + 1))
   if not heap then
     heap = {}
     for _, src in ipairs(sources) do
@@ -311,21 +311,23 @@ if root ~= '' then
   density = density * subtree_size / math.max(n, 1)
   empty = empty or subtree_size == 0
 end
--- Sources that together hold every candidate: the subtree's categories, or the price bands.
-local function union(first, count_of, skip, name)
-  local keys, rows = {}, 0
+-- Sources that together hold every candidate: the subtree's categories (their sizes add up to
+-- the subtree's count: not asked one by one, an empty one ends at its first read), or the
+-- price bands.
+local function union(first, count_of, skip, name, rows)
+  local keys, total = {}, 0
   for s = first, first + count_of - 1 do
-    local c = count(KEYS[s])
+    local c = rows and 1 or count(KEYS[s])
     if c > 0 then
-      keys[#keys + 1], rows = KEYS[s], rows + c
+      keys[#keys + 1], total = KEYS[s], total + c
     end
   end
   if #keys > 0 then
-    options[#options + 1] = {keys = keys, rows = rows, skip = skip, name = name}
+    options[#options + 1] = {keys = keys, rows = rows or total, skip = skip, name = name}
   end
 end
 if n_union > 0 then
-  union(5 + n_sets, n_union, 'subtree', 'merge subtree')
+  union(5 + n_sets, n_union, 'subtree', 'merge subtree', subtree_size)
 end
 if n_bands > 0 then
   union(5 + n_sets + n_union, n_bands, nil, 'merge bands')
@@ -337,7 +339,7 @@ end
 local matches = math.max(density * universe, 1e-9) -- rows expected to match in all
 local best, best_cost = nil, math.huge
 for _, option in ipairs(options) do
-  local walk = math.min(option.rows, budget, (size + 1) * option.rows / matches)
+  local walk = math.min(option.rows, (size + 1) * option.rows / matches) -- to fill a page
   local cost = walk + SOURCE_COST * (#option.keys - 1)
   if cost < best_cost then
     best, best_cost = option, cost
