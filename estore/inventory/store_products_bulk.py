@@ -35,6 +35,9 @@ NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
 Command = tuple[str | int, ...]
 EVENT_MAXLEN = 10_000  # as _lib.lua's emit
 CHUNK = 2_000  # commands sent before their replies are read
+# Bytes sent at once: written within the socket timeout even while Redis is busy with another
+# connection's chunk (a batch's grouped ZADDs alone run to megabytes).
+CHUNK_BYTES = 256 * 1024
 CHUNK_TIMEOUT = 30.0  # seconds for a chunk's replies
 
 
@@ -91,12 +94,20 @@ class PackedBatch:
 
 
 def _packed(commands: Sequence[Command]) -> list[tuple[bytes, int]]:
-    chunks = []
-    for first in range(0, len(commands), CHUNK):
-        chunk = commands[first : first + CHUNK]
+    """The commands packed, in chunks of at most CHUNK commands or about CHUNK_BYTES."""
+    chunks: list[tuple[bytes, int]] = []
+    parts: list[bytes] = []
+    size = 0
+    for command in commands:
         # hiredis's stub types a command as a 1-tuple; any tuple of str and int is packed.
-        packed = b"".join(hiredis.pack_command(c) for c in chunk)  # type: ignore[arg-type]
-        chunks.append((packed, len(chunk)))
+        packed = hiredis.pack_command(command)  # type: ignore[arg-type]
+        parts.append(packed)
+        size += len(packed)
+        if len(parts) >= CHUNK or size >= CHUNK_BYTES:
+            chunks.append((b"".join(parts), len(parts)))
+            parts, size = [], 0
+    if parts:
+        chunks.append((b"".join(parts), len(parts)))
     return chunks
 
 
