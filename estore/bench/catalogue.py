@@ -11,17 +11,19 @@ with the real ProductService. Per page it reports:
   which includes the commands it runs): the time other scripts, such as ReserveStock, wait;
 - wall_ms_per_page: the service call as a client of the store sees it.
 
-Each is the median over the pages measured (first page on), so that a page preempted on a busy
-machine does not skew it.
+Each is the median over the full pages measured (first page on, from the first again when the
+listing ends), so that a page preempted on a busy machine does not skew it.
 
-Run it alone: `python -m estore.bench.catalogue --sizes 1000,100000` (starts a throwaway Redis
-unless --redis-url is given) prints a table.
+Run it alone: `python -m estore.bench.catalogue --sizes 1000,100000,1000000 --out DIR` (starts
+a throwaway Redis unless --redis-url is given) prints a table, and with --out writes it with the
+rows as JSON and a chart (PNG) into DIR.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -51,12 +53,15 @@ SHAPES: dict[str, tuple[ProductFilter, str]] = {
     "one name word": (ProductFilter(query="steel"), ""),
     "in_stock + word, by name": (ProductFilter(in_stock=True, query="red"), "name"),
     "category with subtree": (ProductFilter(category_id="d3", include_subcategories=True), ""),
+    # Half the prices, so that even 1,000 products fill a page of 50 (a 10 % range would match
+    # 12 there: a page of 12 against pages of 50 compares nothing).
     "price + tag, by price": (
-        ProductFilter(tags=("eco",), min_price=_LOW, max_price=_HIGH),
+        ProductFilter(tags=("eco",), min_price=Money("USD", 100), max_price=Money("USD", 25_000)),
         "price",
     ),
 }
 _NOT_THE_PAGE = {"slowlog", "info", "config"}
+PAGE_SIZE = 50
 
 
 @dataclass
@@ -85,7 +90,7 @@ async def _page_cost(
     script_before = await _evalsha_usec(redis)
     await redis.slowlog_reset()
     started = time.perf_counter()
-    page = await service.list_products(f, order_by, 50, token)
+    page = await service.list_products(f, order_by, PAGE_SIZE, token)
     wall = time.perf_counter() - started
     entries: list[dict[str, Any]] = await redis.slowlog_get(100_000)
     script = await _evalsha_usec(redis) - script_before
@@ -105,11 +110,12 @@ async def _shape_row(
     await service.list_products(f, order_by, 50, "")  # warm: scripts loaded, layout checked
     costs: list[_Cost] = []
     token = ""
-    for _ in range(pages):
+    for _ in range(pages):  # from the first page again when the listing ends
         cost, token = await _page_cost(redis, service, f, order_by, token)
         costs.append(cost)
-        if not token:
-            break
+    # Full pages only, when there are any: a small catalogue's short last page would make the
+    # small size look cheaper than it is.
+    costs = [c for c in costs if c.products == PAGE_SIZE] or costs
     return {
         "query shape": shape,
         "size": size,
@@ -161,19 +167,23 @@ async def measure(
         tokens = PageTokenSource("bench-page-token-secret", store.shared_page_token_secret)
         service = ProductService(store, currency="USD", clock=system_clock, tokens=tokens)
         rows = []
+        empty = int((await redis.info("memory"))["used_memory"])  # before any product
+        load_seconds = 0.0  # loading to each size, all steps so far
         for size in sorted(sizes):
             report = await load(store, size, start=loaded, progress=None if quiet else _progress)
-            loaded = size
-            memory = int((await redis.info("memory"))["used_memory"])
+            loaded, load_seconds = size, load_seconds + report.seconds
+            per_product = (int((await redis.info("memory"))["used_memory"]) - empty) / size
             if not quiet:
                 print(
-                    f"\nloaded to {size:,} (+{report.products:,} in {report.seconds:.1f} s); "
-                    f"used_memory {memory:,} B ({memory / size:,.0f} B per product)",
+                    f"\nloaded to {size:,} (+{report.products:,} in {report.seconds:.1f} s, "
+                    f"{load_seconds:.1f} s in all); {per_product:,.0f} B of used_memory per "
+                    "product",
                     file=sys.stderr,
                 )
             for shape in SHAPES:
                 row = await _shape_row(store, service, shape, size, pages)
-                rows.append({**row, "used_memory_per_product": round(memory / size)})
+                row |= {"used_memory_per_product": round(per_product)}
+                rows.append(row | {"load_seconds": round(load_seconds, 1)})
         return rows
     finally:
         await redis.config_set("slowlog-log-slower-than", 10_000)
@@ -233,9 +243,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="with --redis-url: measure the bulk catalogue there"
     )
+    parser.add_argument("--out", help="folder for catalogue-<time>.json, .txt and .png")
     args = parser.parse_args(argv)
-    print(table(asyncio.run(_main(args))))
+    rows = asyncio.run(_main(args))
+    print(table(rows))
+    if args.out:
+        for path in write(rows, Path(args.out)):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def write(rows: Sequence[dict[str, Any]], folder: Path) -> list[Path]:
+    """The rows as JSON, the table as text and the chart as PNG, into `folder`."""
+    from estore.bench.catalogue_chart import draw  # matplotlib: only when a chart is asked for
+
+    stem = folder / f"catalogue-{time.strftime('%Y%m%dT%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(list(rows), indent=1))
+    stem.with_suffix(".txt").write_text(table(rows) + "\n")
+    return [
+        stem.with_suffix(".json"),
+        stem.with_suffix(".txt"),
+        draw(rows, stem.with_suffix(".png")),
+    ]
 
 
 if __name__ == "__main__":

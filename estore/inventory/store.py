@@ -18,11 +18,13 @@ Key layout (store_keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:ix:id:created|price       zset of product ids by created_at | price_minor
     inv:{inv}:ix:nm:name                zset, score 0, "<lower name>\\0<id>" (ZRANGE BYLEX)
     inv:{inv}:ix:nm:price               zset of "<lower name>\\0<id>" by price_minor
-    inv:{inv}:ix:<id|nm>:in_stock       set: quantity > 0
-    inv:{inv}:ix:<id|nm>:low_stock      set: quantity <= min_stock_level
-    inv:{inv}:ix:<id|nm>:category:<c>   set: products filed directly under category c
-    inv:{inv}:ix:<id|nm>:tag:<t>        set: products tagged t
-    inv:{inv}:ix:<id|nm>:word:<w>       set: products whose name has the word w
+    inv:{inv}:ix:id:in_stock            set of ids: quantity > 0 (nl: zset of name members)
+    inv:{inv}:ix:id:low_stock           set of ids: quantity <= min_stock_level (nl: the same)
+    inv:{inv}:ix:<cr|pr|nl>:category:<c>  zset: products filed directly under category c, by
+                                        created_at (cr), price (pr) or name (nl, score 0)
+    inv:{inv}:ix:<cr|pr|nl>:tag:<t>     zset: products tagged t, likewise
+    inv:{inv}:ix:<cr|pr|nl>:word:<w>    zset: products whose name has the word w, likewise
+    inv:{inv}:ix:cr:price_band:<b>      zset by created_at: products whose price has b bits
     inv:{inv}:ix:id:category_of         hash: product id -> category id ("" for none)
     inv:{inv}:ix:version                the listing layout the data is at (store_catalog_layout.py)
     inv:{inv}:adjust_applied:<sha256>   marker: AdjustStock changed stock; its fingerprint (24 h)
@@ -38,13 +40,15 @@ scripts run unchanged on a single Redis and on a cluster; the price is that the 
 on one shard (scale reads with replicas). Scripts take every key they touch in KEYS, never
 building key names themselves.
 
-Why two flavours of index sets: a page walks an order index and tests each row's member against
-the filter sets (SMISMEMBER), and the name order's members sort by name ("<lower name>\\0<id>")
-while the created_at and price orders' are plain ids (ties broken by id). Each filter set is kept
-in both, so any filter tests the rows of any order directly.
+Why each filter set is kept once per order: a page walks the smallest source that is in its
+order (the order index or a filter, from the cursor) and tests each row against the other
+filters (ZMSCORE, SMISMEMBER), so a page reads about as many rows as it returns; the name
+order's members sort by name ("<lower name>\\0<id>") while the created_at and price orders' are
+plain ids (ties broken by id). The stock sets, written by every reservation, are only tested.
 
-Subtrees are tested lazily (store_catalog.py): a row is in category C's subtree when walking up
-from its category (category_of, then categories:parents) reaches C. A category move changes one
+A small subtree is walked as its categories' sets merged in order; a large one is tested lazily
+(store_catalog.py): a row is in category C's subtree when walking up from its category
+(category_of, then categories:parents) reaches C. A category move changes one
 parent and carries the subtree's product count along, O(depth), however large the subtree.
 """
 

@@ -1,10 +1,11 @@
 """ListProducts from the indexes: one bounded script call per page, whatever the catalogue's size.
 
-The script (lua/list_products.lua) plans each page from the filters' sizes: it walks the order
-index (or, by name, the smallest filter, itself in name order) from the cursor testing each row,
-or reads a small filter whole and ranks its members. It examines at most `row_budget` rows, so a
-sparse filter over a large catalogue gives short pages (even empty ones) whose cursor continues
-the scan; only the last page has no cursor.
+The script (lua/list_products.lua) plans each page from the filters' sizes: every category, tag
+and word set is kept as a sorted set in each order, so it walks the smallest ordered source from
+the cursor (the order index, a filter, the price bands of a price range, or a small subtree's
+categories merged) and tests each row against the rest. It examines at most `row_budget` rows,
+so a sparse combination of filters over a large catalogue gives short pages (even empty ones)
+whose cursor continues the scan; only the last page has no cursor.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from estore.inventory.store_scripts import Scripts
 # Rows one page may examine: about a millisecond of Redis time, so that a sparse filter never
 # holds up the stock scripts behind it (Redis runs one script at a time).
 DEFAULT_ROW_BUDGET = 2000
-# A subtree of at most this many categories may be read whole when it holds few products;
+# A subtree of at most this many categories is walked as its categories' sets merged in order;
 # a larger one is tested row by row through each product's category and the tree's parents.
-SUBTREE_READ_MAX = 500
+SUBTREE_MERGE_MAX = 200
+# A price range over more price bands than this is tested row by row instead.
+PRICE_BANDS_MAX = 24
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class IndexPage:
 
     product_ids: list[str] = field(default_factory=list)
     next_cursor: Cursor | None = None
-    plan: str = ""  # how the script read it: "walk", "enumerate" or "empty"
+    plan: str = ""  # how the script read it: "walk order", "walk filter", "merge subtree",
+    # "merge bands", "enumerate" or "empty"
     examined: int = 0  # rows it examined
 
 
@@ -75,18 +79,27 @@ def _order_keys(order: ProductOrder) -> tuple[str, str, str]:
     """The flavour, order index and price index for an order."""
     if order.field is SortField.NAME:
         return store_keys.NAME, store_keys.BY_NAME, store_keys.BY_PRICE_NAMED
-    index = store_keys.BY_PRICE if order.field is SortField.PRICE else store_keys.BY_CREATED
-    return store_keys.ID, index, store_keys.BY_PRICE
+    if order.field is SortField.PRICE:
+        return store_keys.PRICED, store_keys.BY_PRICE, store_keys.BY_PRICE
+    return store_keys.CREATED, store_keys.BY_CREATED, store_keys.BY_PRICE
 
 
-def _filter_sets(query: CatalogQuery, flavour: str) -> list[str]:
+def _filter_sets(query: CatalogQuery, flavour: str) -> tuple[list[str], str]:
+    """The filter sets of a query and their kinds: "z" sorted in the page's order (walkable),
+    "s" a plain set of ids (the stock sets of the id orders: tested only)."""
     sets = [store_keys.with_tag(flavour, tag) for tag in query.tags]
     sets += [store_keys.with_word(flavour, word) for word in query.words]
+    kinds = "z" * len(sets)
+    stock_flavour, stock_kind = (
+        (flavour, "z") if flavour == store_keys.NAME else (store_keys.ID, "s")
+    )
     if query.in_stock:
-        sets.append(store_keys.in_stock(flavour))
+        sets.append(store_keys.in_stock(stock_flavour))
+        kinds += stock_kind
     if query.low_stock:
-        sets.append(store_keys.low_stock(flavour))
-    return sets
+        sets.append(store_keys.low_stock(stock_flavour))
+        kinds += stock_kind
+    return sets, kinds
 
 
 def _order_args(query: CatalogQuery, cursor: Cursor | None, size: int) -> list[str | int]:
@@ -130,20 +143,24 @@ class CatalogIndex:
         if self._layout_ready is not None:
             await self._layout_ready()
         flavour, order_index, price_index = _order_keys(query.order)
-        sets = _filter_sets(query, flavour)
+        sets, kinds = _filter_sets(query, flavour)
         subtree = None
         if query.category_id and query.subcategories:
             subtree = await self._subtree(query.category_id, flavour)
         if query.category_id and subtree is None:  # no subtree asked, or a leaf
             sets.insert(0, store_keys.in_category(flavour, query.category_id))
+            kinds = "z" + kinds
         subtree = subtree or _Subtree()
+        bands = await self._price_bands(query) if flavour == store_keys.CREATED else []
         script_keys = [
             order_index,
             price_index,
             store_keys.CATEGORY_OF,
             store_keys.CATEGORY_PARENTS,
+            *sets,
+            *subtree.sets,
+            *bands,
         ]
-        script_keys += [*sets, *subtree.sets]
         args = [
             *_order_args(query, cursor, size),
             len(sets),
@@ -151,6 +168,8 @@ class CatalogIndex:
             subtree.root,
             subtree.products,
             self._row_budget,
+            len(bands),
+            kinds,
             "1" if query.order.field is SortField.PRICE else "0",
         ]
         reply = await self._scripts.list_products(keys=script_keys, args=args)
@@ -160,7 +179,7 @@ class CatalogIndex:
         return IndexPage(ids, next_cursor, plan, int(examined))
 
     async def _subtree(self, category_id: str, flavour: str) -> _Subtree | None:
-        """None for a leaf (its own set); a small subtree's sets are read; a large one tested."""
+        """None for a leaf (its own set); a small subtree's sets are merged; a large one tested."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hget(store_keys.SUBTREE_PRODUCTS, category_id)
             pipe.zcard(store_keys.children(category_id))
@@ -168,12 +187,21 @@ class CatalogIndex:
         if not children:
             return None
         count = int(products or 0)
-        if (
-            count > self._row_budget or flavour == store_keys.NAME
-        ):  # by name: always walked in order
-            return _Subtree(category_id, count)
-        categories = await self._categories.subtree(category_id, limit=SUBTREE_READ_MAX)
-        if len(categories) > SUBTREE_READ_MAX:
+        categories = await self._categories.subtree(category_id, limit=SUBTREE_MERGE_MAX)
+        if len(categories) > SUBTREE_MERGE_MAX:
             return _Subtree(category_id, count)
         sets = tuple(store_keys.in_category(flavour, c) for c in categories)
         return _Subtree(category_id, count, sets)
+
+    async def _price_bands(self, query: CatalogQuery) -> list[str]:
+        """The price bands a price range spans, when they are few enough to merge."""
+        if query.min_price is None and query.max_price is None:
+            return []
+        high = query.max_price
+        if high is None:  # up to the dearest product
+            dearest = await self._redis.zrange(store_keys.BY_PRICE, -1, -1, withscores=True)
+            high = int(dearest[0][1]) if dearest else 0
+        first, last = store_keys.band_of(query.min_price or 0), store_keys.band_of(high)
+        if last - first >= PRICE_BANDS_MAX:
+            return []
+        return [store_keys.price_band(band) for band in range(first, last + 1)]

@@ -3,11 +3,13 @@
 Layout 2 (issue 11) keeps three structures that product and category writes now maintain: the
 category of each product, each category's parent, and each subtree's product count; and it
 keeps the name flavour of the filter sets as sorted sets in name order ("nl") instead of plain
-sets ("nm"). Data written before has none of that, so at start (and before the first listing)
-every category and every product is brought up to date, a batch per script call so that Redis
-is never held for long, and the old name-flavour sets are unlinked. Each batch is idempotent, so
-a re-index that stops half way resumes, and several instances may run it at once. Old-version
-writers must be stopped first: they would not keep the new structures.
+sets ("nm"). Layout 3 keeps the category, tag and word sets as sorted sets by created_at ("cr")
+and by price ("pr") instead of plain sets of ids, and every product in a price band, so that a
+page walks the smallest ordered source. Data written before has none of that, so at start (and
+before the first listing) every category and every product is brought up to date, a batch per
+script call so that Redis is never held for long, and the old sets are unlinked. Each batch is
+idempotent, so a re-index that stops half way resumes, and several instances may run it at
+once. Old-version writers must be stopped first: they would not keep the new structures.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from estore.inventory.rules_words import name_words
 from estore.inventory.store_errors import store_errors
 from estore.inventory.store_scripts import Scripts
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 BATCH = 500  # products or categories per script call: well under a millisecond each
 
 log = logging.getLogger("estore.inventory")
@@ -57,7 +59,7 @@ class CatalogLayout:
         """Bring every category and product to the current layout; (categories, products)."""
         categories = await self._in_batches(store_keys.CATEGORIES_BY_NAME, self._file_categories)
         products = await self._in_batches(store_keys.BY_CREATED, self._file_products)
-        await self._unlink_old_name_sets()
+        await self._unlink_old_sets()
         await self._redis.set(store_keys.INDEX_VERSION, LAYOUT_VERSION)
         if categories or products:
             log.info(
@@ -85,7 +87,8 @@ class CatalogLayout:
     async def _file_products(self, ids: list[str]) -> int:
         async with self._redis.pipeline(transaction=False) as pipe:
             for product_id in ids:
-                pipe.hmget(store_keys.product(product_id), "rev", "name", "category_id", "tags")
+                key = store_keys.product(product_id)
+                pipe.hmget(key, "rev", "name", "category_id", "tags", "price_minor")
             found = await pipe.execute()
         script_keys = [
             store_keys.CATEGORY_OF,
@@ -94,19 +97,25 @@ class CatalogLayout:
             *store_keys.stock_sets(),
         ]
         args: list[str | int] = []
-        for product_id, (rev, name, category, tags) in zip(ids, found, strict=True):
+        for product_id, (rev, name, category, tags, price) in zip(ids, found, strict=True):
             if rev is None:  # deleted meanwhile
                 continue
-            sets = store_keys.product_sets(
-                store_keys.NAME, text(category), tuple(json.loads(tags)), name_words(text(name))
-            )
-            script_keys += [store_keys.product(product_id), *sets]
-            args += [text(rev), len(sets)]
+            sets = [
+                key
+                for flavour in store_keys.FLAVOURS
+                for key in store_keys.product_sets(
+                    flavour, text(category), tuple(json.loads(tags)), name_words(text(name))
+                )
+            ]
+            band = store_keys.price_band(store_keys.band_of(int(price)))
+            script_keys += [store_keys.product(product_id), *sets, band]
+            args += [text(rev), len(sets) // 3]
         if not args:
             return 0
         return int(await self._scripts.reindex_products(keys=script_keys, args=args))
 
-    async def _unlink_old_name_sets(self) -> None:
-        """Unlink layout 1's name-flavour sets (plain sets; the name indexes there are zsets)."""
-        async for key in self._redis.scan_iter(store_keys.OLD_NAME_SETS, count=BATCH, _type="set"):
-            await self._redis.unlink(key)
+    async def _unlink_old_sets(self) -> None:
+        """Unlink the plain filter sets of older layouts (the zsets beside them stay)."""
+        for pattern in (store_keys.OLD_NAME_SETS, *store_keys.OLD_ID_SETS):
+            async for key in self._redis.scan_iter(pattern, count=BATCH, _type="set"):
+                await self._redis.unlink(key)

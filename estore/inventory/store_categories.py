@@ -162,7 +162,7 @@ class CategoryStore:
             script_keys = [
                 store_keys.category(category_id),
                 store_keys.children(category_id),
-                store_keys.in_category(store_keys.ID, category_id),
+                store_keys.in_category(store_keys.CREATED, category_id),
                 store_keys.children(text(parent)),
                 store_keys.CATEGORIES_BY_NAME,
                 store_keys.CATEGORY_PARENTS,

@@ -6,15 +6,18 @@ import hashlib
 
 PREFIX = "inv:{inv}"
 
-# Product filter indexes come in two flavours with different members, because a page tests the
-# rows of an order index against them: "id" sets hold product ids (for the created_at and price
-# orders, ties by id); "nl" sorted sets hold the name sort member "<lower-cased name>\0<id>" at
-# score 0, so that they are themselves in name order and a name-ordered page can walk the
-# smallest filter directly (ZRANGE BYLEX). Layout 2 and older kept the name flavour as plain sets
-# under "nm" (store_catalog_layout.py rebuilds them).
+# Product filter indexes come in flavours, one per order, each a sorted set in that order so
+# that a page can walk the smallest of them from its cursor instead of the whole catalogue:
+# "cr" holds product ids by created_at and "pr" product ids by price (ties by id, like the
+# order indexes), "nl" the name sort member "<lower-cased name>\0<id>" at score 0 (ZRANGE
+# BYLEX). The stock sets, which change with every reservation, stay plain sets of ids ("id")
+# beside their "nl" sorted sets: they are tested, never walked. Layout 3 and older kept the
+# category, tag and word sets as plain "id" sets (store_catalog_layout.py rebuilds them).
 ID = "id"
+CREATED = "cr"
+PRICED = "pr"
 NAME = "nl"
-FLAVOURS = (ID, NAME)
+FLAVOURS = (CREATED, PRICED, NAME)
 
 
 def product(product_id: str) -> str:
@@ -61,6 +64,8 @@ BY_PRICE_NAMED = f"{PREFIX}:ix:nm:price"
 # Where layout 2 and older kept the name-flavour filter sets (plain sets; BY_NAME and
 # BY_PRICE_NAMED, sorted sets, live there too and stay).
 OLD_NAME_SETS = f"{PREFIX}:ix:nm:*"
+# Where layout 3 and older kept the category, tag and word sets of ids (plain sets).
+OLD_ID_SETS = tuple(f"{PREFIX}:ix:{ID}:{kind}:*" for kind in ("category", "tag", "word"))
 # Hash: product id -> its category id ("" for none); tests subtree membership row by row.
 CATEGORY_OF = f"{PREFIX}:ix:{ID}:category_of"
 # The version of the listing index layout that the data was last re-indexed to.
@@ -97,6 +102,17 @@ def with_word(flavour: str, word: str) -> str:
     return f"{PREFIX}:ix:{flavour}:word:{word}"
 
 
+def price_band(band: int) -> str:
+    """Sorted set of the products whose price has `band` bits (see `band_of`), by created_at."""
+    return f"{PREFIX}:ix:{CREATED}:price_band:{band}"
+
+
+def band_of(price_minor: int) -> int:
+    """The price band of a price: its bit length, so band b holds prices 2**(b-1) to 2**b - 1.
+    A price range then spans few bands, each at least half inside it but at the two ends."""
+    return max(0, price_minor).bit_length()
+
+
 def stock_applied(request_id: str) -> str:
     """Marker that an AdjustStock with this request id changed the stock (never twice)."""
     # A request id is free-form text: hashed, it never becomes part of a key as written.
@@ -107,7 +123,8 @@ def stock_applied(request_id: str) -> str:
 def product_sets(
     flavour: str, category_id: str, tags: tuple[str, ...], words: list[str]
 ) -> list[str]:
-    """The filter sets a product with these fields belongs to (category, tags, name words)."""
+    """The filter sets of one flavour a product with these fields is in (category, tags,
+    name words)."""
     sets = [in_category(flavour, category_id)] if category_id else []
     sets += [with_tag(flavour, tag) for tag in tags]
     sets += [with_word(flavour, word) for word in words]

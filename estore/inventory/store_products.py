@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from estore.common.redis import text
-from estore.inventory import store_keys
+from estore.inventory import store_keys, store_products_bulk
 from estore.inventory.codec_redis import (
     Hash,
     analytics_from_hash,
@@ -33,7 +33,7 @@ from estore.inventory.store_scripts import Scripts
 
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
-NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
+NewRecord = store_products_bulk.NewRecord
 # The keys that file a product under its category for subtree listings (see _lib.lua).
 _FILING = [store_keys.CATEGORY_OF, store_keys.CATEGORY_PARENTS, store_keys.SUBTREE_PRODUCTS]
 
@@ -53,33 +53,31 @@ def _catalogue_keys(product_id: str) -> list[str]:
     ]
 
 
-def _static_sets(fields: ProductFields) -> tuple[list[str], list[str]]:
-    """The category, tag and word sets of a product, id flavour then name flavour."""
+def _static_sets(fields: ProductFields) -> tuple[int, list[str]]:
+    """How many filter sets a product is in per flavour, and their keys as add_to_filters in
+    _lib.lua takes them: by created_at, by price, by name, then the price band."""
     words = name_words(fields.name)
-    return (
-        store_keys.product_sets(store_keys.ID, fields.category_id, fields.tags, words),
-        store_keys.product_sets(store_keys.NAME, fields.category_id, fields.tags, words),
-    )
+    keys = [
+        key
+        for flavour in store_keys.FLAVOURS
+        for key in store_keys.product_sets(flavour, fields.category_id, fields.tags, words)
+    ]
+    return len(keys) // 3, [*keys, store_keys.price_band(store_keys.band_of(fields.price_minor))]
 
 
 def _create_call(record: Hash, fields: ProductFields) -> tuple[list[str], list[str | int]]:
     """KEYS and ARGV of create_product.lua for one new product's hash."""
     product_id = record["id"]
-    ids, named = _static_sets(fields)
+    n, filters = _static_sets(fields)
     category = [store_keys.category(fields.category_id)] if fields.category_id else []
-    script_keys = [
-        *_catalogue_keys(product_id),
-        *category,
-        *ids,
-        *named,
-    ]
+    script_keys = [*_catalogue_keys(product_id), *category, *filters]
     args: list[str | int] = [
         json.dumps(record),
         product_id,
         record["sort_key"],
         record["created_at"],
         "1" if category else "0",
-        len(ids),
+        n,
         fields.price_minor,
         fields.category_id,
     ]
@@ -111,19 +109,12 @@ class ProductStore:
             raise ConcurrentModification()
         return product_from_hash(record)
 
-    async def create_many(self, drafts: Sequence[NewRecord], created_by: int, now: int) -> None:
-        """Store many new products in one pipeline (bulk loads); an id already there is kept."""
-        sha = self._scripts.create_product.sha
-        await self._redis.script_load(self._scripts.create_product.script)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for product_id, fields, quantity in drafts:
-                record = new_product_hash(product_id, fields, quantity, created_by, now)
-                script_keys, args = _create_call(record, fields)
-                pipe.evalsha(sha, len(script_keys), *script_keys, *args)
-            replies = await pipe.execute()
-        for (_, fields, _), reply in zip(drafts, replies, strict=True):
-            if _status(reply) == "CATEGORY_NOT_FOUND":
-                raise CategoryNotFound(fields.category_id)
+    async def create_many(
+        self, drafts: Sequence[NewRecord], created_by: int, now: int, *, apart_ms: int = 0
+    ) -> None:
+        """Store many new products with grouped commands (bulk loads; store_products_bulk.py);
+        the k-th created at now + k * apart_ms; an id already there is kept."""
+        await store_products_bulk.create_many(self._redis, drafts, created_by, now, apart_ms)
 
     async def get(self, product_id: str) -> Product | None:
         """The product, or None."""
@@ -187,8 +178,8 @@ class ProductStore:
     async def _update_once(
         self, current: Product, record: Hash, fields: ProductFields, now: int
     ) -> Any:
-        old_ids, old_named = _static_sets(product_fields(current))
-        new_ids, new_named = _static_sets(fields)
+        n_old, old_filters = _static_sets(product_fields(current))
+        n_new, new_filters = _static_sets(fields)
         changed = fields_hash(fields, current.id) | {"updated_at": str(now)}
         category = [store_keys.category(fields.category_id)] if fields.category_id else []
         script_keys = [
@@ -200,10 +191,8 @@ class ProductStore:
             store_keys.EVENTS,
             *_FILING,
             *category,
-            *old_ids,
-            *old_named,
-            *new_ids,
-            *new_named,
+            *old_filters,
+            *new_filters,
         ]
         args: list[str | int] = [
             json.dumps(changed),
@@ -212,8 +201,8 @@ class ProductStore:
             changed["sort_key"],
             fields.price_minor,
             "1" if category else "0",
-            len(old_ids),
-            len(new_ids),
+            n_old,
+            n_new,
             now,
             fields.category_id,
         ]
@@ -223,14 +212,9 @@ class ProductStore:
         """Delete the product, its analytics and its index entries, unless stock is held."""
         for _ in range(ATTEMPTS):
             current, record = await self._read(product_id)
-            ids, named = _static_sets(product_fields(current))
-            script_keys = [
-                *_catalogue_keys(product_id),
-                *ids,
-                *named,
-            ]
+            n, filters = _static_sets(product_fields(current))
             reply = await self._scripts.delete_product(
-                keys=script_keys, args=[record["rev"], len(ids), now]
+                keys=[*_catalogue_keys(product_id), *filters], args=[record["rev"], n, now]
             )
             status = _status(reply)
             if status == "OK":

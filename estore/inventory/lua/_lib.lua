@@ -148,34 +148,26 @@ local function hset_json(key, json)
   end
 end
 
--- Add a member to every set of a slice of KEYS.
-local function add_to_sets(first, count, member)
-  for i = first, first + count - 1 do
-    redis.call('SADD', KEYS[i], member)
+-- Put a product in its filter sets: KEYS[first..] holds its n sets by created_at, then the same
+-- n by price, then the same n by name (sorted sets, see store_keys.py), then its price band.
+local function add_to_filters(first, n, id, member, created, price)
+  for i = first, first + n - 1 do
+    redis.call('ZADD', KEYS[i], created, id)
+    redis.call('ZADD', KEYS[i + n], price, id)
+    redis.call('ZADD', KEYS[i + 2 * n], 0, member)
   end
+  redis.call('ZADD', KEYS[first + 3 * n], created, id)
 end
 
--- Remove a member from every set of a slice of KEYS.
-local function remove_from_sets(first, count, member)
-  for i = first, first + count - 1 do
-    redis.call('SREM', KEYS[i], member)
+-- Take a product out of its filter sets, laid out in KEYS as for add_to_filters.
+local function remove_from_filters(first, n, id, member)
+  for i = first, first + n - 1 do
+    redis.call('ZREM', KEYS[i], id)
+    redis.call('ZREM', KEYS[i + n], id)
+    redis.call('ZREM', KEYS[i + 2 * n], member)
   end
+  redis.call('ZREM', KEYS[first + 3 * n], id)
 end
-
--- Add a name sort member to every name-ordered set (sorted set, score 0) of a slice of KEYS.
-local function add_to_name_sets(first, count, member)
-  for i = first, first + count - 1 do
-    redis.call('ZADD', KEYS[i], 0, member)
-  end
-end
-
--- Remove a name sort member from every name-ordered set of a slice of KEYS.
-local function remove_from_name_sets(first, count, member)
-  for i = first, first + count - 1 do
-    redis.call('ZREM', KEYS[i], member)
-  end
-end
-
 
 -- A walk up the category tree gives up beyond this depth (a guard against corrupt data).
 local MAX_DEPTH = 1000

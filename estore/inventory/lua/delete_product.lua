@@ -1,7 +1,7 @@
 -- Delete a product, its analytics and every index entry, unless stock is held for it.
 -- KEYS: 1 product, 2 analytics, 3 by created, 4 by price, 5 by name, 6 by price (nm),
 --   7-10 stock sets, 11 events, 12 category of each product, 13 category parents,
---   14 subtree product counts, then n id-flavour sets, then n name-flavour sorted sets.
+--   14 subtree product counts, then its filter sets and price band (add_to_filters).
 -- ARGV: 1 expected rev, 2 n, 3 now.
 -- Returns {'OK'} | {'NOT_FOUND'} | {'CONFLICT'} | {'HAS_RESERVATIONS'}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -15,8 +15,7 @@ if tonumber(f[2]) > 0 then
   return {'HAS_RESERVATIONS'}
 end
 local id, member, n = f[3], f[4], tonumber(ARGV[2])
-remove_from_sets(15, n, id)
-remove_from_name_sets(15 + n, n, member)
+remove_from_filters(15, n, id, member)
 unfile_product({KEYS[12], KEYS[13], KEYS[14]}, id)
 redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from dataclasses import replace
+from pathlib import Path
 
-from estore.bench.catalogue import SHAPES, measure, table
+import pytest
+from redis.asyncio import Redis
+
+from estore.bench.catalogue import SHAPES, measure, table, write
 from estore.cli import main
 from estore.common.config import Settings
+from estore.common.redis import text
 from estore.demo import seed_bulk
 from estore.inventory import store_keys
+from estore.inventory.errors import CategoryNotFound
 from estore.inventory.models import ProductFilter
 from estore.inventory.store_bulk import category_tree, draft, product_id
 from tests.integration.inventory.conftest import Inventory
@@ -56,7 +63,9 @@ def test_seed_demo_refuses_a_product_count_below_one(capsys: pytest.CaptureFixtu
     assert "--products must be at least 1" in capsys.readouterr().err
 
 
-async def test_the_catalogue_bench_measures_every_shape_at_every_size(redis_url: str) -> None:
+async def test_the_catalogue_bench_measures_every_shape_at_every_size(
+    redis_url: str, tmp_path: Path
+) -> None:
     rows = await measure(redis_url, [300, 600], pages=2, quiet=True)
     assert [(r["query shape"], r["size"]) for r in rows] == [
         (shape, size) for size in (300, 600) for shape in SHAPES
@@ -65,4 +74,57 @@ async def test_the_catalogue_bench_measures_every_shape_at_every_size(redis_url:
         assert row["redis_ms_per_page"] >= row["script_ms_per_page"] > 0
         assert row["wall_ms_per_page"] > 0
         assert 0 < row["rows_examined_per_page"] <= 2_000
-    assert "category with subtree" in table(rows)
+        assert row["used_memory_per_product"] > 0
+        assert row["load_seconds"] > 0
+    text_table = table(rows)
+    assert "category with subtree" in text_table
+    assert text_table.splitlines()[2].endswith("x")  # each shape's ratio, 600 to 300
+
+    json_file, text_file, chart = write(rows, tmp_path)
+    assert json.loads(json_file.read_text()) == rows
+    assert text_file.read_text() == text_table + "\n"
+    assert chart.read_bytes().startswith(b"\x89PNG")
+
+
+async def _contents(redis: Redis) -> dict[str, object]:
+    """Every key's value, comparable across two loads (stream entries without their ids)."""
+    found: dict[str, object] = {}
+    for raw in await redis.keys("*"):
+        key, kind = text(raw), text(await redis.type(raw))
+        if kind == "hash":
+            found[key] = await redis.hgetall(raw)
+        elif kind == "zset":
+            found[key] = await redis.zrange(raw, 0, -1, withscores=True)
+        elif kind == "set":
+            found[key] = sorted(await redis.smembers(raw))
+        elif kind == "stream":
+            found[key] = [fields for _, fields in await redis.xrange(raw) or []]
+        else:
+            found[key] = await redis.get(raw)
+    return found
+
+
+async def test_bulk_writes_leave_the_keys_the_create_script_leaves(inventory: Inventory) -> None:
+    redis = inventory.store.redis
+    await inventory.store.categories.create_many(category_tree()[:12])  # d0, d0-a0 and shelves
+    drafts = [draft(n) for n in range(40)]
+    drafts = [
+        (i, replace(f, category_id=f"d0-a0-s{n % 10}"), q) for n, (i, f, q) in enumerate(drafts)
+    ]
+    for k, (product_id_, fields, quantity) in enumerate(drafts):
+        await inventory.store.products.create(product_id_, fields, quantity, 1, 5_000 + 3 * k)
+    by_script = await _contents(redis)
+
+    for product_id_, _, _ in drafts:
+        await inventory.store.products.delete(product_id_, 0)
+    await redis.delete(store_keys.EVENTS)
+    await inventory.store.products.create_many(drafts[:25], 1, 5_000, apart_ms=3)
+    await inventory.store.products.create_many(drafts, 1, 5_000, apart_ms=3)  # 25 kept as they were
+    assert await _contents(redis) == by_script
+
+
+async def test_bulk_writes_refuse_a_missing_category_before_writing(inventory: Inventory) -> None:
+    _, fields, quantity = draft(1)
+    with pytest.raises(CategoryNotFound):
+        await inventory.store.products.create_many([("p1", fields, quantity)], 1, 5_000)
+    assert await inventory.store.products.get("p1") is None

@@ -120,6 +120,14 @@ async def _as_layout_1(redis: Redis) -> None:
         members = await redis.zrange(key, 0, -1)
         await redis.sadd(key.replace(":ix:nl:", ":ix:nm:"), *members)
         await redis.delete(key)
+    # Layout 3 and older: category, tag and word sets were plain sets of ids; no price bands.
+    async for raw in redis.scan_iter(f"{store_keys.PREFIX}:ix:cr:*"):
+        key = text(raw)
+        if ":price_band:" not in key:
+            await redis.sadd(key.replace(":ix:cr:", ":ix:id:"), *await redis.zrange(key, 0, -1))
+        await redis.delete(key)
+    async for raw in redis.scan_iter(f"{store_keys.PREFIX}:ix:pr:*"):
+        await redis.delete(raw)
 
 
 async def test_data_from_before_issue_11_is_reindexed_once(inventory: Inventory) -> None:
@@ -139,8 +147,11 @@ async def test_data_from_before_issue_11_is_reindexed_once(inventory: Inventory)
     page = await restarted.products.list_products(in_stock, "name desc", 10, "")
     assert [p.name for p in page.products] == ["Item 4", "Item 3", "Item 2", "Item 1"]
     assert await _counts(restarted) == counts
-    assert await redis.get(store_keys.INDEX_VERSION) == b"2"
+    assert await redis.get(store_keys.INDEX_VERSION) == b"3"
     assert not await redis.exists(store_keys.in_stock("nm"))  # layout 1's sets are gone
+    assert not await redis.exists(store_keys.in_category(store_keys.ID, a.id))
+    priced = await restarted.products.list_products(ProductFilter(query="item"), "price", 10, "")
+    assert len(priced.products) == 5  # the ordered sets are back
     # Idempotent: running it again (another instance, or a resumed run) changes nothing.
     assert await restarted.store.layout.reindex() == (4, 5)
     assert await _counts(restarted) == counts

@@ -36,8 +36,13 @@ async def _index_entries(redis: Redis, product_id: str) -> set[str]:
 
 
 def both(*names: str) -> set[str]:
-    """The index names in both flavours."""
+    """The stock index names in both flavours."""
     return {f"{flavour}:{name}" for flavour in ("id", "nl") for name in names}
+
+
+def ordered(*names: str) -> set[str]:
+    """The filter index names in every order's flavour."""
+    return {f"{flavour}:{name}" for flavour in ("cr", "pr", "nl") for name in names}
 
 
 async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> None:
@@ -48,8 +53,9 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
     )
     redis = inventory.store.redis
     assert await _index_entries(redis, product.id) == {
-        "id:created", "id:price", "nm:name", "nm:price", "id:category_of",
-        *both(f"category:{shoes.id}", "tag:winter", "word:red", "word:boot", "in_stock"),
+        "id:created", "id:price", "nm:name", "nm:price", "id:category_of", "cr:price_band:9",
+        *ordered(f"category:{shoes.id}", "tag:winter", "word:red", "word:boot"),
+        *both("in_stock"),
     }  # fmt: skip
     assert await redis.hgetall(store_keys.SUBTREE_PRODUCTS) == {shoes.id.encode(): b"1"}
     change = NewProduct(
@@ -59,12 +65,17 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
     paths = frozenset({"name", "price", "category_id", "tags", "min_stock_level"})
     await inventory.products.update_product(ADMIN, product.id, change, paths)
     assert await _index_entries(redis, product.id) == {
-        "id:created", "id:price", "nm:name", "nm:price", "id:category_of",
-        *both(f"category:{hats.id}", "tag:summer", "word:green", "word:hat", "in_stock",
-              "low_stock"),
+        "id:created", "id:price", "nm:name", "nm:price", "id:category_of", "cr:price_band:10",
+        *ordered(f"category:{hats.id}", "tag:summer", "word:green", "word:hat"),
+        *both("in_stock", "low_stock"),
     }  # fmt: skip
     assert await redis.hgetall(store_keys.SUBTREE_PRODUCTS) == {hats.id.encode(): b"1"}
     assert await redis.zscore(store_keys.BY_PRICE, product.id) == 900
+    assert await redis.zscore(store_keys.with_tag(store_keys.PRICED, "summer"), product.id) == 900
+    created = await redis.zscore(store_keys.BY_CREATED, product.id)
+    assert await redis.zscore(store_keys.with_tag(store_keys.CREATED, "summer"), product.id) == (
+        created
+    )
     member = sort_member("Green Hat", product.id)
     assert await redis.zscore(store_keys.BY_PRICE_NAMED, member) == 900
     assert await redis.zscore(store_keys.low_stock(store_keys.NAME), member) == 0
@@ -132,7 +143,7 @@ async def test_an_update_that_raced_another_is_retried_on_fresh_data(
     updated = await store.update(product.id, rename, 2)
     assert (updated.name, updated.description) == ("Desk lamp", "new")
     entries = await _index_entries(inventory.store.redis, product.id)
-    assert both("word:desk", "word:lamp") <= entries
+    assert ordered("word:desk", "word:lamp") <= entries
 
 
 async def test_an_update_that_keeps_losing_races_is_aborted(
