@@ -24,10 +24,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-
 from estore.common import context, errors
 from estore.common.leases import kept_alive
+from estore.common.redis import RedisClient
 
 T = TypeVar("T")
 log = logging.getLogger("estore.idempotency")
@@ -87,7 +86,7 @@ class Idempotency:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         key_prefix: str,
         *,
         ttl_seconds: int = DAY_SECONDS,

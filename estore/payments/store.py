@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.payments.codec import (
     method_fields,
     method_from_fields,
@@ -103,7 +102,7 @@ class TransitionResult:
 class PaymentStore:
     """Orders, their indexes, and payment methods in Redis."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._create = redis.register_script((_LUA / "create_order.lua").read_text())
         self._transition = redis.register_script((_LUA / "transition.lua").read_text())

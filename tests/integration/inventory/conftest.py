@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from estore.common.auth import Caller
 from estore.common.config import Settings
+from estore.common.redis import RedisClient
 from estore.inventory.models import Category, Money, NewProduct, Product
 from estore.inventory.rules_listing import PageTokenSource
 from estore.inventory.service_categories import CategoryService
@@ -69,7 +70,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def build_inventory(redis: Redis, clock: FakeClock, *, row_budget: int | None = None) -> Inventory:
+def build_inventory(
+    redis: RedisClient, clock: FakeClock, *, row_budget: int | None = None
+) -> Inventory:
     """Services wired as app.py wires them, with the fake clock."""
     settings = Settings.from_env({})
     store = (
@@ -88,5 +91,5 @@ def build_inventory(redis: Redis, clock: FakeClock, *, row_budget: int | None = 
 
 
 @pytest.fixture
-def inventory(redis: Redis, clock: FakeClock) -> Inventory:
+def inventory(redis: RedisClient, clock: FakeClock) -> Inventory:
     return build_inventory(redis, clock)

@@ -6,9 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import product_fields, sort_member
 from estore.inventory.errors import ConcurrentModification, ProductNotFound
@@ -16,7 +15,7 @@ from estore.inventory.models import Money, NewProduct
 from tests.integration.inventory.conftest import ADMIN, Inventory
 
 
-async def _index_entries(redis: Redis, product_id: str) -> set[str]:
+async def _index_entries(redis: RedisClient, product_id: str) -> set[str]:
     """Every index key that holds the product, in either flavour (a test may scan)."""
     found = set()
     for raw in await redis.keys(f"{store_keys.PREFIX}:ix:*"):
