@@ -5,22 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from redis.asyncio import Redis
 
 from estore.common.auth import Caller
 from estore.common.config import Settings
-from estore.common.redis import RedisClient
+from estore.common.redis import RedisClient, connect_redis
 from estore.inventory.models import Category, Money, NewProduct, Product
 from estore.inventory.rules_listing import PageTokenSource
 from estore.inventory.service_categories import CategoryService
 from estore.inventory.service_products import ProductService
 from estore.inventory.service_stock import StockService
 from estore.inventory.store import InventoryStore
+from tests.helpers import on_both_redis_kinds
 
 ADMIN = Caller(user_id=1, is_admin=True, is_verified=True)
 SERVICE = Caller(is_service=True)
 USER = Caller(user_id=2, is_verified=True)
 START_MS = 1_700_000_000_000
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_redis_kinds(metafunc)  # the stores and scripts on a single Redis and on a cluster
 
 
 class FakeClock:
@@ -60,7 +64,7 @@ class Inventory:
 
 @pytest.fixture
 async def redis(redis_url: str):
-    client = Redis.from_url(redis_url)
+    client = connect_redis(redis_url, "test")
     yield client
     await client.aclose()
 

@@ -56,6 +56,7 @@ def test_seed_demo_refuses_a_product_count_below_one(capsys: pytest.CaptureFixtu
     assert "--products must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.single_redis  # the catalogue bench reads one server's SLOWLOG and commandstats
 async def test_the_catalogue_bench_measures_every_shape_at_every_size(redis_url: str) -> None:
     rows = await measure(redis_url, [300, 600], pages=2, quiet=True)
     assert [(r["query shape"], r["size"]) for r in rows] == [
