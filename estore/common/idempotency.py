@@ -10,6 +10,10 @@ A running claim names its owner (one random id per Idempotency, so per process) 
 lease that a task of the owner renews while the operation runs. When the owner dies, the lease
 lapses within `lease_seconds` and the next retry takes the claim over; the claim token fences the
 old owner, should it still be alive, from recording an outcome over the new one's.
+
+`run_reading` folds an operation's first reads (whole hashes, key existence) into the claim's
+script, and hands the operation its Claim: an operation whose last step is a script of its own
+may record the outcome there (Claim.outcome_args), sparing the finishing round trip.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +50,21 @@ _ERRORS: dict[str, type[errors.DomainError]] = {
         errors.Unauthenticated,
     )
 }
+
+
+@dataclass
+class Claim:
+    """This call's claim on a request id, for an operation that records its own outcome."""
+
+    key: str
+    token: str
+    ttl_seconds: int
+    recorded: bool = False  # set by the operation once its script recorded the outcome
+
+    def outcome_args(self, encoded: Any) -> list[str | int]:
+        """What a script needs to record `encoded` as the outcome, if the claim is still ours:
+        the claim token, the stored response, and how long to keep it (seconds)."""
+        return [self.token, json.dumps({"result": encoded}), self.ttl_seconds]
 
 
 def fingerprint(*parts: object) -> str:
@@ -119,40 +139,69 @@ class Idempotency:
         decode: Callable[[Any], T],
     ) -> T:
         """The operation's outcome, computed once; without a request id it simply runs."""
+        return await self.run_reading(
+            scope,
+            request_id,
+            request_fingerprint,
+            lambda claim, reads: operation(),
+            encode,
+            decode,
+        )
+
+    async def run_reading(
+        self,
+        scope: str,
+        request_id: str,
+        request_fingerprint: str,
+        operation: Callable[[Claim | None, list[Any]], Awaitable[T]],
+        encode: Callable[[T], Any],
+        decode: Callable[[Any], T],
+        *,
+        hashes: Sequence[str] = (),
+        exists: Sequence[str] = (),
+    ) -> T:
+        """As `run`, handing the operation its Claim (None without a request id) and the reads
+        it asked for: each of `hashes` whole (a dict, empty if missing), then whether each of
+        `exists` exists, read in the claim's own round trip."""
         if not request_id:
-            return await operation()
+            return await operation(None, await self._read(hashes, exists))
         key = self.key(scope, request_id)
-        claim = secrets.token_hex(8)
-        state, stored = await self._claim(key, request_fingerprint, claim)
-        if state == "mismatch":
-            raise errors.InvalidArgument(
-                "request_id was already used for a different request",
-                violations=[
-                    errors.FieldViolation("request_id", "already used for another request")
-                ],
-                reason="REQUEST_ID_REUSED",
-            )
-        if state == "running":
-            raise errors.Aborted(
-                "a request with this request_id is still running", reason="REQUEST_IN_PROGRESS"
-            )
-        if state == "done":
-            return _decode(stored, decode)
+        claim = Claim(key, secrets.token_hex(8), self._ttl)
+        state, stored, reads = await self._claim(
+            key, request_fingerprint, claim.token, hashes, exists
+        )
+        if state not in ("new", "taken"):
+            return _answered(state, stored, decode)
         if state == "taken":
             log.info("took over %s from instance %s, whose lease lapsed", key, stored.decode())
         try:
-            renew = functools.partial(self._renew_claim, key, claim)
+            renew = functools.partial(self._renew_claim, key, claim.token)
             async with kept_alive(renew, self._renew_every, f"claim {key}"):
-                result = await operation()
+                result = await operation(claim, _replies(reads, len(hashes)))
         except errors.DomainError as error:
             outcome = None if isinstance(error, _TRANSIENT) else _encode_error(error)
-            await self._finish(key, claim, outcome)
+            if not claim.recorded:
+                await self._finish(key, claim.token, outcome)
             raise
         except BaseException:
-            await self._finish(key, claim, None)
+            if not claim.recorded:
+                await self._finish(key, claim.token, None)
             raise
-        await self._finish(key, claim, json.dumps({"result": encode(result)}))
+        if not claim.recorded:
+            await self._finish(key, claim.token, json.dumps({"result": encode(result)}))
         return result
+
+    async def _read(self, hashes: Sequence[str], exists: Sequence[str]) -> list[Any]:
+        """The reads of `run_reading` without a claim: one pipeline, or nothing to send."""
+        if not hashes and not exists:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in hashes:
+                pipe.hgetall(key)
+            for key in exists:
+                pipe.exists(key)
+            replies = await pipe.execute()
+        return [dict(r) for r in replies[: len(hashes)]] + [bool(r) for r in replies[len(hashes) :]]
 
     def _wait_budget(self) -> float:
         """How long a duplicate may wait: `wait_seconds`, cut short by the caller's deadline."""
@@ -162,7 +211,14 @@ class Idempotency:
         # Answer ABORTED a little before the deadline, so the caller hears why.
         return min(self._wait, max(0.0, remaining - min(1.0, remaining / 10)))
 
-    async def _claim(self, key: str, request_fingerprint: str, claim: str) -> tuple[str, bytes]:
+    async def _claim(
+        self,
+        key: str,
+        request_fingerprint: str,
+        claim: str,
+        hashes: Sequence[str] = (),
+        exists: Sequence[str] = (),
+    ) -> tuple[str, bytes, list[Any]]:
         """Claim the id; a duplicate waits for the first to finish, or for its lease to lapse."""
         budget = self._wait_budget()
         loop = asyncio.get_running_loop()
@@ -173,13 +229,15 @@ class Idempotency:
             claim,
             self.instance,
             self._ttl,
+            len(hashes),
         ]
+        keys = [key, *hashes, *exists]
         while True:
-            state, *rest = await self._begin(keys=[key], args=args)
+            state, *rest = await self._begin(keys=keys, args=args)
             state = state.decode() if isinstance(state, bytes) else state
             left = until - loop.time()
             if state != "running" or left <= 0:
-                return state, (rest[0] if rest else b"")
+                return state, (rest[0] if rest else b""), rest[1:]
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, 0.25)
 
@@ -189,3 +247,29 @@ class Idempotency:
     async def _finish(self, key: str, claim: str, outcome: str | None) -> None:
         """Record the outcome (None: forget the claim so a retry runs again), if still ours."""
         await self._end(keys=[key], args=[claim, outcome or "", self._ttl])
+
+
+def _answered(state: str, stored: bytes, decode: Callable[[Any], T]) -> T:
+    """What an earlier claim on the id makes of this call: its outcome, or why not."""
+    if state == "done":
+        return _decode(stored, decode)
+    if state == "running":
+        raise errors.Aborted(
+            "a request with this request_id is still running", reason="REQUEST_IN_PROGRESS"
+        )
+    raise errors.InvalidArgument(
+        "request_id was already used for a different request",
+        violations=[errors.FieldViolation("request_id", "already used for another request")],
+        reason="REQUEST_ID_REUSED",
+    )
+
+
+def _replies(reads: list[Any], hashes: int) -> list[Any]:
+    """The claim script's reads as `run_reading` hands them on: dicts, then booleans."""
+    pairs = [reply if isinstance(reply, dict) else _pairs(reply) for reply in reads[:hashes]]
+    return pairs + [bool(reply) for reply in reads[hashes:]]
+
+
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """A hash from a script's HGETALL reply (field, value, field, value, ...)."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))

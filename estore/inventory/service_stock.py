@@ -95,21 +95,32 @@ class StockService:
             reservation_from_json,
         )
 
-    async def commit_reservation(self, caller: Caller, reservation_id: str) -> Reservation:
+    async def commit_reservation(
+        self, caller: Caller, reservation_id: str, product_id: str = ""
+    ) -> Reservation:
         """Sell the held units; committing twice returns the same reservation."""
-        caller.require_service()
-        rules_fields.require_id("reservation_id", reservation_id)
-        return await self._store.stock.commit(reservation_id, self._clock())
+        _check_finish(caller, reservation_id, product_id)
+        return await self._store.stock.commit(reservation_id, self._clock(), product_id)
 
-    async def release_reservation(self, caller: Caller, reservation_id: str) -> Reservation:
+    async def release_reservation(
+        self, caller: Caller, reservation_id: str, product_id: str = ""
+    ) -> Reservation:
         """Give the held units back; releasing twice returns the same reservation."""
-        caller.require_service()
-        rules_fields.require_id("reservation_id", reservation_id)
-        return await self._store.stock.release(reservation_id, self._clock())
+        _check_finish(caller, reservation_id, product_id)
+        return await self._store.stock.release(reservation_id, self._clock(), product_id)
 
     async def expire_due_reservations(self) -> int:
         """Expire the held reservations that are due, giving their stock back."""
         return await self._store.stock.expire_due(self._clock())
+
+
+def _check_finish(caller: Caller, reservation_id: str, product_id: str) -> None:
+    """A service may commit or release `reservation_id`, naming its product or not."""
+    caller.require_service()
+    v = Violations()
+    rules_fields.identifier(v, "reservation_id", reservation_id)
+    rules_fields.identifier(v, "product_id", product_id, required=False)
+    v.raise_if_any()
 
 
 def _reservation_id_for(request_id: str) -> str:

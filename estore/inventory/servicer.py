@@ -112,14 +112,16 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
     async def CommitReservation(
         self, request: pb.CommitReservationRequest, context: Ctx
     ) -> pb.CommitReservationResponse:
-        reservation = await self._stock.commit_reservation(current_caller(), request.reservation_id)
+        reservation = await self._stock.commit_reservation(
+            current_caller(), request.reservation_id, request.product_id
+        )
         return pb.CommitReservationResponse(reservation=self._reservation(reservation))
 
     async def ReleaseReservation(
         self, request: pb.ReleaseReservationRequest, context: Ctx
     ) -> pb.ReleaseReservationResponse:
         reservation = await self._stock.release_reservation(
-            current_caller(), request.reservation_id
+            current_caller(), request.reservation_id, request.product_id
         )
         return pb.ReleaseReservationResponse(reservation=self._reservation(reservation))
 

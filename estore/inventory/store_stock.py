@@ -95,27 +95,36 @@ class StockStore:
         found = await self._redis.hgetall(store_keys.reservation(reservation_id))
         return reservation_from_hash(as_hash(found)) if found else None
 
-    async def _finish(self, script: Any, reservation_id: str, now: int) -> tuple[str, Reservation]:
-        product_id = await self._redis.hget(store_keys.reservation(reservation_id), "product_id")
-        if product_id is None:
-            raise ReservationNotFound(reservation_id)
+    async def _finish(
+        self, script: Any, reservation_id: str, now: int, product_id: str
+    ) -> tuple[str, Reservation]:
+        """Run a commit or release script; `product_id` ('' if the caller named none) saves
+        reading the reservation for its product first."""
+        named = product_id
+        if not named:
+            found = await self._redis.hget(store_keys.reservation(reservation_id), "product_id")
+            if found is None:
+                raise ReservationNotFound(reservation_id)
+            product_id = text(found)
         script_keys = [
             store_keys.reservation(reservation_id),
-            store_keys.product(text(product_id)),
+            store_keys.product(product_id),
             store_keys.RESERVATION_EXPIRY,
             *store_keys.stock_sets(),
             store_keys.EVENTS,
         ]
-        reply = await script(keys=script_keys, args=[now, KEEP_FINAL_MS])
+        reply = await script(keys=script_keys, args=[now, KEEP_FINAL_MS, named])
         status = text(reply[0])
         if status == "NOT_FOUND":
             raise ReservationNotFound(reservation_id)
+        if status == "WRONG_PRODUCT":
+            raise errors.InvalidArgument.field("product_id", "is not the reservation's product")
         return status, reservation_from_hash(as_hash(reply[1]))
 
-    async def commit(self, reservation_id: str, now: int) -> Reservation:
+    async def commit(self, reservation_id: str, now: int, product_id: str = "") -> Reservation:
         """Sell a held reservation's units; a committed one is returned unchanged."""
         status, reservation = await self._finish(
-            self._scripts.commit_reservation, reservation_id, now
+            self._scripts.commit_reservation, reservation_id, now, product_id
         )
         if status == "EXPIRED":
             raise ReservationExpired(reservation_id)
@@ -123,10 +132,10 @@ class StockStore:
             raise ReservationReleased(reservation_id)
         return reservation
 
-    async def release(self, reservation_id: str, now: int) -> Reservation:
+    async def release(self, reservation_id: str, now: int, product_id: str = "") -> Reservation:
         """Give a held reservation's units back; a released or expired one is returned as is."""
         status, reservation = await self._finish(
-            self._scripts.release_reservation, reservation_id, now
+            self._scripts.release_reservation, reservation_id, now, product_id
         )
         if status == "COMMITTED":
             raise ReservationCommitted(reservation_id)

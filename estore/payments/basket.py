@@ -141,7 +141,7 @@ class Baskets:
             held = await self._reserve_lines(order_id, lines, ids)
         if any(reservation.state != "HELD" for reservation in held):
             if len(lines) > 1:
-                await self._undo(order_id, ids, settled=True)
+                await self._undo(order_id, lines, ids, settled=True)
             raise ReservationLost(
                 "the stock hold for this request has lapsed; use a new request_id"
             )
@@ -167,22 +167,25 @@ class Baskets:
             return [o for o in outcomes if isinstance(o, Reservation)]
         # A call that timed out may still land: then recovery releases once more, later.
         unsure = any(isinstance(o, Unavailable | InventoryBusy) for _, o in failures)
-        await self._undo(order_id, ids, settled=not unsure)
+        await self._undo(order_id, lines, ids, settled=not unsure)
         raise _first_failure(failures, named=True)
 
-    async def _undo(self, order_id: str, ids: list[str], *, settled: bool) -> None:
+    async def _undo(
+        self, order_id: str, lines: Sequence[BasketLine], ids: list[str], *, settled: bool
+    ) -> None:
         """Release every line; forget the intent once no hold can be left behind."""
         try:
-            await self.release(ids)
+            await self.release(list(zip(ids, (line.product_id for line in lines), strict=True)))
             if settled:
                 await self._intents.drop(order_id)
         except Exception:  # recovery releases them once the attempt's lease lapses
             log.warning("could not release the lines of %s yet", order_id, exc_info=True)
 
-    async def release(self, reservation_ids: Sequence[str]) -> None:
-        """Release each hold (one never made, or already released, is fine); raise if one fails."""
+    async def release(self, holds: Sequence[tuple[str, str]]) -> None:
+        """Release each (reservation id, product id) hold (one never made, or already released,
+        is fine); raise if one fails."""
         outcomes = await asyncio.gather(
-            *(self._inventory.release(rid) for rid in reservation_ids), return_exceptions=True
+            *(self._inventory.release(rid, pid) for rid, pid in holds), return_exceptions=True
         )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         for error in failed:
@@ -194,7 +197,7 @@ class Baskets:
         plan = await self._intents.abandon(order_id)
         if plan is None:  # written (the order's own recovery takes it from here), or gone
             return False
-        await self.release([rid for _, _, rid in plan])
+        await self.release([(rid, pid) for pid, _, rid in plan])
         await self._intents.drop(order_id)
         log.info("released the %d lines of order %s, whose call died", len(plan), order_id)
         return True

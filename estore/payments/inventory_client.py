@@ -162,15 +162,19 @@ class InventoryClient:
         reply = await self._call("ReserveStock", request)
         return _reservation(reply.reservation)  # type: ignore[attr-defined]
 
-    async def commit(self, reservation_id: str) -> Reservation:
-        """Turn the hold into a sale (idempotent)."""
-        request = inventory_pb.CommitReservationRequest(reservation_id=reservation_id)
+    async def commit(self, reservation_id: str, product_id: str = "") -> Reservation:
+        """Turn the hold into a sale (idempotent); naming its product saves Inventory a read."""
+        request = inventory_pb.CommitReservationRequest(
+            reservation_id=reservation_id, product_id=product_id
+        )
         reply = await self._call("CommitReservation", request)
         return _reservation(reply.reservation)  # type: ignore[attr-defined]
 
-    async def release(self, reservation_id: str) -> Reservation:
-        """Give the held stock back (idempotent)."""
-        request = inventory_pb.ReleaseReservationRequest(reservation_id=reservation_id)
+    async def release(self, reservation_id: str, product_id: str = "") -> Reservation:
+        """Give the held stock back (idempotent); naming its product saves Inventory a read."""
+        request = inventory_pb.ReleaseReservationRequest(
+            reservation_id=reservation_id, product_id=product_id
+        )
         reply = await self._call("ReleaseReservation", request)
         return _reservation(reply.reservation)  # type: ignore[attr-defined]
 

@@ -77,6 +77,8 @@ class Processor(Protocol):
         ...
 
 
+_LUA = Path(__file__).parent / "lua"
+
 # The simulator's test cards: number -> (outcome, decline code).
 TEST_CARDS: dict[str, tuple[ChargeOutcome, str]] = {
     "4242424242424242": (ChargeOutcome.SUCCEEDED, ""),
@@ -94,9 +96,9 @@ class SimulatedProcessor:
         self._redis = redis
         self._latency = latency_seconds
         self._prefix = "sim:{sim}"
-        self._refund = redis.register_script(
-            (Path(__file__).parent / "lua" / "sim_refund.lua").read_text()
-        )
+        self._refund = redis.register_script((_LUA / "sim_refund.lua").read_text())
+        # One script: the earlier result, the card's behaviour and the record, in one round trip.
+        self._charge = redis.register_script((_LUA / "sim_charge.lua").read_text())
 
     async def _pause(self) -> None:
         if self._latency:
@@ -116,50 +118,18 @@ class SimulatedProcessor:
         self, token: str, amount_minor: int, currency: str, idempotency_key: str
     ) -> ChargeResult:
         await self._pause()
-        earlier = await self.find_charge(idempotency_key)
-        if earlier is not None:
-            return earlier
-        card = await self._redis.hgetall(f"{self._prefix}:token:{token}")
-        if not card:
-            return ChargeResult(ChargeOutcome.DECLINED, decline_code="CARD_DECLINED")
-        outcome = ChargeOutcome(text(card[b"outcome"]))
-        if outcome is ChargeOutcome.PROCESSOR_ERROR:
-            return ChargeResult(outcome)
-        result = ChargeResult(
-            outcome,
-            charge_id=f"ch_{secrets.token_hex(12)}" if outcome is ChargeOutcome.SUCCEEDED else "",
-            decline_code=text(card[b"code"]),
-        )
-        record = json.dumps(
-            {
-                "outcome": result.outcome.value,
-                "charge_id": result.charge_id,
-                "code": result.decline_code,
-                "amount": amount_minor,
-                "currency": currency,
-            }
-        )
-        # One atomic SET NX: two concurrent charges with one key record (and report) one result.
-        # The charge's ledger entry is written with it, so a refund can check what is left.
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(f"{self._prefix}:charge:{idempotency_key}", record, nx=True)
-            if result.charge_id:
-                pipe.hsetnx(f"{self._prefix}:ledger:{result.charge_id}", "charged", amount_minor)
-            recorded, *_ = await pipe.execute()
-        if recorded:
-            return result
-        return await self.find_charge(idempotency_key) or result
+        charge_id = f"ch_{secrets.token_hex(12)}"  # used only if this call makes the charge
+        keys = [
+            f"{self._prefix}:charge:{idempotency_key}",
+            f"{self._prefix}:token:{token}",
+            f"{self._prefix}:ledger:{charge_id}",
+        ]
+        record = await self._charge(keys=keys, args=[charge_id, amount_minor, currency])
+        return _charge_result(record)
 
     async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
         found = await self._redis.get(f"{self._prefix}:charge:{idempotency_key}")
-        if found is None:
-            return None
-        record = json.loads(found)
-        return ChargeResult(
-            ChargeOutcome(record["outcome"]),
-            charge_id=record["charge_id"],
-            decline_code=record["code"],
-        )
+        return None if found is None else _charge_result(found)
 
     async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
         await self._pause()
@@ -183,3 +153,11 @@ class SimulatedProcessor:
         """How many successful charges exist for a key (0 or 1): for tests and audits."""
         found = await self.find_charge(idempotency_key)
         return int(found is not None and found.outcome is ChargeOutcome.SUCCEEDED)
+
+
+def _charge_result(record: str | bytes) -> ChargeResult:
+    """A charge's result from the simulator's JSON record of it."""
+    found = json.loads(record)
+    return ChargeResult(
+        ChargeOutcome(found["outcome"]), charge_id=found["charge_id"], decline_code=found["code"]
+    )

@@ -12,9 +12,13 @@ from typing import Protocol
 from estore.common.auth import Caller
 from estore.common.errors import FieldViolation, InvalidArgument
 from estore.common.money import fee_for, share_of
-from estore.payments.errors import EmailNotVerified, RefundExceedsRemaining
+from estore.payments.errors import (
+    EmailNotVerified,
+    PaymentMethodNotFound,
+    RefundExceedsRemaining,
+)
 from estore.payments.inventory_client import Reservation
-from estore.payments.models import Order
+from estore.payments.models import Order, PaymentMethod
 
 MAX_QUANTITY = 10_000
 MAX_ID_LENGTH = 128
@@ -29,9 +33,9 @@ class Inventory(Protocol):
         self, product_id: str, quantity: int, reservation_id: str, ttl_seconds: int
     ) -> Reservation: ...
 
-    async def commit(self, reservation_id: str) -> Reservation: ...
+    async def commit(self, reservation_id: str, product_id: str = "") -> Reservation: ...
 
-    async def release(self, reservation_id: str) -> Reservation: ...
+    async def release(self, reservation_id: str, product_id: str = "") -> Reservation: ...
 
     async def restock(
         self, product_id: str, quantity: int, request_id: str, reason: str
@@ -122,6 +126,13 @@ def check_quantity(quantity: int) -> None:
     """INVALID_ARGUMENT unless 1 <= quantity <= MAX_QUANTITY."""
     if not 1 <= quantity <= MAX_QUANTITY:
         raise InvalidArgument.field("quantity", f"must be 1 to {MAX_QUANTITY}")
+
+
+def owned_method(method: PaymentMethod | None, user_id: int) -> PaymentMethod:
+    """The caller's own payment method; a missing one, or another user's, is NOT_FOUND."""
+    if method is None or method.user_id != user_id:
+        raise PaymentMethodNotFound("no such payment method")
+    return method
 
 
 def order_id_for(user_id: int, request_id: str) -> str:

@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from estore.common.auth import Caller
 from estore.common.errors import Aborted, FieldViolation, InvalidArgument
-from estore.common.idempotency import Idempotency, fingerprint
+from estore.common.idempotency import Claim, Idempotency, fingerprint
 from estore.common.leases import kept_alive
 from estore.payments.basket import BasketLine, Baskets, asked_lines, canonical
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
@@ -28,11 +29,20 @@ from estore.payments.rules import (
     PaymentsConfig,
     charge_key,
     order_id_for,
+    owned_method,
     price_lines,
     require_buyer,
 )
 from estore.payments.settlement import Settlement
-from estore.payments.store import KEEP, Creation, PaymentStore, Transition
+from estore.payments.store import (
+    KEEP,
+    Creation,
+    PaymentStore,
+    Transition,
+    method_from_hash,
+    method_key,
+    order_key,
+)
 
 
 class OrderSaga:
@@ -61,43 +71,53 @@ class OrderSaga:
         caller: Caller,
         product_id: str,
         quantity: int,
-        method: PaymentMethod | None,
+        method_id: str,
         request_id: str,
         items: Sequence[tuple[str, int]] = (),
     ) -> Order:
         """Reserve every line, write, and (with a method) charge; once per request id.
 
         `items` are the basket's (product id, units) lines; without them, `product_id` and
-        `quantity` are a one-line order, as orders were before baskets.
+        `quantity` are a one-line order, as orders were before baskets. The payment method, and
+        whether a retry's order exists, are read in the request id's claim (one round trip).
         """
         user_id = require_buyer(caller)
         lines, named = asked_lines(product_id, quantity, items, request_id)
-        method_id = method.id if method else ""
         if len(lines) == 1:  # however it was sent, the fingerprint orders had before baskets
             request = fingerprint("create_order", *canonical(lines)[0], method_id)
         else:
             request = fingerprint("create_order", canonical(lines), method_id)
-        return await self._idempotency.run(
+        order_id = order_id_for(user_id, request_id)
+
+        async def create(claim: Claim | None, reads: list[Any]) -> Order:
+            method = owned_method(method_from_hash(reads[0]), user_id) if method_id else None
+            written = bool(request_id) and reads[-1]  # without a request id, a new order id
+            return await self._create(user_id, order_id, lines, method, named, written, claim)
+
+        return await self._idempotency.run_reading(
             f"user:{user_id}:create_order",
             request_id,
             request,
-            lambda: self._create(user_id, lines, method, request_id, named),
+            create,
             order_to_json,
             order_from_json,
+            hashes=[method_key(method_id)] if method_id else [],
+            exists=[order_key(order_id)] if request_id else [],
         )
 
     async def _create(
         self,
         user_id: int,
+        order_id: str,
         lines: Sequence[BasketLine],
         method: PaymentMethod | None,
-        request_id: str,
         named: bool,
+        written: bool,
+        claim: Claim | None,
     ) -> Order:
-        order_id = order_id_for(user_id, request_id)
-        existing = await self._store.get_order(order_id)
+        existing = await self._store.get_order(order_id) if written else None
         if existing is not None:  # a retry (after a crash, or a processor outage)
-            return await self._retry(existing, lines, method)
+            return await self._retry(existing, lines, method, claim)
         reservations = await self.baskets.reserve(order_id, lines, named=named)
         order = self._new_order(order_id, user_id, reservations, method)
         lease = self._lease_until() if method else None
@@ -118,10 +138,14 @@ class OrderSaga:
             )
         if method is None:
             return order
-        return await self._charge(order, method)
+        return await self._charge(order, method, claim, expiring=False)
 
     async def _retry(
-        self, existing: Order, lines: Sequence[BasketLine], method: PaymentMethod | None
+        self,
+        existing: Order,
+        lines: Sequence[BasketLine],
+        method: PaymentMethod | None,
+        claim: Claim | None,
     ) -> Order:
         """The same request again: finish a half-done charge, or charge a kept PENDING order."""
         stored = sorted((line.product_id, line.quantity) for line in existing.lines)
@@ -132,10 +156,10 @@ class OrderSaga:
                 reason="REQUEST_ID_REUSED",
             )
         if existing.payment_status is PaymentStatus.PROCESSING:
-            return await self._continue(existing, method)
+            return await self._continue(existing, method, claim)
         waiting = existing.status is OrderStatus.PENDING
         if waiting and existing.payment_status is PaymentStatus.PENDING and method is not None:
-            return await self.start_payment(existing, method)
+            return await self.start_payment(existing, method, claim)
         return existing
 
     async def _written(self, order_id: str) -> bool:
@@ -191,17 +215,21 @@ class OrderSaga:
             return await self._continue(order, method)
         return await self.start_payment(order, method)
 
-    async def _continue(self, order: Order, method: PaymentMethod | None) -> Order:
+    async def _continue(
+        self, order: Order, method: PaymentMethod | None, claim: Claim | None = None
+    ) -> Order:
         """A retry finds its order PROCESSING: its first call died or lost its claim.
 
         Charging again with the same idempotency key finishes the first charge (or makes it,
         once); another method than the one being charged only learns how that charge ended.
         """
         if method is not None and method.id == order.payment_method_id:
-            return await self._charge(order, method)
+            return await self._charge(order, method, claim)
         return await self.settlement.resume(order)
 
-    async def start_payment(self, order: Order, method: PaymentMethod) -> Order:
+    async def start_payment(
+        self, order: Order, method: PaymentMethod, claim: Claim | None = None
+    ) -> Order:
         """Charge a PENDING order that waits for payment (PayOrder)."""
         if order.status is not OrderStatus.PENDING:
             raise OrderNotPending(f"the order is {order.status.value}")
@@ -223,9 +251,15 @@ class OrderSaga:
         processing = replace(
             order, payment_status=PaymentStatus.PROCESSING, payment_method_id=method.id
         )
-        return await self._charge(processing, method)
+        return await self._charge(processing, method, claim)
 
-    async def _charge(self, order: Order, method: PaymentMethod) -> Order:
+    async def _charge(
+        self, order: Order, method: PaymentMethod, claim: Claim | None, *, expiring: bool = True
+    ) -> Order:
+        """Charge, then settle; a success records its request's outcome with the PAID
+        transition (`claim`), in one script. `expiring`: the order may be in the expiry index
+        (false for one written with its card, never unpaid)."""
+
         async def renew() -> bool:
             return await self._store.renew("processing", order.id, self._lease_until())
 
@@ -233,7 +267,7 @@ class OrderSaga:
         async with kept_alive(renew, self._config.lease_seconds / 3, f"order {order.id}"):
             result = await self._charge_with_retries(order, method)
         if result.outcome is ChargeOutcome.SUCCEEDED:
-            return await self.settlement.paid(order, result.charge_id)
+            return await self.settlement.paid(order, result.charge_id, claim, expiring=expiring)
         if result.outcome is ChargeOutcome.DECLINED:
             await self.settlement.failed(order, result.decline_code)
             raise CardDeclined(

@@ -17,7 +17,6 @@ from estore.payments.errors import (
     NotOrderOwner,
     OrderNotFound,
     OrderNotPending,
-    PaymentMethodNotFound,
     TooManyNotes,
 )
 from estore.payments.models import (
@@ -29,7 +28,7 @@ from estore.payments.models import (
 )
 from estore.payments.processor import Processor
 from estore.payments.refund_saga import RefundSaga
-from estore.payments.rules import Inventory, check_id, require_buyer
+from estore.payments.rules import Inventory, check_id, owned_method, require_buyer
 from estore.payments.saga import OrderSaga
 from estore.payments.store import PaymentStore, Transition
 
@@ -87,10 +86,7 @@ class PaymentService:
         """One of the caller's payment methods; another user's is NOT_FOUND."""
         user_id = caller.require_user()
         check_id("payment_method_id", method_id)
-        method = await self._store.get_method(method_id)
-        if method is None or method.user_id != user_id:
-            raise PaymentMethodNotFound("no such payment method")
-        return method
+        return owned_method(await self._store.get_method(method_id), user_id)
 
     async def list_methods(
         self, caller: Caller, size: int, token: str
@@ -118,8 +114,12 @@ class PaymentService:
         items: Sequence[tuple[str, int]] = (),
     ) -> Order:
         """A basket of `items`, or one product (`product_id`, `quantity`), all or nothing."""
-        method = await self.get_method(caller, method_id) if method_id else None
-        return await self.saga.create_order(caller, product_id, quantity, method, request_id, items)
+        caller.require_user()
+        if method_id:
+            check_id("payment_method_id", method_id)
+        return await self.saga.create_order(
+            caller, product_id, quantity, method_id, request_id, items
+        )
 
     async def pay_order(
         self, caller: Caller, order_id: str, method_id: str, request_id: str
@@ -182,7 +182,9 @@ class PaymentService:
             raise Aborted(
                 "the order changed meanwhile; try again", reason="CONCURRENT_MODIFICATION"
             )
-        await self.saga.baskets.release([line.reservation_id for line in order.lines])
+        await self.saga.baskets.release(
+            [(line.reservation_id, line.product_id) for line in order.lines]
+        )
         return await self.saga.load(order.id)
 
     async def add_note(self, caller: Caller, order_id: str, text: str) -> Order:

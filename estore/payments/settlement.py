@@ -9,12 +9,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from estore.payments.codec import to_ms, truncate_ms
+from estore.common.idempotency import Claim
+from estore.payments.codec import order_to_json, to_ms, truncate_ms
 from estore.payments.errors import ProcessorUnavailable, ReservationLost
 from estore.payments.models import Order, OrderLine, OrderStatus, PaymentStatus
 from estore.payments.processor import ChargeOutcome, Processor, RefundOutcome
 from estore.payments.rules import Inventory, PaymentsConfig, charge_key
-from estore.payments.store import PaymentStore, Transition
+from estore.payments.store import KEEP, PaymentStore, Transition
 
 log = logging.getLogger("estore.payments")
 UNSELL_REASON = "sale undone"  # part of the unsell's request fingerprint: never change it
@@ -37,8 +38,14 @@ class Settlement:
         self._config = config
         self._clock = clock
 
-    async def paid(self, order: Order, charge_id: str) -> Order:
-        """Charged: commit every line's hold, then PAID; if a hold lapsed, refund and cancel."""
+    async def paid(
+        self, order: Order, charge_id: str, claim: Claim | None = None, *, expiring: bool = True
+    ) -> Order:
+        """Charged: commit every line's hold, then PAID; if a hold lapsed, refund and cancel.
+
+        With a `claim`, the PAID order is recorded as its request's outcome in the same script.
+        `expiring`: the order may be in the expiry index (else there is nothing to remove).
+        """
         try:
             await self._commit(order)
         except ReservationLost:
@@ -58,8 +65,10 @@ class Settlement:
             {"payment_status": paid.payment_status.value, "charge_id": charge_id,
              "payment_error": "", "updated_at": to_ms(paid.updated_at)},
             expect_payment_status=PaymentStatus.PROCESSING.value,
+            expiring_at_ms="" if expiring else KEEP,
         )  # fmt: skip
-        outcome = await self._store.transition(order, change)
+        recorded = order_to_json(paid) if claim is not None else None
+        outcome = await self._store.transition(order, change, claim, recorded)
         if not outcome.applied and outcome.status != OrderStatus.PAID.value:
             # Recovery gave up on this order while the charge was still running (its owner
             # stalled past the lease): undo the sale, the money and the units both.
@@ -72,7 +81,7 @@ class Settlement:
     async def _commit(self, order: Order) -> None:
         """Commit every line (at once); after all answered, raise a lapsed hold's error first."""
         outcomes = await asyncio.gather(
-            *(self._inventory.commit(line.reservation_id) for line in order.lines),
+            *(self._inventory.commit(line.reservation_id, line.product_id) for line in order.lines),
             return_exceptions=True,
         )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
@@ -145,7 +154,7 @@ class Settlement:
 
     async def _release_line(self, line: OrderLine) -> bool:
         try:
-            await self._inventory.release(line.reservation_id)
+            await self._inventory.release(line.reservation_id, line.product_id)
         except ReservationLost as lost:
             return lost.reason == "RESERVATION_COMMITTED"
         except Exception:

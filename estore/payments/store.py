@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from redis.asyncio.client import Pipeline
 
+from estore.common.idempotency import Claim
 from estore.common.redis import RedisClient, text
 from estore.payments.codec import (
     method_fields,
@@ -45,6 +47,15 @@ def order_key(order_id: str) -> str:
 def refund_states_key(order_id: str) -> str:
     """Hash: refund id -> its RefundState, and "<refund id>:units" -> the units it restocks."""
     return f"{order_key(order_id)}:refund-states"
+
+
+def method_key(method_id: str) -> str:
+    return f"{P}:pm:{method_id}"
+
+
+def method_from_hash(raw: dict[Any, Any]) -> PaymentMethod | None:
+    """A payment method from its hash as read (None if it was missing)."""
+    return method_from_fields(raw) if raw else None
 
 
 def index(user_id: int | None, status: OrderStatus | None) -> str:
@@ -114,6 +125,8 @@ class PaymentStore:
         """Write a new order, unless one with its id exists or its attempt was abandoned.
 
         An order of several lines replaces the intent its attempt recorded, in the same script.
+        An order being charged (with a processing lease) is in neither the expiry index nor the
+        status indexes: the transition that settles its charge files it (transition.lua).
         """
         keys = [
             order_key(order.id),
@@ -126,10 +139,11 @@ class PaymentStore:
             self.baskets.intent_key(order.id),
             DUE["creating"],
         ]
-        expiring = to_ms(order.expires_at) if order.status is OrderStatus.PENDING else ""
+        waiting = order.status is OrderStatus.PENDING and processing_until_ms is None
+        expiring = to_ms(order.expires_at) if waiting else ""
         processing = "" if processing_until_ms is None else processing_until_ms
-        intent = order.id if len(order.lines) > 1 else ""
-        args: list[str | int] = [index_member(order), processing, expiring, intent]
+        intent = "1" if len(order.lines) > 1 else ""
+        args: list[str | int] = [index_member(order), processing, expiring, intent, order.id]
         for name, value in order_fields(order).items():
             args += [name, value]
         return Creation(int(await self._create(keys=keys, args=args)))
@@ -141,8 +155,11 @@ class PaymentStore:
             raw, *lists = await pipe.execute()
         return order_from_fields(raw, *lists) if raw else None
 
-    async def transition(self, order: Order, change: Transition) -> TransitionResult:
-        """Apply `change` if the order still has the status it had when read."""
+    async def transition(
+        self, order: Order, change: Transition, claim: Claim | None = None, outcome: Any = None
+    ) -> TransitionResult:
+        """Apply `change` if the order still has the status it had when read; with a `claim`,
+        record `outcome` (encoded) as its request's in the same script (claim.recorded)."""
         keys = [
             order_key(order.id),
             index(None, order.status),
@@ -153,6 +170,9 @@ class PaymentStore:
             DUE["expiring"],
             f"{order_key(order.id)}:refunds",
         ]
+        recording = ["", "", 0] if claim is None else claim.outcome_args(outcome)
+        if claim is not None:
+            keys.append(claim.key)
         args: list[str | int] = [
             index_member(order),
             order.status.value,
@@ -162,11 +182,14 @@ class PaymentStore:
             change.processing_until_ms,
             change.expiring_at_ms,
             change.refund_entry,
+            *recording,
         ]
         for name, value in change.fields.items():
             args += [name, value]
         reply = await self._transition(keys=keys, args=args)
         if reply[0] == 1:
+            if claim is not None and reply[1] == 1:
+                claim.recorded = True
             return TransitionResult(applied=True)
         if reply[0] == -1:
             return TransitionResult(applied=False, missing=True)
@@ -238,8 +261,7 @@ class PaymentStore:
             await pipe.execute()
 
     async def get_method(self, method_id: str) -> PaymentMethod | None:
-        raw = await self._redis.hgetall(f"{P}:pm:{method_id}")
-        return method_from_fields(raw) if raw else None
+        return method_from_hash(await self._redis.hgetall(method_key(method_id)))
 
     async def list_methods(
         self, user_id: int, after: str, limit: int

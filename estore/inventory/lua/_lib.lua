@@ -48,18 +48,91 @@ local function stock_changed(product_key, sets, stream, delta, reason, now)
   end
 end
 
--- Give a held reservation's units back to available stock and mark it final.
-local function give_back(res_key, product_key, sets, stream, expiry, state, reason, now, keep_ms)
-  local f = redis.call('HMGET', res_key, 'id', 'quantity')
-  local quantity = tonumber(f[2])
-  if redis.call('EXISTS', product_key) == 1 then
-    redis.call('HINCRBY', product_key, 'reserved', -quantity)
-    redis.call('HINCRBY', product_key, 'quantity', quantity)
-    redis.call('HSET', product_key, 'updated_at', now)
-    stock_changed(product_key, sets, stream, quantity, reason, now)
+-- A product's stock counters as a table, in one HMGET that also reads the `extra` fields (the
+-- raw reply, f, holds them after the counters); nil (and f) when there is no such product.
+local STOCK_FIELDS = {'id', 'sort_key', 'quantity', 'reserved', 'sold', 'min_stock_level'}
+local function read_stock(product_key, extra)
+  local names = {unpack(STOCK_FIELDS)}
+  for _, name in ipairs(extra or {}) do
+    names[#names + 1] = name
+  end
+  local f = redis.call('HMGET', product_key, unpack(names))
+  if not f[1] then
+    return nil, f
+  end
+  return {id = f[1], member = f[2], quantity = tonumber(f[3]), reserved = tonumber(f[4]) or 0,
+    sold = tonumber(f[5]) or 0, min_level = tonumber(f[6]) or 0}, f
+end
+
+-- Put a product in (add true) or take it out of one id set and one name set.
+local function file_stock(id_set, name_set, s, add)
+  if add then
+    redis.call('SADD', id_set, s.id)
+    redis.call('ZADD', name_set, 0, s.member)
+  else
+    redis.call('SREM', id_set, s.id)
+    redis.call('ZREM', name_set, s.member)
+  end
+end
+
+-- Move a product's units between available, reserved and sold (s from read_stock) in one HSET.
+-- The stock sets are exact before every change (each script keeps them so), so only a set whose
+-- membership changes is touched. Then the STOCK_CHANGED event, and LOW_STOCK as stock_changed.
+local function move_stock(product_key, s, sets, stream, d_available, d_reserved, d_sold, reason,
+    now)
+  local before = s.quantity
+  s.quantity, s.reserved, s.sold = before + d_available, s.reserved + d_reserved, s.sold + d_sold
+  local args = {'reserved', int(s.reserved), 'updated_at', now}
+  if d_available ~= 0 then
+    table.insert(args, 'quantity')
+    table.insert(args, int(s.quantity))
+  end
+  if d_sold ~= 0 then
+    table.insert(args, 'sold')
+    table.insert(args, int(s.sold))
+  end
+  redis.call('HSET', product_key, unpack(args))
+  if (before > 0) ~= (s.quantity > 0) then
+    file_stock(sets[1], sets[2], s, s.quantity > 0)
+  end
+  if (before <= s.min_level) ~= (s.quantity <= s.min_level) then
+    file_stock(sets[3], sets[4], s, s.quantity <= s.min_level)
+  end
+  local quantity, reserved = int(s.quantity), int(s.reserved)
+  emit(stream, 'STOCK_CHANGED', s.id, quantity, reserved, int(d_available), reason, now)
+  if d_available ~= 0 and s.quantity <= s.min_level then
+    emit(stream, 'LOW_STOCK', s.id, quantity, reserved, '0', reason, now)
+  end
+end
+
+-- A reservation's fields as HGETALL lists them (state at index STATE_AT), and the raw HMGET
+-- reply (id, product_id, quantity, unit_price_minor, state, created_at, expires_at); nil if none.
+local RESERVATION_FIELDS = {'id', 'product_id', 'quantity', 'unit_price_minor', 'state',
+  'created_at', 'expires_at'}
+local STATE_AT = 10
+local function read_reservation(res_key)
+  local f = redis.call('HMGET', res_key, unpack(RESERVATION_FIELDS))
+  if not f[1] then
+    return nil, f
+  end
+  local flat = {}
+  for i, name in ipairs(RESERVATION_FIELDS) do
+    flat[2 * i - 1] = name
+    flat[2 * i] = f[i]
+  end
+  return flat, f
+end
+
+-- Give a held reservation's units (id res_id, quantity units) back to available stock and mark
+-- it final.
+local function give_back(res_key, res_id, quantity, product_key, sets, stream, expiry, state,
+    reason, now, keep_ms)
+  local s = read_stock(product_key)
+  if s then
+    move_stock(product_key, s, sets, stream, quantity, -quantity, 0, reason, now)
   end
   redis.call('HSET', res_key, 'state', state)
-  redis.call('ZREM', expiry, f[1])
+  redis.call('ZREM', expiry, res_id)
   redis.call('PEXPIRE', res_key, keep_ms)
 end
 

@@ -7,11 +7,11 @@ local sets = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
 local expired = 0
 for i = 3, #ARGV do
   local res_key, product_key = KEYS[7 + 2 * (i - 3)], KEYS[8 + 2 * (i - 3)]
-  local f = redis.call('HMGET', res_key, 'state', 'expires_at')
+  local f = redis.call('HMGET', res_key, 'state', 'expires_at', 'quantity')
   if f[1] == 'HELD' then
     if tonumber(f[2]) <= tonumber(ARGV[1]) then
-      give_back(res_key, product_key, sets, KEYS[6], KEYS[1], 'EXPIRED', 'expire', ARGV[1],
-        ARGV[2])
+      give_back(res_key, ARGV[i], tonumber(f[3]), product_key, sets, KEYS[6], KEYS[1], 'EXPIRED',
+        'expire', ARGV[1], ARGV[2])
       expired = expired + 1
     end
   else

@@ -6,23 +6,22 @@
 -- Returns {'OK', reservation} | {'EXISTING', reservation} | {'REUSED'} | {'NOT_FOUND'}
 --   | {'INSUFFICIENT', available}.
 local quantity = tonumber(ARGV[3])
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local f = redis.call('HMGET', KEYS[2], 'product_id', 'quantity')
-  if f[1] == ARGV[1] and tonumber(f[2]) == quantity then
+local held = redis.call('HMGET', KEYS[2], 'product_id', 'quantity')
+if held[1] then
+  if held[1] == ARGV[1] and tonumber(held[2]) == quantity then
     return {'EXISTING', redis.call('HGETALL', KEYS[2])}
   end
   return {'REUSED'}
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local s, p = read_stock(KEYS[1], {'price_minor', 'discount_percentage'})
+if not s then
   return {'NOT_FOUND'}
 end
-local p = redis.call('HMGET', KEYS[1], 'quantity', 'price_minor', 'discount_percentage')
-local available = tonumber(p[1])
-if available < quantity then
-  return {'INSUFFICIENT', int(available)}
+if s.quantity < quantity then
+  return {'INSUFFICIENT', int(s.quantity)}
 end
 -- The effective price, half-up: exact because price * 100 stays far below 2^53.
-local scaled = tonumber(p[2]) * (100 - tonumber(p[3]))
+local scaled = tonumber(p[#STOCK_FIELDS + 1]) * (100 - tonumber(p[#STOCK_FIELDS + 2]))
 local unit_price = math.floor(scaled / 100)
 local rest = scaled - unit_price * 100
 if rest < 0 then
@@ -33,13 +32,11 @@ end
 if rest * 2 >= 100 then
   unit_price = unit_price + 1
 end
-redis.call('HINCRBY', KEYS[1], 'quantity', -quantity)
-redis.call('HINCRBY', KEYS[1], 'reserved', quantity)
-redis.call('HSET', KEYS[1], 'updated_at', ARGV[4])
-redis.call('HSET', KEYS[2], 'id', ARGV[2], 'product_id', ARGV[1], 'quantity', ARGV[3],
+move_stock(KEYS[1], s, {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, KEYS[8], -quantity, quantity, 0,
+  'reserve', ARGV[4])
+local reservation = {'id', ARGV[2], 'product_id', ARGV[1], 'quantity', ARGV[3],
   'unit_price_minor', int(unit_price), 'state', 'HELD', 'created_at', ARGV[4],
-  'expires_at', ARGV[5])
+  'expires_at', ARGV[5]}
+redis.call('HSET', KEYS[2], unpack(reservation))
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
-stock_changed(KEYS[1], {KEYS[4], KEYS[5], KEYS[6], KEYS[7]}, KEYS[8], -quantity, 'reserve',
-  ARGV[4])
-return {'OK', redis.call('HGETALL', KEYS[2])}
+return {'OK', reservation}

@@ -1,14 +1,22 @@
--- Move an order from the status it had when read to a new one, or report why not.
+-- Move an order from the status it had when read to a new one, or report why not; and, when
+-- this is the last step of an idempotent request, record the request's outcome with it.
 -- KEYS: order hash, orders by old status, orders by new status, user's by old status,
 --       user's by new status, processing (lease deadlines), expiring (unpaid order deadlines),
---       the order's refunds list
+--       the order's refunds list, [the request id's hash, when ARGV[9] is set]
 -- ARGV[1] index member, ARGV[2] expected status, ARGV[3] expected payment status ('' any),
 -- ARGV[4] expected refund amount ('' any), ARGV[5] new status,
 -- ARGV[6] processing: lease deadline ms, '' to remove, '-' to leave,
 -- ARGV[7] expiring: deadline ms, '' to remove, '-' to leave,
--- ARGV[8] an entry to append to the refunds list ('' none), ARGV[9..] field/value pairs.
--- Returns {1} on success, {0, status, payment_status} on a mismatch, {-1} if missing.
-local current = redis.call('HMGET', KEYS[1], 'status', 'payment_status', 'refund_amount', 'id')
+-- ARGV[8] an entry to append to the refunds list ('' none),
+-- ARGV[9] the request's claim token ('' none), ARGV[10] its outcome, ARGV[11] how long to keep
+-- it (seconds): recorded only if the claim is still this one's (as idempotency_finish.lua),
+-- ARGV[12..] field/value pairs.
+-- An order marked 'unlisted' (written with its card, create_order.lua) is in no status index
+-- yet: it goes into its new status's, whatever the change.
+-- Returns {1, recorded (1 or 0)} on success, {0, status, payment_status} on a mismatch, {-1} if
+-- missing.
+local current = redis.call('HMGET', KEYS[1], 'status', 'payment_status', 'refund_amount', 'id',
+  'unlisted')
 if not current[1] then
   return {-1}
 end
@@ -17,14 +25,23 @@ if current[1] ~= ARGV[2]
     or (ARGV[4] ~= '' and current[3] ~= ARGV[4]) then
   return {0, current[1], current[2]}
 end
-if #ARGV >= 9 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+local unlisted = current[5] == '1'
+local fields = {'status', ARGV[5]}
+if unlisted then
+  fields[3] = 'unlisted'
+  fields[4] = '0'
 end
+for i = 12, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[8] ~= '' then
   redis.call('RPUSH', KEYS[8], ARGV[8])
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[5])
-if ARGV[5] ~= ARGV[2] then
+if unlisted then
+  redis.call('ZADD', KEYS[3], 0, ARGV[1])
+  redis.call('ZADD', KEYS[5], 0, ARGV[1])
+elseif ARGV[5] ~= ARGV[2] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], 0, ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
@@ -41,4 +58,10 @@ if ARGV[7] == '' then
 elseif ARGV[7] ~= '-' then
   redis.call('ZADD', KEYS[7], ARGV[7], order_id)
 end
-return {1}
+local recorded = 0
+if ARGV[9] ~= '' and redis.call('HGET', KEYS[9], 'claim') == ARGV[9] then
+  redis.call('HSET', KEYS[9], 'state', 'done', 'response', ARGV[10])
+  redis.call('EXPIRE', KEYS[9], ARGV[11])
+  recorded = 1
+end
+return {1, recorded}

@@ -86,7 +86,7 @@ class FakeInventory:
             raise ReservationLost("no such reservation", reason="RESERVATION_NOT_FOUND")
         return self.reservations[reservation_id]
 
-    async def commit(self, reservation_id: str) -> Reservation:
+    async def commit(self, reservation_id: str, product_id: str = "") -> Reservation:
         self._check(reservation_id)
         held = self._held(reservation_id)
         if held.state in ("RELEASED", "EXPIRED"):
@@ -94,7 +94,7 @@ class FakeInventory:
         self.reservations[reservation_id] = replace(held, state="COMMITTED")
         return self.reservations[reservation_id]
 
-    async def release(self, reservation_id: str) -> Reservation:
+    async def release(self, reservation_id: str, product_id: str = "") -> Reservation:
         self._check(reservation_id)
         held = self._held(reservation_id)
         if held.state == "COMMITTED":

@@ -221,10 +221,12 @@ class ReserveStockResponse(_message.Message):
     def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
 
 class CommitReservationRequest(_message.Message):
-    __slots__ = ("reservation_id",)
+    __slots__ = ("reservation_id", "product_id")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
-    def __init__(self, reservation_id: _Optional[str] = ...) -> None: ...
+    product_id: str
+    def __init__(self, reservation_id: _Optional[str] = ..., product_id: _Optional[str] = ...) -> None: ...
 
 class CommitReservationResponse(_message.Message):
     __slots__ = ("reservation",)
@@ -233,10 +235,12 @@ class CommitReservationResponse(_message.Message):
     def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
 
 class ReleaseReservationRequest(_message.Message):
-    __slots__ = ("reservation_id",)
+    __slots__ = ("reservation_id", "product_id")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
-    def __init__(self, reservation_id: _Optional[str] = ...) -> None: ...
+    product_id: str
+    def __init__(self, reservation_id: _Optional[str] = ..., product_id: _Optional[str] = ...) -> None: ...
 
 class ReleaseReservationResponse(_message.Message):
     __slots__ = ("reservation",)

@@ -374,7 +374,8 @@ class InventoryServiceServicer:
         Who: services only.
         Errors: NOT_FOUND RESERVATION_NOT_FOUND; FAILED_PRECONDITION
         RESERVATION_EXPIRED or RESERVATION_RELEASED (the stock was already given
-        back).
+        back); INVALID_ARGUMENT INVALID_FIELD (product_id is not the
+        reservation's product).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -388,7 +389,8 @@ class InventoryServiceServicer:
         Who: services only.
         Errors: NOT_FOUND RESERVATION_NOT_FOUND; FAILED_PRECONDITION
         RESERVATION_COMMITTED (the stock was already sold; restock with
-        AdjustStock instead).
+        AdjustStock instead); INVALID_ARGUMENT INVALID_FIELD (product_id is not
+        the reservation's product).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,109 @@
+"""What one CreateOrder costs in Redis (both services' commands, script bodies included).
+
+Every command is counted from MONITOR, less the background sweeps and the event feed, so the
+numbers are exact: the folds of issue 10 (the card and a retry's order read in the claim, the
+outcome recorded with PAID, the product named on commit, one script per processor call, stock
+scripts that read each hash once) keep them where they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from generated.estore.payments.v1 import payment_service_pb2 as pb
+from tests.grpc.payments.conftest import Shop
+
+pytestmark = pytest.mark.single_redis  # MONITOR watches one server
+BACKGROUND = {"ZRANGEBYSCORE", "ZRANGE", "XREAD", "PING", "HELLO", "INFO", "CLIENT", "SELECT"}
+
+
+class Seen:
+    """The commands a MONITOR saw: each one, and whether a script sent it."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, bool]] = []
+
+    def names(self, *, scripts: bool = True) -> Counter[str]:
+        return Counter(c.split(" ", 1)[0] for c, lua in self.commands if scripts or not lua)
+
+
+@pytest.fixture
+async def monitor(shop: Shop) -> AsyncIterator[Seen]:
+    seen = Seen()
+    assert isinstance(shop.redis, Redis)
+    client = Redis(connection_pool=shop.redis.connection_pool)
+    async with client.monitor() as feed:
+
+        async def listen() -> None:
+            async for event in feed.listen():
+                command = str(event["command"])
+                if command.split(" ", 1)[0].upper() not in BACKGROUND:
+                    seen.commands.append((command, event.get("client_type") == "lua"))
+
+        task = asyncio.create_task(listen())
+        await asyncio.sleep(0.2)
+        yield seen
+        task.cancel()
+
+
+async def _order(shop: Shop, seen: Seen, request: pb.CreateOrderRequest) -> pb.Order:
+    """The order `request` makes, the commands of it alone in `seen`; a first order (another
+    request id) loads the scripts."""
+    first = pb.CreateOrderRequest()
+    first.CopyFrom(request)
+    first.request_id = uuid.uuid4().hex
+    await shop.payments.CreateOrder(first, metadata=shop.buyer)
+    await asyncio.sleep(0.2)  # commands of the set-up reach the monitor first
+    seen.commands.clear()
+    order: pb.Order = (await shop.payments.CreateOrder(request, metadata=shop.buyer)).order
+    await asyncio.sleep(0.2)
+    return order
+
+
+async def test_a_paid_one_line_order_costs_41_commands(shop: Shop, monitor: Seen) -> None:
+    product = await shop.product(quantity=10)
+    method = await shop.card()
+    request = pb.CreateOrderRequest(
+        product_id=product, quantity=1, payment_method_id=method, request_id=uuid.uuid4().hex
+    )
+    order = await _order(shop, monitor, request)
+    assert order.status == pb.ORDER_STATUS_PAID
+    assert sum(monitor.names().values()) <= 41, monitor.commands
+    # Six scripts, one each: the claim (with the card and the retry check), the hold, the order,
+    # the charge, the sale, PAID (with the outcome); nothing read outside them.
+    assert monitor.names(scripts=False) == Counter({"EVALSHA": 6})
+    assert monitor.names()["HGETALL"] == 1  # the card; the order is never read back
+
+
+async def test_without_a_request_id_nothing_is_claimed_or_looked_up(
+    shop: Shop, monitor: Seen
+) -> None:
+    product = await shop.product(quantity=10)
+    method = await shop.card()
+    request = pb.CreateOrderRequest(product_id=product, quantity=1, payment_method_id=method)
+    order = await _order(shop, monitor, request)
+    assert order.status == pb.ORDER_STATUS_PAID
+    names = monitor.names()
+    assert (names["EXISTS"], names["TIME"]) == (1, 0)  # only the order's own write checks
+    assert monitor.names(scripts=False) == Counter({"HGETALL": 1, "EVALSHA": 5})
+
+
+async def test_a_three_line_basket_costs_79_commands(shop: Shop, monitor: Seen) -> None:
+    products = [await shop.product(quantity=10) for _ in range(3)]
+    method = await shop.card()
+    request = pb.CreateOrderRequest(
+        items=[pb.LineItem(product_id=p, quantity=1) for p in products],
+        payment_method_id=method,
+        request_id=uuid.uuid4().hex,
+    )
+    order = await _order(shop, monitor, request)
+    assert order.status == pb.ORDER_STATUS_PAID
+    assert sum(monitor.names().values()) <= 79, monitor.commands
+    # The intent's state and the claim's token; no commit or release looks its product up.
+    assert monitor.names()["HGET"] == 2
