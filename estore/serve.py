@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from estore.common.config import Settings
+from estore.common.listen import ensure_port_free
 from estore.common.logs import configure_logging
 from estore.common.runtime import grpc_server, token_verifier
 from estore.common.server import serve_until_signalled
@@ -15,8 +16,10 @@ from estore.services import SERVICES
 Report = Callable[[dict[str, int]], None]
 
 
-async def _serve(settings: Settings, service: str, report: Report | None) -> None:
+async def _serve(settings: Settings, service: str, report: Report | None, share_port: bool) -> None:
     entry = SERVICES[service]
+    if not share_port:  # say so before connecting to any store (the bind would refuse anyway)
+        ensure_port_free(settings.host, entry.port(settings))
     definition = await entry.create(settings)
     server = grpc_server(
         definition,
@@ -24,6 +27,7 @@ async def _serve(settings: Settings, service: str, report: Report | None) -> Non
         token_verifier(settings),
         entry.port(settings),
         entry.metrics_port(settings),
+        share_port=share_port,
     )
 
     def started() -> None:
@@ -34,8 +38,16 @@ async def _serve(settings: Settings, service: str, report: Report | None) -> Non
 
 
 def serve_service(
-    settings: Settings, service: str, log_file: Path | None = None, report: Report | None = None
+    settings: Settings,
+    service: str,
+    log_file: Path | None = None,
+    report: Report | None = None,
+    *,
+    share_port: bool = False,
 ) -> None:
-    """Serve `service` until SIGTERM or SIGINT; `report` hears its bound ports once it serves."""
+    """Serve `service` until SIGTERM or SIGINT; `report` hears its bound ports once it serves.
+
+    PortInUse if another process serves the port, unless `share_port` (a `--workers` worker).
+    """
     configure_logging(service, settings.log_level, log_file=log_file)
-    asyncio.run(_serve(settings, service, report))
+    asyncio.run(_serve(settings, service, report, share_port))

@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 from estore.common.config import ConfigError, Settings
-from estore.serve import serve_service
-from estore.services import PORT_FIELDS
+from estore.common.listen import ensure_port_free
+from estore.serve import Report, serve_service
+from estore.services import PORT_FIELDS, SERVICES
 from estore.supervise import RestartPolicy, StartFailed, StopRequested, Supervisor
 
 
@@ -22,6 +23,11 @@ def worker_settings(settings: Settings, service: str, index: int) -> Settings:
     return dataclasses.replace(settings, **changes)
 
 
+def serve_worker(settings: Settings, service: str, report: Report) -> None:
+    """One worker: serves the port its siblings serve too (SO_REUSEPORT)."""
+    serve_service(settings, service, None, report, share_port=True)
+
+
 def _say(message: str) -> None:
     print(f"estore serve: {message}", file=sys.stderr, flush=True)
 
@@ -32,11 +38,14 @@ def run_workers(
     """Serve with `workers` processes, restarting any that dies; SIGTERM/SIGINT drains them all.
 
     Exits 0 after a stop signal when every worker drained cleanly, and 1 when a worker keeps
-    dying soon after it starts, or cannot start at all.
+    dying soon after it starts, or cannot start at all. PortInUse (a ConfigError) when another
+    process serves the port already.
     """
     configs = [worker_settings(settings, service, i) for i in range(workers)]
+    # The workers share the port with each other only: not with a process already there.
+    ensure_port_free(settings.host, SERVICES[service].port(settings))
     specs = [
-        (f"{service} worker {i}", serve_service, (config, service, None))
+        (f"{service} worker {i}", serve_worker, (config, service))
         for i, config in enumerate(configs)
     ]
     policy = policy or RestartPolicy(stop_timeout=settings.shutdown_grace_seconds + 5)

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.embedded.postgres import EmbeddedPostgres
 from estore.embedded.redis import EmbeddedRedis
+from estore.embedded.redis_cluster import EmbeddedRedisCluster
 
 ISSUER = "estore"
 AUDIENCE = "estore"
@@ -63,12 +64,33 @@ def database_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(scratch_dir: Path) -> Iterator[EmbeddedRedisCluster]:
+    """A Redis Cluster (three masters, three replicas) for the whole session, on free ports."""
+    cluster = EmbeddedRedisCluster(scratch_dir / "redis-cluster")
+    assert not set(cluster.ports) & MACHINE_PORTS
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> str:
-    """The session's Redis, emptied for this test."""
-    with redis_sync.Redis.from_url(redis_server.url()) as client:
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    """ "redis" (a single server) or "cluster": what redis_url names."""
+    return str(getattr(request, "param", "redis"))
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, redis_kind: str) -> str:
+    """The session's Redis, or its Redis Cluster, emptied for this test."""
+    if redis_kind == "cluster":
+        cluster: EmbeddedRedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        return cluster.url()
+    server: EmbeddedRedis = request.getfixturevalue("redis_server")
+    with redis_sync.Redis.from_url(server.url()) as client:
         client.flushall()
-    return redis_server.url()
+    return server.url()
 
 
 @pytest.fixture(scope="session")

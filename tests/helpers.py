@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -100,3 +101,15 @@ async def refused_within(
         elapsed = time.monotonic() - started
         assert elapsed < seconds, f"still accepted after {elapsed:.1f} s"
         await asyncio.sleep(0.05)
+
+
+# Folders whose conftest calls on_both_redis_kinds run each test that takes redis_url twice:
+# on the single Redis and on the cluster (a test marked single_redis only on the first).
+REDIS_KINDS = ("redis", "cluster")
+
+
+def on_both_redis_kinds(metafunc: pytest.Metafunc) -> None:
+    """pytest_generate_tests for such a folder."""
+    if "redis_url" in metafunc.fixturenames:
+        kinds = REDIS_KINDS[:1] if metafunc.definition.get_closest_marker("single_redis") else None
+        metafunc.parametrize("redis_kind", kinds or REDIS_KINDS, indirect=True)

@@ -12,7 +12,15 @@ import redis
 
 from estore.backup.manifest import USERS_DUMP, Manifest, RedisSnapshot, read_verified
 from estore.backup.redis_copy import copy_database, snapshot_server
-from estore.backup.tools import BackupError, find_tool, postgres_target, redact_url, run_tool, say
+from estore.backup.tools import (
+    BackupError,
+    find_tool,
+    postgres_target,
+    redact_url,
+    refuse_cluster,
+    run_tool,
+    say,
+)
 from estore.embedded.redis import EmbeddedRedis
 from estore.stack import StoreUrls
 
@@ -82,6 +90,7 @@ def _restore_redis(target: str, sources: list[tuple[RedisSnapshot, EmbeddedRedis
 
 def restore_backup(urls: StoreUrls, directory: Path, *, assume_yes: bool = False) -> None:
     """Replace the stores' contents with the backup in `directory`, after checking it whole."""
+    refuse_cluster(urls.inventory_redis_url, urls.payments_redis_url)
     manifest = read_verified(directory)
     _say(f"backup of {manifest.created_at} (estore {manifest.estore_version}): checksums match")
     pg_restore = find_tool("pg_restore")

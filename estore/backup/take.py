@@ -21,6 +21,7 @@ from estore.backup.tools import (
     postgres_target,
     redact_url,
     redis_cli_target,
+    refuse_cluster,
     run_tool,
     say,
 )
@@ -90,6 +91,7 @@ def _dump_postgres(pg_dump: str, url: str, target: Path) -> None:
 
 def take_backup(urls: StoreUrls, directory: Path, *, force: bool = False) -> Manifest:
     """Write every store into `directory` (Redis first, then PostgreSQL) and the manifest last."""
+    refuse_cluster(urls.inventory_redis_url, urls.payments_redis_url)
     pg_dump, redis_cli = find_tool("pg_dump"), find_tool("redis-cli")
     _prepare_directory(directory, force)
     snapshots = redis_snapshots(urls)

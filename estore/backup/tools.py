@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from estore.common.redis_cluster import is_cluster_url
+
 REDACTED = "***"
 PACKAGES = {
     "pg_dump": "postgresql-client",
@@ -60,6 +62,16 @@ def run_tool(command: Sequence[str], env: Mapping[str, str] | None = None) -> No
         output = (result.stderr.strip() or result.stdout.strip()).splitlines()[-5:]
         name = Path(command[0]).name
         raise BackupError(f"{name} failed (exit {result.returncode}): " + " / ".join(output))
+
+
+def refuse_cluster(*urls: str) -> None:
+    """BackupError for a Redis Cluster URL: a snapshot of one node would hold only its slots."""
+    for url in urls:
+        if is_cluster_url(url):
+            raise BackupError(
+                f"{redact_url(url)} is a Redis Cluster, which estore backup and restore do not"
+                " handle yet: back up each master with `redis-cli --rdb` (docs/operations.md)"
+            )
 
 
 def redact_url(url: str) -> str:

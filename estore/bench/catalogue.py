@@ -106,6 +106,7 @@ async def _shape_row(
     store: InventoryStore, service: ProductService, shape: str, size: int, pages: int
 ) -> dict[str, Any]:
     redis = store.redis
+    assert isinstance(redis, Redis)  # the catalogue bench starts a single Redis of its own
     f, order_by = SHAPES[shape]
     await service.list_products(f, order_by, 50, "")  # warm: scripts loaded, layout checked
     costs: list[_Cost] = []

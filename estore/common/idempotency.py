@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-
 from estore.common import context, errors
 from estore.common.leases import kept_alive
+from estore.common.redis import RedisClient
 
 T = TypeVar("T")
 log = logging.getLogger("estore.idempotency")
@@ -107,7 +106,7 @@ class Idempotency:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         key_prefix: str,
         *,
         ttl_seconds: int = DAY_SECONDS,

@@ -40,6 +40,8 @@ def grpc_server(
     verifier: TokenVerifier,
     port: int,
     metrics_port: int | None = None,
+    *,
+    share_port: bool = False,
 ) -> GrpcServer:
     """A GrpcServer for `definition` configured from `settings`."""
     return GrpcServer(
@@ -51,6 +53,7 @@ def grpc_server(
         credentials=settings.tls.server_credentials(),
         probe_interval=settings.health_probe_interval_seconds,
         grace=settings.shutdown_grace_seconds,
+        share_port=share_port,
     )
 
 

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from estore.common.auth import TokenVerifier
 from estore.common.breaker import StoreBreaker
 from estore.common.interceptor import ServerInterceptor
+from estore.common.listen import PortInUse
 from estore.common.metrics import Metrics, Sampler
 from estore.common.reflection import enable_reflection
 from estore.common.revocations import RevocationList
@@ -70,6 +71,7 @@ class GrpcServer:
         grace: float = 10.0,
         metrics_port: int | None = None,
         credentials: grpc.ServerCredentials | None = None,
+        share_port: bool = False,
     ) -> None:
         self.definition = definition
         self.metrics = Metrics(definition.name)
@@ -88,7 +90,9 @@ class GrpcServer:
         self._server = grpc.aio.server(
             interceptors=(interceptor,),
             options=(
-                ("grpc.so_reuseport", 1),
+                # Only `estore serve --workers` shares a port; otherwise the kernel refuses a
+                # second process there, rather than splitting calls between the two.
+                ("grpc.so_reuseport", 1 if share_port else 0),
                 ("grpc.max_receive_message_length", definition.max_message_bytes),
             ),
             maximum_concurrent_rpcs=definition.max_concurrent_rpcs,
@@ -106,10 +110,14 @@ class GrpcServer:
         definition.register(self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         enable_reflection(self._server, [definition.full_name, health.SERVICE_NAME])
-        if self._credentials is not None:
-            self.port = self._server.add_secure_port(self._address, self._credentials)
-        else:
-            self.port = self._server.add_insecure_port(self._address)
+        try:
+            if self._credentials is not None:
+                self.port = self._server.add_secure_port(self._address, self._credentials)
+            else:
+                self.port = self._server.add_insecure_port(self._address)
+        except RuntimeError as error:  # grpc's "Failed to bind"
+            host, _, port = self._address.rpartition(":")
+            raise PortInUse(host, int(port)) from error
         if self.port == 0:
             raise OSError(f"cannot listen on {self._address}")
         await self._set_health(await self._probe_once())

@@ -12,6 +12,7 @@ from grpc_status import rpc_status
 
 from estore.common import errors
 from estore.common.redis import PoolExhausted
+from estore.common.redis_cluster import CLUSTER_DOWN, ClusterPoolExhausted
 
 STATUS_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -32,12 +33,17 @@ STATUS_CODES: dict[type[errors.DomainError], grpc.StatusCode] = {
 STORE_DOWN: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    *CLUSTER_DOWN,
     psycopg.OperationalError,
     psycopg_pool.PoolTimeout,
 )
 
 # Of those, the ones that only say every pooled connection stayed busy: the store may be fine.
-POOL_WAIT: tuple[type[Exception], ...] = (PoolExhausted, psycopg_pool.PoolTimeout)
+POOL_WAIT: tuple[type[Exception], ...] = (
+    PoolExhausted,
+    ClusterPoolExhausted,
+    psycopg_pool.PoolTimeout,
+)
 
 
 # Trailers past gRPC's 8 KiB soft limit are refused at random, so the status stays well below:

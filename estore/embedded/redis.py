@@ -26,15 +26,21 @@ def redis_server_binary() -> str:
 
 
 class EmbeddedRedis:
-    """redis-server on 127.0.0.1:`port`, its files in `data_dir`; with a config file if given."""
+    """redis-server on 127.0.0.1:`port`, its files in `data_dir`; config file, options if given."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, config_file: Path | None = None
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        config_file: Path | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._config_file = config_file
+        self._extra_args = extra_args or []
         self._executor: TCPExecutor | None = None
 
     def url(self, db: int = 0) -> str:
@@ -54,6 +60,7 @@ class EmbeddedRedis:
             "--dir", str(self.data_dir),
             "--daemonize", "no",
             "--logfile", "",
+            *self._extra_args,
         ]  # fmt: skip
         log_file = (self.data_dir / "redis.log").open("ab")
         self._executor = TCPExecutor(

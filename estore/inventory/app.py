@@ -7,7 +7,13 @@ import contextlib
 from estore.common.config import ConfigError, Settings
 from estore.common.errors import Unavailable
 from estore.common.metrics import Sample
-from estore.common.redis import RedisProbe, connect_redis, connection_samples, dedicated_redis
+from estore.common.redis import (
+    RedisProbe,
+    check_topology_at_start,
+    connect_redis,
+    connection_samples,
+    dedicated_redis,
+)
 from estore.common.runtime import follow_revocations
 from estore.common.server import ServiceDefinition
 from estore.inventory.models import Clock, system_clock
@@ -57,9 +63,10 @@ async def create_service(
         max_connections=settings.redis_max_connections,
         pool_timeout=settings.pool_timeout_seconds,
     )
+    await check_topology_at_start(redis, "ESTORE_INVENTORY_REDIS_URL")
     # The watchers' reader blocks in XREAD: it has a connection of its own.
     reader = dedicated_redis(redis)
-    probe = RedisProbe(redis)
+    probe = RedisProbe(redis, "ESTORE_INVENTORY_REDIS_URL")
     store = InventoryStore(redis, reader=reader)
     servicer, stock, feed = build_servicer(store, settings, clock)
     revocations, stop_following = await follow_revocations(settings, "inventory")

@@ -56,10 +56,8 @@ from __future__ import annotations
 
 import secrets
 
-from redis.asyncio import Redis
-
 from estore.common.idempotency import Idempotency
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.store_catalog import DEFAULT_ROW_BUDGET, CatalogIndex
 from estore.inventory.store_catalog_layout import CatalogLayout
@@ -76,7 +74,11 @@ class InventoryStore:
     """Everything InventoryService keeps in Redis."""
 
     def __init__(
-        self, redis: Redis, *, reader: Redis | None = None, row_budget: int = DEFAULT_ROW_BUDGET
+        self,
+        redis: RedisClient,
+        *,
+        reader: RedisClient | None = None,
+        row_budget: int = DEFAULT_ROW_BUDGET,
     ) -> None:
         self.redis = redis
         self.scripts = Scripts.register(redis)

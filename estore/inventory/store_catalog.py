@@ -13,9 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.models import ProductOrder, SortField
 from estore.inventory.store_categories import CategoryStore
@@ -123,7 +121,7 @@ class CatalogIndex:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         scripts: Scripts,
         categories: CategoryStore,
         *,

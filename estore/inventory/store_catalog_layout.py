@@ -19,9 +19,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
-
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.rules_words import name_words
 from estore.inventory.store_errors import store_errors
@@ -37,7 +35,7 @@ log = logging.getLogger("estore.inventory")
 class CatalogLayout:
     """Knows whether the listing indexes are at LAYOUT_VERSION, and re-indexes them if not."""
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts) -> None:
         self._redis = redis
         self._scripts = scripts
         self._ready = False

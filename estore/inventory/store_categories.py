@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from redis.asyncio import Redis
-
-from estore.common.redis import text
+from estore.common.redis import RedisClient, queue_script, text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import as_hash, category_from_hash
 from estore.inventory.errors import (
@@ -60,7 +58,7 @@ def _raise_for(status: str, category: Category) -> None:
 class CategoryStore:
     """Category hashes, each parent's children set, and the all-categories name index."""
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts) -> None:
         self._redis = redis
         self._scripts = scripts
 
@@ -78,7 +76,7 @@ class CategoryStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for category in categories:
                 script_keys, args = _create_call(category)
-                pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+                queue_script(pipe, script.sha, script_keys, args)
             replies = await pipe.execute()
         for category, reply in zip(categories, replies, strict=True):
             _raise_for(text(reply[0]), category)

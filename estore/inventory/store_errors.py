@@ -10,9 +10,16 @@ from typing import Any, TypeVar
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from estore.common.errors import Unavailable
+from estore.common.redis_cluster import CLUSTER_DOWN
 
 C = TypeVar("C", bound=type)
-_DOWN = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+_DOWN: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    BusyLoadingError,
+    OSError,
+    *CLUSTER_DOWN,
+)
 
 
 def _unavailable() -> Unavailable:

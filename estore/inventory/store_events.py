@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import event_from_entry
 from estore.inventory.models import InventoryEvent
@@ -52,7 +50,9 @@ class EventPage:
 class EventLog:
     """Reads the event stream; writes happen inside the scripts that change the inventory."""
 
-    def __init__(self, redis: Redis, scripts: Scripts, reader: Redis | None = None) -> None:
+    def __init__(
+        self, redis: RedisClient, scripts: Scripts, reader: RedisClient | None = None
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
         # XREAD BLOCK holds its connection while it waits: it gets one outside the shared pool.

@@ -6,10 +6,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from estore.common.redis import text
+from estore.common.redis import RedisClient, queue_script, text
 from estore.inventory import store_keys, store_products_bulk
 from estore.inventory.codec_redis import (
     Hash,
@@ -92,7 +91,7 @@ def _status(reply: Sequence[Any]) -> str:
 class ProductStore:
     """The product hashes, their analytics, and every index a product is in."""
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts) -> None:
         self._redis = redis
         self._scripts = scripts
 
@@ -127,9 +126,8 @@ class ProductStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(store_keys.product(product_id))
             # EVALSHA directly: a pipelined Script object costs an extra SCRIPT EXISTS trip.
-            pipe.evalsha(
-                script.sha, 2, store_keys.product(product_id), store_keys.analytics(product_id), now
-            )
+            keys = [store_keys.product(product_id), store_keys.analytics(product_id)]
+            queue_script(pipe, script.sha, keys, [now])
             found, counted = await pipe.execute(raise_on_error=False)
         if isinstance(counted, NoScriptError):  # Redis lost its scripts (restart, flush)
             await script(

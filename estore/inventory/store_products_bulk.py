@@ -15,16 +15,18 @@ as it would have before its CreateProduct.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import hiredis
-from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
+from redis.exceptions import ClusterDownError, ResponseError
 
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import new_product_hash
 from estore.inventory.errors import CategoryNotFound
@@ -111,12 +113,40 @@ def _packed(commands: Sequence[Command]) -> list[tuple[bytes, int]]:
     return chunks
 
 
-async def _send(redis: Redis, chunks: Sequence[tuple[bytes, int]]) -> list[object]:
+@contextlib.asynccontextmanager
+async def _connection(redis: RedisClient) -> AsyncIterator[Connection]:
+    """A connection to the server that holds the inventory's keys (one hash tag, so one node
+    of a cluster)."""
+    if isinstance(redis, RedisCluster):
+        if not redis.get_nodes():
+            await redis.initialize()
+        node = redis.get_node_from_key(store_keys.EVENTS)
+        if node is None:  # no node serves the slot: the cluster is failing over
+            raise ClusterDownError("no node serves the inventory's slot")
+        connection = node.acquire_connection()
+        try:
+            yield connection
+        finally:
+            node.release(connection)
+        return
+    pool = redis.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        yield connection
+    finally:
+        await pool.release(connection)
+
+
+async def _send(redis: RedisClient, chunks: Sequence[tuple[bytes, int]]) -> list[object]:
     """Send the chunks on one connection, reading each one's replies before the next (so that
     Redis's reply buffer never fills while nobody reads it); ResponseError: the first error,
     after every reply is read."""
-    pool = redis.connection_pool
-    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    async with _connection(redis) as connection:
+        return await _exchange(connection, chunks)
+
+
+async def _exchange(connection: Connection, chunks: Sequence[tuple[bytes, int]]) -> list[object]:
+    """The replies of every chunk, sent one after the other on `connection`."""
     replies: list[object] = []
     error: ResponseError | None = None
     try:
@@ -132,14 +162,12 @@ async def _send(redis: Redis, chunks: Sequence[tuple[bytes, int]]) -> list[objec
     except BaseException:
         await connection.disconnect()
         raise
-    finally:
-        await pool.release(connection)
     if error is not None:
         raise error
     return replies
 
 
-async def _ancestors(redis: Redis, categories: Sequence[str]) -> dict[str, list[str]]:
+async def _ancestors(redis: RedisClient, categories: Sequence[str]) -> dict[str, list[str]]:
     """Each category with its ancestors, itself first (a level per round trip)."""
     chains = {category: [category] for category in categories}
     walking = list(categories)
@@ -186,7 +214,7 @@ def pack(
     return PackedBatch(tuple(_packed(writes)), len(batch.category_of) // 2, batch.in_category)
 
 
-async def write(redis: Redis, batch: PackedBatch) -> int:
+async def write(redis: RedisClient, batch: PackedBatch) -> int:
     """Send a packed batch and count its products in their subtrees; how many it created."""
     if not batch.products:
         return 0
@@ -204,7 +232,7 @@ async def write(redis: Redis, batch: PackedBatch) -> int:
 
 
 async def present(
-    redis: Redis, ids: Sequence[str], categories: Sequence[str] = ()
+    redis: RedisClient, ids: Sequence[str], categories: Sequence[str] = ()
 ) -> frozenset[str]:
     """The products among `ids` already there; CategoryNotFound if a category is missing."""
     checks: list[Command] = [("EXISTS", store_keys.category(c)) for c in categories]
@@ -217,7 +245,7 @@ async def present(
 
 
 async def create_many(
-    redis: Redis, drafts: Sequence[NewRecord], created_by: int, now: int, apart_ms: int = 0
+    redis: RedisClient, drafts: Sequence[NewRecord], created_by: int, now: int, apart_ms: int = 0
 ) -> int:
     """Store the new products among `drafts` (an id already there is kept); how many were new.
     The k-th is created at now + k * apart_ms. CategoryNotFound, before anything is written,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from estore.common.redis import RedisClient
 
 _LUA = Path(__file__).parent / "lua"
 
@@ -38,11 +39,11 @@ class Scripts:
     read_events: AsyncScript
 
     @classmethod
-    def register(cls, redis: Redis) -> Scripts:
+    def register(cls, redis: RedisClient) -> Scripts:
         """Register every script with `redis` (nothing is sent until first use)."""
         return cls(**{f.name: redis.register_script(source(f.name)) for f in fields(cls)})
 
-    async def load(self, redis: Redis) -> None:
+    async def load(self, redis: RedisClient) -> None:
         """SCRIPT LOAD every script now, so the first calls need no retry."""
         for f in fields(self):
             script: AsyncScript = getattr(self, f.name)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
 from estore.common import errors
 from estore.common.idempotency import fingerprint
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import as_hash, product_from_hash, reservation_from_hash
 from estore.inventory.errors import (
@@ -36,7 +34,7 @@ SWEEP_BATCH = 100
 class StockStore:
     """Available, reserved and sold counters, and the reservations that move units between them."""
 
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts) -> None:
         self._redis = redis
         self._scripts = scripts
 

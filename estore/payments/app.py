@@ -8,7 +8,13 @@ from estore.common.config import Settings
 from estore.common.idempotency import Idempotency
 from estore.common.metrics import Sample
 from estore.common.paging import PageTokens
-from estore.common.redis import RedisProbe, connect_redis, connection_samples, shared_secret
+from estore.common.redis import (
+    RedisProbe,
+    check_topology_at_start,
+    connect_redis,
+    connection_samples,
+    shared_secret,
+)
 from estore.common.runtime import follow_revocations, service_token
 from estore.common.server import ServiceDefinition
 from estore.payments.inventory_client import InventoryClient
@@ -53,7 +59,8 @@ async def create_service(
         max_connections=settings.redis_max_connections,
         pool_timeout=settings.pool_timeout_seconds,
     )
-    probe = RedisProbe(redis)
+    await check_topology_at_start(redis, "ESTORE_PAYMENTS_REDIS_URL")
+    probe = RedisProbe(redis, "ESTORE_PAYMENTS_REDIS_URL")
     client = _inventory_client(settings) if inventory is None else None
     inventory = inventory or client
     assert inventory is not None

@@ -28,8 +28,13 @@ log = logging.getLogger("estore.payments.inventory")
 SERVICE = "estore.inventory.v1.InventoryService"
 # Every call we make is idempotent (reservation ids, request ids), so UNAVAILABLE is retried
 # by the channel itself, with the same request, inside the call's deadline.
+# Calls take turns over every address the target resolves to (`dns:///`, `ipv4:a:p,b:p`), and
+# the channel watches each instance's health (grpc.health.v1 Watch on InventoryService): one
+# that reports NOT_SERVING (draining, or its Redis down) gets no new calls until it recovers.
 SERVICE_CONFIG = json.dumps(
     {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "healthCheckConfig": {"serviceName": SERVICE},
         "methodConfig": [
             {
                 "name": [{"service": SERVICE}],
@@ -41,7 +46,7 @@ SERVICE_CONFIG = json.dumps(
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
             }
-        ]
+        ],
     }
 )
 

@@ -17,9 +17,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
-from redis.asyncio import Redis
-
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.payments.cards import CardInput, normalise_number
 
 
@@ -94,7 +92,7 @@ TEST_CARDS: dict[str, tuple[ChargeOutcome, str]] = {
 class SimulatedProcessor:
     """Answers per TEST_CARDS (any other valid card succeeds) after `latency_seconds`."""
 
-    def __init__(self, redis: Redis, *, latency_seconds: float = 0.0) -> None:
+    def __init__(self, redis: RedisClient, *, latency_seconds: float = 0.0) -> None:
         self._redis = redis
         self._latency = latency_seconds
         self._prefix = "sim:{sim}"

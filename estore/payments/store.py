@@ -13,11 +13,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from estore.common.idempotency import Claim
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.payments.codec import (
     method_fields,
     method_from_fields,
@@ -114,7 +113,7 @@ class TransitionResult:
 class PaymentStore:
     """Orders, their indexes, and payment methods in Redis."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._create = redis.register_script((_LUA / "create_order.lua").read_text())
         self._transition = redis.register_script((_LUA / "transition.lua").read_text())

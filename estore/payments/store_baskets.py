@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from redis.asyncio import Redis
-
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 
 Plan = list[tuple[str, int, str]]  # (product id, units, reservation id) per line
 _LUA = Path(__file__).parent / "lua"
@@ -24,7 +22,7 @@ _LUA = Path(__file__).parent / "lua"
 class BasketStore:
     """Intents of orders being created, each one script or transaction on the `{pay}` slot."""
 
-    def __init__(self, redis: Redis, prefix: str, creating_index: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str, creating_index: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self.index = creating_index

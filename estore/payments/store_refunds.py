@@ -16,10 +16,9 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.payments.codec import parse_units, refund_entry, refunded_field, to_ms
 from estore.payments.models import Order, OrderStatus, Refund, RefundState
 from estore.payments.store import DUE, index, index_member, order_key, refund_states_key
@@ -44,7 +43,7 @@ def in_progress_member(order_id: str, refund_id: str) -> str:
 class RefundStore:
     """Each step of a refund as one atomic script on the order's keys."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         def script(name: str) -> AsyncScript:
             return redis.register_script((_LUA / f"refund_{name}.lua").read_text())
 

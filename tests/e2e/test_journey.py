@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+
+import pytest
 
 from estore.common.auth import TokenIssuer, TokenVerifier
 from generated.estore.common.v1 import money_pb2
@@ -11,13 +14,14 @@ from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from tests.e2e.suite import ADMIN_EMAIL, ADMIN_PASSWORD, running_suite
-from tests.helpers import bearer
+from tests.helpers import REDIS_KINDS, bearer
 
 
 def usd(minor: int) -> money_pb2.Money:
     return money_pb2.Money(currency_code="USD", minor_units=minor)
 
 
+@pytest.mark.parametrize("redis_kind", REDIS_KINDS, indirect=True)  # and on a Redis Cluster
 async def test_register_verify_buy_and_refund(
     tmp_path: Path,
     users_database_url: str,
@@ -64,6 +68,11 @@ async def test_register_verify_buy_and_refund(
                 metadata=admin,
             )
         ).product  # fmt: skip
+        # The admin watches the product's stock from its first event on.
+        watch = inventory.WatchInventory(
+            inv_pb.WatchInventoryRequest(product_ids=[product.id], after_event_id="0-0"),
+            metadata=admin,
+        )
 
         # Ana adds a card and orders three.
         card = pay_pb.Card(number="4242 4242 4242 4242", exp_month=12, exp_year=2031, cvc="123")
@@ -107,3 +116,12 @@ async def test_register_verify_buy_and_refund(
         assert stock.product.quantity == 20
         mine = await payments.ListOrders(pay_pb.ListOrdersRequest(), metadata=ana)
         assert [o.id for o in mine.orders] == [order.id]
+
+        # The watch saw the three held, then sold, then back on the shelf.
+        seen: list[tuple[int, int]] = []
+        while seen[-1:] != [(20, 0)] or len(seen) < 2:
+            reply = await asyncio.wait_for(watch.read(), timeout=10)
+            seen.append((reply.event.quantity, reply.event.reserved))
+        watch.cancel()
+        assert (17, 3) in seen
+        assert seen.index((17, 3)) < seen.index((17, 0))

@@ -223,3 +223,44 @@ def test_a_killed_worker_is_restarted_and_sigterm_still_exits_0(
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["single", "workers"])
+def test_a_port_another_process_serves_is_refused(
+    tmp_path: Path, redis_url: str, workers: list[str]
+) -> None:
+    ensure_dev_keys(tmp_path / "keys/jwt_private.pem", tmp_path / "keys/jwt_public.pem")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ESTORE_DATA_DIR": str(tmp_path),
+        "ESTORE_REDIS_URL": redis_url,
+        "ESTORE_HOST": "127.0.0.1",
+        "ESTORE_INVENTORY_PORT": str(port),
+        "ESTORE_INVENTORY_METRICS_PORT": "0",
+        "ESTORE_USERS_TARGET": f"127.0.0.1:{free_port()}",
+    }
+    first = subprocess.Popen(
+        [str(BIN / "estore"), "serve", "inventory"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "first.log").open("wb"),
+    )
+    try:
+        _wait_until_serving(port, first)
+        second = subprocess.run(
+            [str(BIN / "estore"), "serve", "inventory", *workers],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert second.returncode != 0
+        assert f"127.0.0.1:{port} is already served by another process" in second.stderr
+        assert "--workers" in second.stderr
+        assert first.poll() is None  # the first one serves on, alone
+        assert grpcurl(f"127.0.0.1:{port}", "grpc.health.v1.Health/Check").returncode == 0
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)

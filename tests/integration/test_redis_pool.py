@@ -1,4 +1,7 @@
-"""The Redis pool: a wait for a busy pool ends in PoolExhausted, a refused connection does not."""
+"""The Redis pool: a wait for a busy pool ends in PoolExhausted, a refused connection does not.
+
+Both on a single Redis and on a Redis Cluster (whose client redis-py does not bound by itself).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,14 @@ import time
 import pytest
 from redis.exceptions import ConnectionError
 
-from estore.common.redis import PoolExhausted, connect_redis, dedicated_redis
+from estore.common.redis import connect_redis, dedicated_redis
 from estore.common.status import POOL_WAIT, STORE_DOWN
 from estore.embedded.ports import free_port
+from tests.helpers import on_both_redis_kinds
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_redis_kinds(metafunc)
 
 
 async def test_a_busy_pool_makes_a_call_wait_a_bounded_time(redis_url: str) -> None:
@@ -25,7 +33,7 @@ async def test_a_busy_pool_makes_a_call_wait_a_bounded_time(redis_url: str) -> N
         holders = [asyncio.create_task(hold()) for _ in range(2)]
         await asyncio.sleep(0.3)
         started = time.perf_counter()
-        with pytest.raises(PoolExhausted) as caught:
+        with pytest.raises(POOL_WAIT) as caught:
             await redis.get("k")
         assert time.perf_counter() - started < 2.0
         assert isinstance(caught.value, POOL_WAIT)
@@ -39,11 +47,12 @@ async def test_a_busy_pool_makes_a_call_wait_a_bounded_time(redis_url: str) -> N
         await redis.aclose()
 
 
-async def test_a_refused_connection_is_a_store_down_not_a_busy_pool() -> None:
-    redis = connect_redis(f"redis://127.0.0.1:{free_port()}/0", "X", pool_timeout=0.2)
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
+async def test_a_refused_connection_is_a_store_down_not_a_busy_pool(scheme: str) -> None:
+    redis = connect_redis(f"{scheme}://127.0.0.1:{free_port()}", "X", pool_timeout=0.2)
     try:
         with pytest.raises(ConnectionError) as caught:
             await redis.get("k")
-        assert not isinstance(caught.value, PoolExhausted)
+        assert not isinstance(caught.value, POOL_WAIT)
     finally:
         await redis.aclose()

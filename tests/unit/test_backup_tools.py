@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from estore.backup.take import redis_db
+from estore.backup.restore import restore_backup
+from estore.backup.take import redis_db, take_backup
 from estore.backup.tools import (
     BackupError,
     find_tool,
@@ -12,6 +15,7 @@ from estore.backup.tools import (
     redact_url,
     redis_cli_target,
 )
+from estore.stack import StoreUrls
 
 
 def test_passwords_never_reach_a_manifest() -> None:
@@ -47,3 +51,16 @@ def test_a_missing_tool_names_the_package_to_install(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(BackupError, match=r"apt-get install redis-tools"):
         find_tool("redis-cli")
+
+
+@pytest.mark.parametrize("command", ["backup", "restore"])
+def test_a_redis_cluster_is_refused_before_anything_is_touched(
+    command: str, tmp_path: Path
+) -> None:
+    cluster = "redis+cluster://:secret@10.0.0.1:7000,10.0.0.2:7001"
+    urls = StoreUrls("postgresql://db/estore", cluster, cluster)
+    run = take_backup if command == "backup" else restore_backup
+    with pytest.raises(BackupError, match="is a Redis Cluster") as caught:
+        run(urls, tmp_path / "backup")
+    assert "secret" not in str(caught.value)
+    assert not (tmp_path / "backup").exists()

@@ -13,9 +13,13 @@ from estore.inventory.app import create_service
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
-from tests.helpers import ErrorDetails, bearer, error_details, running_server
+from tests.helpers import ErrorDetails, bearer, error_details, on_both_redis_kinds, running_server
 
 Metadata = tuple[tuple[str, str], ...]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_redis_kinds(metafunc)  # every test here runs on a single Redis and on a cluster
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ import time
 import grpc
 import pytest
 from google.protobuf import duration_pb2
-from redis.asyncio import Redis
 
 from estore.common.idempotency import fingerprint
+from estore.common.redis import connect_redis
 from estore.inventory import store_keys
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from tests.grpc.inventory.conftest import expect_error
@@ -121,7 +121,9 @@ async def test_adjust_stock_failure_is_remembered_for_its_request_id(
 async def test_request_still_in_flight_is_aborted(stub, callers, make_product, redis_url) -> None:
     created = await make_product(quantity=1)
     request = pb.AdjustStockRequest(product_id=created.id, delta=1, reason="", request_id="busy")
-    async with Redis.from_url(redis_url) as redis:  # another instance is running this request
+    async with connect_redis(
+        redis_url, "test"
+    ) as redis:  # another instance is running this request
         await redis.hset(
             f"{store_keys.IDEMPOTENCY_PREFIX}:adjust_stock:busy",
             mapping={"fingerprint": fingerprint(created.id, 1, ""), "state": "running"},

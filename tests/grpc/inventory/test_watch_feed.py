@@ -7,8 +7,8 @@ import asyncio
 
 import grpc
 import pytest
-import redis as redis_sync
 
+from estore.common.redis import connect_redis
 from estore.inventory import store_keys, task_event_feed
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from tests.grpc.inventory.conftest import expect_error
@@ -42,8 +42,8 @@ async def test_resuming_from_a_trimmed_event_is_told_so(
     ids = [event.id for event in await _read(history, 6)]
     history.cancel()
     # The stream drops its oldest events (as XADD MAXLEN does past 10,000): two stay.
-    with redis_sync.Redis.from_url(redis_url) as redis:
-        redis.xtrim(store_keys.EVENTS, maxlen=2, approximate=False)
+    async with connect_redis(redis_url, "test") as redis:
+        await redis.xtrim(store_keys.EVENTS, maxlen=2, approximate=False)
 
     trimmed = stub.WatchInventory(watch(after_event_id=ids[0]), metadata=callers.service)
     details = await expect_error(trimmed.read(), grpc.StatusCode.OUT_OF_RANGE, "EVENTS_TRIMMED")

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import grpc
 import pytest
-from redis.asyncio import Redis
 
 from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.common.config import Settings
+from estore.common.redis import RedisClient, connect_redis
 from estore.common.server import GrpcServer
 from estore.inventory.app import create_service as create_inventory
 from estore.payments.app import create_service as create_payments
@@ -22,9 +22,13 @@ from generated.estore.inventory.v1 import inventory_service_pb2 as inv_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as pay_grpc
-from tests.helpers import bearer
+from tests.helpers import bearer, on_both_redis_kinds
 
 GOOD_CARD = "4242424242424242"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_redis_kinds(metafunc)  # every test here runs on a single Redis and on a cluster
 
 
 @dataclass
@@ -35,7 +39,7 @@ class Shop:
     payments: pay_grpc.PaymentServiceStub
     inventory_server: GrpcServer
     payments_server: GrpcServer
-    redis: Redis
+    redis: RedisClient
     admin: tuple[tuple[str, str], ...]
     buyer: tuple[tuple[str, str], ...]
     other: tuple[tuple[str, str], ...]
@@ -122,7 +126,7 @@ async def open_shop(
     payments_port = await payments_server.start()
     inventory_channel = grpc.aio.insecure_channel(f"127.0.0.1:{inventory_port}")
     payments_channel = grpc.aio.insecure_channel(f"127.0.0.1:{payments_port}")
-    redis = Redis.from_url(redis_url)
+    redis = connect_redis(redis_url, "test")
     try:
         yield Shop(
             inventory=inv_grpc.InventoryServiceStub(inventory_channel),

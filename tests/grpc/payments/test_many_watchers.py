@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from redis.asyncio import Redis
 
 from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.common.config import Settings
+from estore.common.redis import connect_redis
 from estore.common.server import GrpcServer
 from estore.inventory.app import create_service as create_inventory
 from estore.payments.app import create_service as create_payments
@@ -51,7 +51,7 @@ async def crowded_shop(
         grpc.aio.insecure_channel(f"127.0.0.1:{inventory_port}") as inventory_channel,
         grpc.aio.insecure_channel(f"127.0.0.1:{payments_port}") as payments_channel,
     ):
-        redis = Redis.from_url(redis_url)
+        redis = connect_redis(redis_url, "test")
         yield Shop(
             inventory=inv_grpc.InventoryServiceStub(inventory_channel),
             payments=pay_grpc.PaymentServiceStub(payments_channel),

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from generated.estore.payments.v1 import payment_service_pb2 as pb
 from tests.grpc.payments.conftest import Shop
 
+pytestmark = pytest.mark.single_redis  # MONITOR watches one server
 BACKGROUND = {"ZRANGEBYSCORE", "ZRANGE", "XREAD", "PING", "HELLO", "INFO", "CLIENT", "SELECT"}
 
 
@@ -35,6 +36,7 @@ class Seen:
 @pytest.fixture
 async def monitor(shop: Shop) -> AsyncIterator[Seen]:
     seen = Seen()
+    assert isinstance(shop.redis, Redis)
     client = Redis(connection_pool=shop.redis.connection_pool)
     async with client.monitor() as feed:
 

@@ -9,9 +9,9 @@ import time
 from collections import Counter
 
 import grpc
-from redis.asyncio import Redis
 
 from estore.common.auth import TokenIssuer, TokenVerifier
+from estore.common.redis import connect_redis
 from estore.inventory import store_keys
 from estore.payments.processor import RefundOutcome, RefundResult, SimulatedProcessor
 from estore.payments.store import order_key
@@ -130,7 +130,7 @@ async def test_a_refund_cut_short_by_the_processor_is_finished_by_recovery(
     token_verifier: TokenVerifier,
     feed_env: dict[str, str],
 ) -> None:
-    redis = Redis.from_url(redis_url)
+    redis = connect_redis(redis_url, "test")
     processor = FailingRefunds(redis)
     env = {"ESTORE_PAYMENTS_LEASE_SECONDS": "1"}
     try:

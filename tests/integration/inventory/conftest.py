@@ -5,21 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from redis.asyncio import Redis
 
 from estore.common.auth import Caller
 from estore.common.config import Settings
+from estore.common.redis import RedisClient, connect_redis
 from estore.inventory.models import Category, Money, NewProduct, Product
 from estore.inventory.rules_listing import PageTokenSource
 from estore.inventory.service_categories import CategoryService
 from estore.inventory.service_products import ProductService
 from estore.inventory.service_stock import StockService
 from estore.inventory.store import InventoryStore
+from tests.helpers import on_both_redis_kinds
 
 ADMIN = Caller(user_id=1, is_admin=True, is_verified=True)
 SERVICE = Caller(is_service=True)
 USER = Caller(user_id=2, is_verified=True)
 START_MS = 1_700_000_000_000
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_redis_kinds(metafunc)  # the stores and scripts on a single Redis and on a cluster
 
 
 class FakeClock:
@@ -59,7 +64,7 @@ class Inventory:
 
 @pytest.fixture
 async def redis(redis_url: str):
-    client = Redis.from_url(redis_url)
+    client = connect_redis(redis_url, "test")
     yield client
     await client.aclose()
 
@@ -69,7 +74,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def build_inventory(redis: Redis, clock: FakeClock, *, row_budget: int | None = None) -> Inventory:
+def build_inventory(
+    redis: RedisClient, clock: FakeClock, *, row_budget: int | None = None
+) -> Inventory:
     """Services wired as app.py wires them, with the fake clock."""
     settings = Settings.from_env({})
     store = (
@@ -88,5 +95,5 @@ def build_inventory(redis: Redis, clock: FakeClock, *, row_budget: int | None = 
 
 
 @pytest.fixture
-def inventory(redis: Redis, clock: FakeClock) -> Inventory:
+def inventory(redis: RedisClient, clock: FakeClock) -> Inventory:
     return build_inventory(redis, clock)

@@ -7,12 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from estore.bench.catalogue import SHAPES, measure, table, write
 from estore.cli import main
 from estore.common.config import Settings
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.demo import seed_bulk
 from estore.inventory import store_keys
 from estore.inventory.errors import CategoryNotFound
@@ -63,6 +62,7 @@ def test_seed_demo_refuses_a_product_count_below_one(capsys: pytest.CaptureFixtu
     assert "--products must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.single_redis  # the catalogue bench reads one server's SLOWLOG and commandstats
 async def test_the_catalogue_bench_measures_every_shape_at_every_size(
     redis_url: str, tmp_path: Path
 ) -> None:
@@ -86,7 +86,7 @@ async def test_the_catalogue_bench_measures_every_shape_at_every_size(
     assert chart.read_bytes().startswith(b"\x89PNG")
 
 
-async def _contents(redis: Redis) -> dict[str, object]:
+async def _contents(redis: RedisClient) -> dict[str, object]:
     """Every key's value, comparable across two loads (stream entries without their ids)."""
     found: dict[str, object] = {}
     for raw in await redis.keys("*"):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.models import (
     Category,
@@ -107,7 +105,7 @@ async def test_moves_and_product_changes_keep_subtrees_exact(inventory: Inventor
     assert await _counts(inventory) == {a.id: 1}
 
 
-async def _as_layout_1(redis: Redis) -> None:
+async def _as_layout_1(redis: RedisClient) -> None:
     """Turn the data into what the version before issue 11 wrote."""
     await redis.delete(
         store_keys.CATEGORY_OF,

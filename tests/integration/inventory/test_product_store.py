@@ -6,9 +6,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
-from estore.common.redis import text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import product_fields, sort_member
 from estore.inventory.errors import ConcurrentModification, ProductNotFound
@@ -16,10 +15,10 @@ from estore.inventory.models import Money, NewProduct
 from tests.integration.inventory.conftest import ADMIN, Inventory
 
 
-async def _index_entries(redis: Redis, product_id: str) -> set[str]:
+async def _index_entries(redis: RedisClient, product_id: str) -> set[str]:
     """Every index key that holds the product, in either flavour (a test may scan)."""
     found = set()
-    for raw in await redis.keys(f"{store_keys.PREFIX}:ix:*"):
+    async for raw in redis.scan_iter(match=f"{store_keys.PREFIX}:ix:*"):
         key = text(raw)
         kind = await redis.type(key)
         if kind == b"hash":
@@ -87,6 +86,7 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
     assert not await redis.exists(store_keys.product(product.id), store_keys.analytics(product.id))
 
 
+@pytest.mark.single_redis  # counts one server's commandstats
 async def test_a_view_is_counted_with_the_read(inventory: Inventory) -> None:
     product = await inventory.product()
     await inventory.store.load_scripts()  # as create_service does at start

@@ -17,8 +17,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from redis.asyncio import Redis
 
+from estore.common.redis import connect_redis
 from estore.inventory.errors import (
     InsufficientStock,
     ReservationCommitted,
@@ -55,7 +55,7 @@ class StockMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.redis = Redis.from_url(self.redis_url)
+        self.redis = connect_redis(self.redis_url, "test")
         self.clock = FakeClock()
         self.inventory = build_inventory(self.redis, self.clock)
         self.run(self.redis.flushall())

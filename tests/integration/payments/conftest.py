@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from redis.asyncio import Redis
 
 from estore.common.auth import Caller
 from estore.common.idempotency import Idempotency
 from estore.common.paging import PageTokens
+from estore.common.redis import RedisClient, connect_redis
 from estore.payments.errors import (
     InsufficientStock,
     InventoryUnavailable,
@@ -33,10 +33,15 @@ from estore.payments.saga import OrderSaga
 from estore.payments.service import PaymentService
 from estore.payments.store import P, PaymentStore
 from estore.payments.store_refunds import RefundStore
+from tests.helpers import on_both_redis_kinds
 
 BUYER = Caller(user_id=1, is_verified=True)
 OTHER = Caller(user_id=2, is_verified=True)
 ADMIN = Caller(user_id=99, is_admin=True, is_verified=True)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    on_both_redis_kinds(metafunc)  # the store and its scripts on a single Redis and a cluster
 
 
 class FakeInventory:
@@ -112,7 +117,7 @@ class FakeInventory:
 class ScriptedProcessor(SimulatedProcessor):
     """The simulator, whose refund answers a test can script; it counts the refund calls."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         super().__init__(redis)
         self.refund_answers: list[RefundOutcome] = []  # given before the simulator is asked
         self.refund_calls = 0
@@ -137,7 +142,7 @@ class ScriptedProcessor(SimulatedProcessor):
 
 @dataclass
 class Payments:
-    redis: Redis
+    redis: RedisClient
     inventory: FakeInventory
     processor: ScriptedProcessor
     store: PaymentStore
@@ -156,7 +161,7 @@ class Payments:
         )  # fmt: skip
 
 
-def build_payments(redis: Redis, *, lease_seconds: int = 30) -> Payments:
+def build_payments(redis: RedisClient, *, lease_seconds: int = 30) -> Payments:
     """Payments on `redis` with a fake Inventory holding 10 "tea"."""
     inventory = FakeInventory({"tea": 10}, unit_price=1999)
     processor = ScriptedProcessor(redis)
@@ -175,12 +180,12 @@ def build_payments(redis: Redis, *, lease_seconds: int = 30) -> Payments:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
+async def redis(redis_url: str) -> AsyncIterator[RedisClient]:
+    client = connect_redis(redis_url, "test")
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-def payments(redis: Redis) -> Payments:
+def payments(redis: RedisClient) -> Payments:
     return build_payments(redis)

@@ -8,9 +8,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from redis.asyncio import Redis
 
 from estore.common import errors
+from estore.common.redis import RedisClient
 from estore.payments.cards import CardInput
 from estore.payments.errors import CardDeclined, InsufficientStock, ProductNotFound, ReservationLost
 from estore.payments.inventory_client import Reservation
@@ -24,7 +24,7 @@ STOCK = {"kettle": 5, "mug": 10, "tea": 10}
 
 
 @pytest.fixture
-def shop(redis: Redis) -> Payments:
+def shop(redis: RedisClient) -> Payments:
     """Payments selling a kettle (49.99), mugs (12.50) and tea (19.99)."""
     p = build_payments(redis)
     p.inventory.available.update(STOCK)
@@ -191,7 +191,7 @@ class SlowMugs(FakeInventory):
 
 
 async def test_an_attempt_stalled_past_its_lease_is_undone_and_cannot_write_its_order(
-    redis: Redis,
+    redis: RedisClient,
 ) -> None:
     p = build_payments(redis, lease_seconds=1)
     p.inventory = inventory = SlowMugs(STOCK, 1999)

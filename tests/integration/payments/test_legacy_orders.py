@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
+from estore.common.redis import RedisClient
 from estore.payments.cards import CardInput
 from estore.payments.codec import order_from_json
 from estore.payments.models import OrderStatus, PaymentStatus, RefundState
@@ -32,7 +31,7 @@ def old_fields(
 
 
 async def write_old_order(
-    redis: Redis, fields: dict[str, str | int], lease_ms: int | None = None
+    redis: RedisClient, fields: dict[str, str | int], lease_ms: int | None = None
 ) -> None:
     order_id, status = str(fields["id"]), OrderStatus(str(fields["status"]))
     member = f"{fields['created_at']:015d}:{order_id}"

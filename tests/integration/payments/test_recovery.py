@@ -7,8 +7,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from redis.asyncio import Redis
 
+from estore.common.redis import RedisClient
 from estore.payments.cards import CardInput
 from estore.payments.errors import ReservationLost
 from estore.payments.models import Order, OrderStatus, PaymentStatus
@@ -37,7 +37,9 @@ def later() -> datetime:
     return datetime.now(UTC) + timedelta(minutes=5)
 
 
-async def test_a_charge_outliving_its_lease_is_not_cancelled_by_recovery(redis: Redis) -> None:
+async def test_a_charge_outliving_its_lease_is_not_cancelled_by_recovery(
+    redis: RedisClient,
+) -> None:
     # The charge takes 2.5 s; the lease is 1 s; recovery looks every 0.1 s.
     p = build_payments(redis, lease_seconds=1)
     p.processor.charge_seconds = 2.5
@@ -71,7 +73,7 @@ async def test_a_hold_sold_without_a_charge_is_given_back_and_the_order_cancelle
 
 
 async def test_vanished_and_stuck_entries_do_not_block_the_ones_behind_them(
-    payments: Payments, redis: Redis
+    payments: Payments, redis: RedisClient
 ) -> None:
     payments.inventory.available["tea"] = 1000
     method = await add_card(payments)

@@ -5,9 +5,9 @@ refunded lines' units, and no line is refunded or restocked past what was bought
 from __future__ import annotations
 
 import pytest
-from redis.asyncio import Redis
 
 from estore.common import errors
+from estore.common.redis import RedisClient
 from estore.payments.cards import CardInput
 from estore.payments.errors import RefundExceedsRemaining, RefundRefused
 from estore.payments.models import Order, OrderStatus, RefundState
@@ -19,7 +19,7 @@ STOCK = {"kettle": 5, "mug": 10, "tea": 10}
 
 
 @pytest.fixture
-def shop(redis: Redis) -> Payments:
+def shop(redis: RedisClient) -> Payments:
     p = build_payments(redis)
     p.inventory.available.update(STOCK)
     p.inventory.prices.update({"kettle": 4999, "mug": 1250})
