@@ -84,9 +84,7 @@ class GrpcServer:
         if definition.revocations is not None:
             verifier = verifier.with_revocations(definition.revocations)
         self.breaker = StoreBreaker(definition.name)
-        self._interceptor = ServerInterceptor(
-            definition.name, verifier, self.metrics, self.breaker
-        )
+        self._interceptor = ServerInterceptor(definition.name, verifier, self.metrics, self.breaker)
         self._server = grpc.aio.server(
             options=(
                 ("grpc.so_reuseport", 1),
