@@ -1,13 +1,12 @@
-"""Products in Redis: create, read (counting views), update and delete, keeping indexes exact."""
+"""Products in Redis: create, read, update and delete, keeping indexes exact; batched views."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from estore.common.redis import text
 from estore.inventory import store_keys
@@ -33,6 +32,8 @@ from estore.inventory.store_scripts import Scripts
 
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
+# Views are added this many products per script call, so Redis is never held for long.
+VIEWS_PER_CALL = 500
 NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
 # The keys that file a product under its category for subtree listings (see _lib.lua).
 _FILING = [store_keys.CATEGORY_OF, store_keys.CATEGORY_PARENTS, store_keys.SUBTREE_PRODUCTS]
@@ -130,25 +131,16 @@ class ProductStore:
         found = await self._redis.hgetall(store_keys.product(product_id))
         return product_from_hash(as_hash(found)) if found else None
 
-    async def get_counting_view(self, product_id: str, now: int) -> Product | None:
-        """The product (or None), counting a view in the same round trip as the read."""
-        script = self._scripts.count_view
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(store_keys.product(product_id))
-            # EVALSHA directly: a pipelined Script object costs an extra SCRIPT EXISTS trip.
-            pipe.evalsha(
-                script.sha, 2, store_keys.product(product_id), store_keys.analytics(product_id), now
-            )
-            found, counted = await pipe.execute(raise_on_error=False)
-        if isinstance(counted, NoScriptError):  # Redis lost its scripts (restart, flush)
-            await script(
-                keys=[store_keys.product(product_id), store_keys.analytics(product_id)], args=[now]
-            )
-        elif isinstance(counted, Exception):
-            raise counted
-        if isinstance(found, Exception):
-            raise found
-        return product_from_hash(as_hash(found)) if found else None
+    async def add_views(self, views: Mapping[str, tuple[int, int]]) -> None:
+        """Add batched views (product id -> (views, last viewed at)) to existing products."""
+        batch = list(views.items())
+        for start in range(0, len(batch), VIEWS_PER_CALL):
+            script_keys: list[str] = []
+            args: list[int] = []
+            for product_id, (count, last_viewed) in batch[start : start + VIEWS_PER_CALL]:
+                script_keys += [store_keys.product(product_id), store_keys.analytics(product_id)]
+                args += [count, last_viewed]
+            await self._scripts.add_views(keys=script_keys, args=args)
 
     async def get_many(self, product_ids: Sequence[str]) -> list[Product]:
         """The products that still exist among `product_ids`, in that order (one round trip)."""
