@@ -11,12 +11,14 @@ from redis.asyncio import Redis
 from estore.common.redis import text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import (
+    PRODUCT_FIELDS,
     Hash,
     analytics_from_hash,
     as_hash,
     fields_hash,
     new_product_hash,
     product_fields,
+    product_from_fields,
     product_from_hash,
 )
 from estore.inventory.errors import (
@@ -127,9 +129,10 @@ class ProductStore:
                 raise CategoryNotFound(fields.category_id)
 
     async def get(self, product_id: str) -> Product | None:
-        """The product, or None."""
-        found = await self._redis.hgetall(store_keys.product(product_id))
-        return product_from_hash(as_hash(found)) if found else None
+        """The product, or None (one HMGET)."""
+        return product_from_fields(
+            await self._redis.hmget(store_keys.product(product_id), PRODUCT_FIELDS)
+        )
 
     async def add_views(self, views: Mapping[str, tuple[int, int]]) -> None:
         """Add batched views (product id -> (views, last viewed at)) to existing products."""
@@ -146,11 +149,12 @@ class ProductStore:
         """The products that still exist among `product_ids`, in that order (one round trip)."""
         if not product_ids:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for product_id in product_ids:
-                pipe.hgetall(store_keys.product(product_id))
-            found = await pipe.execute()
-        return [product_from_hash(as_hash(h)) for h in found if h]
+        found = await self._scripts.get_products(
+            keys=[store_keys.product(product_id) for product_id in product_ids],
+            args=PRODUCT_FIELDS,
+        )
+        products = (product_from_fields(values) for values in found)
+        return [product for product in products if product is not None]
 
     async def _read(self, product_id: str) -> tuple[Product, Hash]:
         found = await self._redis.hgetall(store_keys.product(product_id))

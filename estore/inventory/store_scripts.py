@@ -21,6 +21,7 @@ class Scripts:
     """One registered script per multi-step change (EVALSHA, loaded again after a flush)."""
 
     add_views: AsyncScript
+    get_products: AsyncScript
     create_product: AsyncScript
     update_product: AsyncScript
     delete_product: AsyncScript

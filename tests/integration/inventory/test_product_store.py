@@ -88,7 +88,7 @@ async def test_get_product_is_one_read_and_its_view_is_saved_by_a_flush(
     after = await redis.info("commandstats")
     calls = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"] for name in after}
     assert {name: n for name, n in calls.items() if n and name != "cmdstat_info"} == {
-        "cmdstat_hgetall": 1,
+        "cmdstat_hmget": 1,
     }
     counters = store_keys.analytics(product.id)
     assert await redis.hmget(counters, "views", "last_viewed") == [b"0", None]  # not saved yet
