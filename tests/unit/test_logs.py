@@ -6,13 +6,12 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from logging.handlers import QueueHandler
 from pathlib import Path
 
 import pytest
 
 from estore.common import context
-from estore.common.logs import configure_logging, stop_logging
+from estore.common.logs import ContextQueueHandler, configure_logging, stop_logging
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def test_lines_are_written_off_the_calling_thread_with_its_request_id(tmp_path: 
     log_file = tmp_path / "estore.log"
     configure_logging("inventory", "INFO", log_file=log_file)
     (queued,) = logging.getLogger().handlers
-    assert isinstance(queued, QueueHandler)
+    assert isinstance(queued, ContextQueueHandler)
     writers = _Writers()
     listener = queued.listener
     assert listener is not None
