@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
+
+import uvloop
 
 from estore.common.config import Settings
 from estore.common.listen import ensure_port_free
@@ -37,6 +40,13 @@ async def _serve(settings: Settings, service: str, report: Report | None, share_
     await serve_until_signalled([server], on_started=started)
 
 
+def run_on_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on the event loop ESTORE_EVENT_LOOP names (uvloop or asyncio)."""
+    factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
+
+
 def serve_service(
     settings: Settings,
     service: str,
@@ -50,4 +60,4 @@ def serve_service(
     PortInUse if another process serves the port, unless `share_port` (a `--workers` worker).
     """
     configure_logging(service, settings.log_level, log_file=log_file)
-    asyncio.run(_serve(settings, service, report, share_port))
+    run_on_loop(settings, _serve(settings, service, report, share_port))

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from estore.common.errors import PermissionDenied, Unauthenticated, Unavailable
+from estore.common.token_cache import TokenCache, VerifiedClaims
 
 if TYPE_CHECKING:
     from estore.common.revocations import RevocationList
@@ -87,7 +88,11 @@ class IssuedToken:
 
 
 class TokenVerifier:
-    """Checks signature (EdDSA only), `exp`, `iss`, `aud` and revocations; claims -> a Caller."""
+    """Checks signature (EdDSA only), `exp`, `iss`, `aud` and revocations; claims -> a Caller.
+
+    A token's signature and claims are checked once and cached until it expires
+    (token_cache.py); revocations and admin staleness are checked on every call.
+    """
 
     def __init__(
         self,
@@ -96,20 +101,38 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         revocations: RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._key = public_key
         self._issuer = issuer
         self._audience = audience
         self._revocations = revocations
+        self._clock = clock
+        self._cache = TokenCache(clock=clock)
 
     def with_revocations(self, revocations: RevocationList) -> TokenVerifier:
         """This verifier, also refusing what `revocations` revokes and failing admins closed."""
         return TokenVerifier(
-            self._key, issuer=self._issuer, audience=self._audience, revocations=revocations
+            self._key,
+            issuer=self._issuer,
+            audience=self._audience,
+            revocations=revocations,
+            clock=self._clock,
         )
 
     def verify(self, token: str) -> Caller:
         """The caller a token stands for; Unauthenticated if anything about it is wrong."""
+        claims = self._cache.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            self._cache.put(token, claims)
+        if self._clock() >= claims.valid_until:
+            raise Unauthenticated("the token has expired", reason="AUTH_TOKEN_EXPIRED")
+        if claims.is_service:
+            return Caller(is_service=True)
+        return self._user_caller(claims)
+
+    def _decode(self, token: str) -> VerifiedClaims:
         try:
             claims = jwt.decode(
                 token,
@@ -124,21 +147,25 @@ class TokenVerifier:
             raise Unauthenticated("the token has expired", reason="AUTH_TOKEN_EXPIRED") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("the token is not valid", reason="AUTH_TOKEN_INVALID") from None
+        valid_until = float(claims["exp"]) + CLOCK_SKEW_SECONDS
         if claims.get("role") == SERVICE_ROLE:
-            return Caller(is_service=True)
-        return self._user_caller(claims)
-
-    def _user_caller(self, claims: dict[str, object]) -> Caller:
+            return VerifiedClaims(True, None, 0, "", False, False, valid_until)
         subject = str(claims["sub"])
         # Tokens from before generations existed carry none: they count as generation 0.
         generation, session = claims.get("gen", 0), claims.get("sid", "")
         if not subject.isdigit() or type(generation) is not int or not isinstance(session, str):
             raise Unauthenticated("the token is not valid", reason="AUTH_TOKEN_INVALID")
-        user_id, is_admin = int(subject), claims.get("admin") is True
-        is_verified = claims.get("verified") is True
+        is_admin, is_verified = claims.get("admin") is True, claims.get("verified") is True
+        return VerifiedClaims(
+            False, int(subject), generation, session, is_admin, is_verified, valid_until
+        )
+
+    def _user_caller(self, claims: VerifiedClaims) -> Caller:
+        user_id, is_admin, is_verified = claims.user_id, claims.is_admin, claims.is_verified
         if self._revocations is None:
             return Caller(user_id=user_id, is_admin=is_admin, is_verified=is_verified)
-        if self._revocations.revokes(user_id, generation, session):
+        assert user_id is not None  # a user's token always names the user
+        if self._revocations.revokes(user_id, claims.generation, claims.session_id):
             raise Unauthenticated(
                 "the token was revoked; refresh it or sign in again", reason="AUTH_TOKEN_REVOKED"
             )

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 # Inventory's longest stock hold (ReserveStock ttl): a longer one would refuse every order.
 MAX_RESERVATION_TTL_SECONDS = 86400
+# The event loops a service can run on: uvloop (libuv, the default) or the standard library's.
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 class ConfigError(ValueError):
@@ -28,6 +30,12 @@ class _Env:
 
     def text(self, name: str, default: str = "") -> str:
         return self._environ.get(name, "").strip() or default
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+        return value
 
     def optional(self, name: str) -> str | None:
         return self._environ.get(name, "").strip() or None
@@ -130,6 +138,7 @@ class Settings:
     redis_max_connections: int = 50
     pool_timeout_seconds: float = 2.0
     inventory_max_watchers: int = 1000
+    event_loop: str = "uvloop"  # one of EVENT_LOOPS: what `estore serve` runs its services on
 
     @property
     def tls(self) -> TlsFiles:
@@ -222,4 +231,5 @@ class Settings:
             redis_max_connections=env.integer("ESTORE_REDIS_MAX_CONNECTIONS", 50, minimum=2),
             pool_timeout_seconds=env.number("ESTORE_POOL_TIMEOUT_SECONDS", 2.0, minimum=0.01),
             inventory_max_watchers=env.integer("ESTORE_INVENTORY_MAX_WATCHERS", 1000, minimum=1),
+            event_loop=env.choice("ESTORE_EVENT_LOOP", "uvloop", EVENT_LOOPS),
         )

@@ -7,7 +7,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -38,8 +38,12 @@ def _metadata(ctx: grpc.aio.ServicerContext[Any, Any]) -> dict[str, str]:
     return values
 
 
-class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Wraps the RPCs of our own services (`/estore.*`); health and reflection pass through."""
+class ServerInterceptor:
+    """Wraps the RPCs of our own services (`/estore.*`); health and reflection pass through.
+
+    Each method's wrapped handler is built once, when the service registers its handlers
+    (`Registrar`), not on every call: grpc then dispatches straight to it.
+    """
 
     def __init__(
         self, service: str, verifier: TokenVerifier, metrics: Metrics, breaker: StoreBreaker
@@ -49,16 +53,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._verifier = verifier
         self._metrics = metrics
         self._breaker = breaker
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method: str = handler_call_details.method
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The handler of `method` ("/pkg.Service/Rpc") with ours around it (built once)."""
         if handler is None or not method.startswith("/estore."):
             return handler
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            wrapped = self._wrapped[method] = self._build(method, handler)
+        return wrapped
+
+    def _build(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         # Requests are decoded inside the wrapper, so that undecodable bytes become
         # INVALID_ARGUMENT with an ErrorInfo instead of grpc's bare UNKNOWN.
         decode = _Decoder(handler.request_deserializer, method)
@@ -221,3 +227,40 @@ def _code_of(error: Exception) -> grpc.StatusCode:
     if isinstance(error, NotImplementedError):
         return grpc.StatusCode.UNIMPLEMENTED
     return grpc.StatusCode.INTERNAL
+
+
+class Registrar:
+    """Stands in for the server while a service registers: wraps each handler once."""
+
+    # Generated `add_XServicer_to_server` registers a service twice: as registered methods
+    # (grpc's fast path, looked up by name) and as a generic handler (the fallback).
+
+    def __init__(self, server: grpc.aio.Server, interceptor: ServerInterceptor) -> None:
+        self._server = server
+        self._interceptor = interceptor
+
+    def add_registered_method_handlers(
+        self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        wrap = self._interceptor.wrap
+        wrapped = {name: wrap(f"/{service_name}/{name}", h) for name, h in handlers.items()}
+        self._server.add_registered_method_handlers(service_name, wrapped)
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_WrappedGeneric(h, self._interceptor) for h in handlers)
+        )
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """A generic handler whose methods come out wrapped (each wrapped once, then reused)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, interceptor: ServerInterceptor) -> None:
+        self._inner = inner
+        self._interceptor = interceptor
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = self._inner.service(details)
+        if handler is None:
+            return None
+        return self._interceptor.wrap(details.method, handler)

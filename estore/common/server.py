@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from estore.common.auth import TokenVerifier
 from estore.common.breaker import StoreBreaker
-from estore.common.interceptor import ServerInterceptor
+from estore.common.interceptor import Registrar, ServerInterceptor
 from estore.common.listen import PortInUse
 from estore.common.metrics import Metrics, Sampler
 from estore.common.reflection import enable_reflection
@@ -86,9 +86,8 @@ class GrpcServer:
         if definition.revocations is not None:
             verifier = verifier.with_revocations(definition.revocations)
         self.breaker = StoreBreaker(definition.name)
-        interceptor = ServerInterceptor(definition.name, verifier, self.metrics, self.breaker)
+        self._interceptor = ServerInterceptor(definition.name, verifier, self.metrics, self.breaker)
         self._server = grpc.aio.server(
-            interceptors=(interceptor,),
             options=(
                 # Only `estore serve --workers` shares a port; otherwise the kernel refuses a
                 # second process there, rather than splitting calls between the two.
@@ -107,7 +106,7 @@ class GrpcServer:
         if self.port:
             return self.port
         definition = self.definition
-        definition.register(self._server)
+        definition.register(Registrar(self._server, self._interceptor))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         enable_reflection(self._server, [definition.full_name, health.SERVICE_NAME])
         try:

@@ -13,5 +13,6 @@ servicer.py → service_products.py (rules_listing.py) → store_catalog.py → 
   page tokens (`rules_listing`), how names split into words (`rules_words`).
 - `service_*.py`: who may do what, per resource: products, categories, stock, watch.
 - `store.py` and `store_*.py`: the only modules that talk to Redis; `store.py` is the facade.
-- `task_*.py`: background work inside the process: the reservation sweeper, the event feed.
+- `task_*.py`: background work inside the process: the reservation sweeper, the event feed,
+  GetProduct's view counts (saved in batches).
 """

@@ -26,6 +26,7 @@ from estore.inventory.servicer import InventoryServicer
 from estore.inventory.store import InventoryStore
 from estore.inventory.task_event_feed import EventFeed
 from estore.inventory.task_sweeper import ReservationSweeper
+from estore.inventory.task_view_counts import ViewCounts
 from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
@@ -38,8 +39,9 @@ MAX_MESSAGE_BYTES = 128 * 1024
 
 def build_servicer(
     store: InventoryStore, settings: Settings, clock: Clock = system_clock
-) -> tuple[InventoryServicer, StockService, EventFeed]:
-    """The servicer over `store`, its stock service (which the sweeper drives) and its feed."""
+) -> tuple[InventoryServicer, StockService, EventFeed, ViewCounts]:
+    """The servicer over `store`, its stock service (which the sweeper drives), its feed and
+    its view counts (flushed in the background)."""
     if settings.page_token_secret is not None and len(settings.page_token_secret) < 16:
         raise ConfigError("ESTORE_PAGE_TOKEN_SECRET must be at least 16 characters")
     tokens = PageTokenSource(settings.page_token_secret, store.shared_page_token_secret)
@@ -50,7 +52,7 @@ def build_servicer(
     servicer = InventoryServicer(
         products, stock, categories, WatchService(feed), currency=settings.currency
     )
-    return servicer, stock, feed
+    return servicer, stock, feed, products.views
 
 
 async def create_service(
@@ -68,13 +70,14 @@ async def create_service(
     reader = dedicated_redis(redis)
     probe = RedisProbe(redis, "ESTORE_INVENTORY_REDIS_URL")
     store = InventoryStore(redis, reader=reader)
-    servicer, stock, feed = build_servicer(store, settings, clock)
+    servicer, stock, feed, views = build_servicer(store, settings, clock)
     revocations, stop_following = await follow_revocations(settings, "inventory")
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
         await store.load_scripts()
         await store.layout.ready()  # re-index older data now (else before the first listing)
     sweeper = ReservationSweeper(stock.expire_due_reservations, interval=sweep_interval)
     sweeper.start()
+    views.start()
 
     async def close_redis() -> None:
         await probe.close()
@@ -97,7 +100,8 @@ async def create_service(
             servicer, server
         ),
         probe=probe,
-        on_stop=(stop_following, sweeper.stop, feed.close, close_redis),
+        # Views still in memory are saved before Redis closes: a clean shutdown loses none.
+        on_stop=(stop_following, sweeper.stop, views.stop, feed.close, close_redis),
         sampler=sampler,
         # Open WatchInventory streams count as calls in progress: room for them on top.
         max_concurrent_rpcs=settings.max_concurrent_rpcs + settings.inventory_max_watchers,

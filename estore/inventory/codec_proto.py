@@ -69,6 +69,40 @@ def product_to_proto(product: Product, currency: str) -> pb.Product:
     )
 
 
+# Messages kept for this many products; beyond it the oldest are built again when read.
+MAX_CACHED_PRODUCTS = 10_000
+
+
+class ProductMessages:
+    """Product messages built once per product revision, then copied with the live stock."""
+
+    # A product's fields other than its stock counters change only with its `rev` (and
+    # updated_at); its quantity and reserved change on every order, so they are set per read.
+
+    def __init__(self, currency: str, max_products: int = MAX_CACHED_PRODUCTS) -> None:
+        self._currency = currency
+        self._max_products = max_products
+        self._built: dict[str, tuple[tuple[int, int | None, int], pb.Product]] = {}
+
+    def fill(self, message: pb.Product, product: Product) -> None:
+        """Make `message` (a field of a response) the Product message of `product`."""
+        version = (product.rev, product.updated_at, product.created_at)
+        found = self._built.get(product.id)
+        if found is None or found[0] != version:
+            template = product_to_proto(product, self._currency)
+            if found is None and len(self._built) >= self._max_products:
+                del self._built[next(iter(self._built))]
+            self._built[product.id] = (version, template)
+        else:
+            template = found[1]
+        message.CopyFrom(template)
+        message.quantity = product.quantity
+        message.reserved = product.reserved
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+
 def product_from_proto(message: pb.Product) -> NewProduct:
     """The client-settable fields of a Product message (output-only fields are ignored)."""
     return NewProduct(

@@ -5,6 +5,7 @@ JSON forms of stored responses are in codec_json.py; the word tokenizer is in ru
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +23,12 @@ from estore.inventory.models import (
 )
 
 Hash = dict[str, str]
+# The product hash fields a read fetches (HMGET), in the order product_from_fields takes them.
+PRODUCT_FIELDS = (
+    "id", "name", "price_minor", "quantity", "reserved", "sold", "added", "created_by",
+    "category_id", "description", "tags", "image_url", "min_stock_level",
+    "discount_percentage", "created_at", "updated_at", "rev",
+)  # fmt: skip
 
 
 def as_hash(reply: Mapping[Any, Any] | Sequence[Any]) -> Hash:
@@ -86,13 +93,54 @@ def product_from_hash(h: Hash) -> Product:
         created_by=int(h["created_by"]),
         category_id=h["category_id"],
         description=h["description"],
-        tags=tuple(json.loads(h["tags"])),
+        tags=_tags(h["tags"]),
         image_url=h["image_url"],
         min_stock_level=int(h["min_stock_level"]),
         discount_percentage=int(h["discount_percentage"]),
         created_at=int(h["created_at"]),
         updated_at=_optional_int(h.get("updated_at")),
+        rev=int(h.get("rev") or 0),
     )
+
+
+def product_from_fields(values: Sequence[Any]) -> Product | None:
+    """A Product from an HMGET of PRODUCT_FIELDS (the hot read path: no dict, no JSON parse
+    for tag lists seen before); None when the product does not exist."""
+    (
+        product_id, name, price, quantity, reserved, sold, added, created_by, category_id,
+        description, tags, image_url, min_stock, discount, created_at, updated_at, rev,
+    ) = values  # fmt: skip
+    if product_id is None:
+        return None
+    return Product(
+        id=product_id.decode(),
+        name=_str(name),
+        price_minor=int(price or 0),
+        quantity=int(quantity or 0),
+        reserved=int(reserved or 0),
+        sold=int(sold or 0),
+        added=int(added or 0),
+        created_by=int(created_by or 0),
+        category_id=_str(category_id),
+        description=_str(description),
+        tags=_tags(_str(tags) or "[]"),
+        image_url=_str(image_url),
+        min_stock_level=int(min_stock or 0),
+        discount_percentage=int(discount or 0),
+        created_at=int(created_at or 0),
+        updated_at=int(updated_at) if updated_at else None,
+        rev=int(rev or 0),
+    )
+
+
+def _str(value: bytes | None) -> str:
+    return value.decode() if value is not None else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _tags(encoded: str) -> tuple[str, ...]:
+    """A stored tag list (JSON); products share few distinct lists, so each is parsed once."""
+    return tuple(json.loads(encoded))
 
 
 def product_fields(product: Product) -> ProductFields:

@@ -48,6 +48,8 @@ class Product:
     discount_percentage: int
     created_at: int
     updated_at: int | None
+    # Bumped by every change of the fields above other than the stock counters; not compared.
+    rev: int = field(default=0, compare=False)
 
     @property
     def effective_price_minor(self) -> int:

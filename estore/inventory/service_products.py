@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Mapping
 
 from estore.common.auth import Caller
 from estore.common.paging import page_size
@@ -29,6 +30,7 @@ from estore.inventory.rules_listing import (
     query_scope,
 )
 from estore.inventory.store import InventoryStore
+from estore.inventory.task_view_counts import ViewCounts
 
 
 def require_admin_or_service(caller: Caller) -> None:
@@ -47,6 +49,8 @@ class ProductService:
         self._currency = currency
         self._clock = clock
         self._tokens = tokens
+        # Views are counted here and added to Redis in batches: GetProduct stays one read.
+        self.views = ViewCounts(self._add_views)
 
     async def create_product(self, caller: Caller, draft: NewProduct) -> Product:
         """A new product from `draft`, created_by the calling admin."""
@@ -62,12 +66,16 @@ class ProductService:
         )
 
     async def get_product(self, product_id: str) -> Product:
-        """The product; counts a view in the same Redis round trip."""
+        """The product (one read); its view is counted in memory and saved within a second."""
         rules_fields.require_id("product_id", product_id)
-        found = await self._store.products.get_counting_view(product_id, self._clock())
+        found = await self._store.products.get(product_id)
         if found is None:
             raise ProductNotFound(product_id)
+        self.views.count(product_id, self._clock())
         return found
+
+    async def _add_views(self, views: Mapping[str, tuple[int, int]]) -> None:
+        await self._store.products.add_views(views)
 
     async def update_product(
         self, caller: Caller, product_id: str, draft: NewProduct, paths: frozenset[str]
@@ -95,6 +103,7 @@ class ProductService:
         """The product's view and stock-update counters."""
         caller.require_admin()
         rules_fields.require_id("product_id", product_id)
+        await self.views.flush()  # this instance's views are exact; others' lag a second
         found = await self._store.products.analytics(product_id)
         if found is None:
             raise ProductNotFound(product_id)

@@ -34,6 +34,7 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         self._categories = categories
         self._watches = watches
         self._currency = currency
+        self._messages = codec_proto.ProductMessages(currency)
 
     def _product(self, product: Any) -> pb.Product:
         return codec_proto.product_to_proto(product, self._currency)
@@ -53,7 +54,9 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
     ) -> pb.GetProductResponse:
         current_caller()
         found = await self._products.get_product(request.product_id)
-        return pb.GetProductResponse(product=self._product(found))
+        reply = pb.GetProductResponse()
+        self._messages.fill(reply.product, found)
+        return reply
 
     async def ListProducts(
         self, request: pb.ListProductsRequest, context: Ctx
@@ -65,10 +68,10 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
             request.page_size,
             request.page_token,
         )
-        return pb.ListProductsResponse(
-            products=[self._product(p) for p in page.products],
-            next_page_token=page.next_page_token,
-        )
+        reply = pb.ListProductsResponse(next_page_token=page.next_page_token)
+        for product in page.products:
+            self._messages.fill(reply.products.add(), product)
+        return reply
 
     async def UpdateProduct(
         self, request: pb.UpdateProductRequest, context: Ctx

@@ -1,22 +1,22 @@
-"""Products in Redis: create, read (counting views), update and delete, keeping indexes exact."""
+"""Products in Redis: create, read, update and delete, keeping indexes exact; batched views."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
-from estore.common.redis import RedisClient, queue_script, text
+from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys, store_products_bulk
 from estore.inventory.codec_redis import (
+    PRODUCT_FIELDS,
     Hash,
     analytics_from_hash,
     as_hash,
     fields_hash,
     new_product_hash,
     product_fields,
+    product_from_fields,
     product_from_hash,
 )
 from estore.inventory.errors import (
@@ -32,6 +32,8 @@ from estore.inventory.store_scripts import Scripts
 
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
+# Views are added this many products per script call, so Redis is never held for long.
+VIEWS_PER_CALL = 500
 NewRecord = store_products_bulk.NewRecord
 # The keys that file a product under its category for subtree listings (see _lib.lua).
 _FILING = [store_keys.CATEGORY_OF, store_keys.CATEGORY_PARENTS, store_keys.SUBTREE_PRODUCTS]
@@ -116,38 +118,32 @@ class ProductStore:
         await store_products_bulk.create_many(self._redis, drafts, created_by, now, apart_ms)
 
     async def get(self, product_id: str) -> Product | None:
-        """The product, or None."""
-        found = await self._redis.hgetall(store_keys.product(product_id))
-        return product_from_hash(as_hash(found)) if found else None
+        """The product, or None (one HMGET)."""
+        return product_from_fields(
+            await self._redis.hmget(store_keys.product(product_id), PRODUCT_FIELDS)
+        )
 
-    async def get_counting_view(self, product_id: str, now: int) -> Product | None:
-        """The product (or None), counting a view in the same round trip as the read."""
-        script = self._scripts.count_view
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(store_keys.product(product_id))
-            # EVALSHA directly: a pipelined Script object costs an extra SCRIPT EXISTS trip.
-            keys = [store_keys.product(product_id), store_keys.analytics(product_id)]
-            queue_script(pipe, script.sha, keys, [now])
-            found, counted = await pipe.execute(raise_on_error=False)
-        if isinstance(counted, NoScriptError):  # Redis lost its scripts (restart, flush)
-            await script(
-                keys=[store_keys.product(product_id), store_keys.analytics(product_id)], args=[now]
-            )
-        elif isinstance(counted, Exception):
-            raise counted
-        if isinstance(found, Exception):
-            raise found
-        return product_from_hash(as_hash(found)) if found else None
+    async def add_views(self, views: Mapping[str, tuple[int, int]]) -> None:
+        """Add batched views (product id -> (views, last viewed at)) to existing products."""
+        batch = list(views.items())
+        for start in range(0, len(batch), VIEWS_PER_CALL):
+            script_keys: list[str] = []
+            args: list[int] = []
+            for product_id, (count, last_viewed) in batch[start : start + VIEWS_PER_CALL]:
+                script_keys += [store_keys.product(product_id), store_keys.analytics(product_id)]
+                args += [count, last_viewed]
+            await self._scripts.add_views(keys=script_keys, args=args)
 
     async def get_many(self, product_ids: Sequence[str]) -> list[Product]:
         """The products that still exist among `product_ids`, in that order (one round trip)."""
         if not product_ids:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for product_id in product_ids:
-                pipe.hgetall(store_keys.product(product_id))
-            found = await pipe.execute()
-        return [product_from_hash(as_hash(h)) for h in found if h]
+        found = await self._scripts.get_products(
+            keys=[store_keys.product(product_id) for product_id in product_ids],
+            args=PRODUCT_FIELDS,
+        )
+        products = (product_from_fields(values) for values in found)
+        return [product for product in products if product is not None]
 
     async def _read(self, product_id: str) -> tuple[Product, Hash]:
         found = await self._redis.hgetall(store_keys.product(product_id))

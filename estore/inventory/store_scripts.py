@@ -21,7 +21,8 @@ def source(name: str) -> str:
 class Scripts:
     """One registered script per multi-step change (EVALSHA, loaded again after a flush)."""
 
-    count_view: AsyncScript
+    add_views: AsyncScript
+    get_products: AsyncScript
     create_product: AsyncScript
     update_product: AsyncScript
     delete_product: AsyncScript

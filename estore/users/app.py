@@ -24,7 +24,7 @@ from estore.users.migrate import migrate
 from estore.users.models import AdminOutcome, User
 from estore.users.passwords import PasswordHasher
 from estore.users.repository import UserRepository
-from estore.users.repository_base import DatabaseProbe
+from estore.users.repository_base import DatabaseProbe, IdleCheck
 from estore.users.service import UserService
 from estore.users.servicer import UserServicer
 from generated.estore.users.v1 import user_service_pb2 as users_pb
@@ -57,14 +57,18 @@ def database_url(settings: Settings) -> str:
 
 
 def _open_pool(url: str, max_size: int = POOL_MAX_SIZE) -> AsyncConnectionPool[Any]:
+    idle = IdleCheck()
     return AsyncConnectionPool(
         url,
         open=False,
         min_size=1,
         max_size=max_size,
-        check=AsyncConnectionPool.check_connection,
+        check=idle.check,
+        reset=idle.returned,
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
-        kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        # Autocommit: a single-statement read needs no BEGIN / COMMIT round trips; writes
+        # still run in explicit transactions (Repository._transaction).
+        kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "autocommit": True},
     )
 
 

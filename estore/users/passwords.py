@@ -1,14 +1,38 @@
-"""bcrypt hashing off the event loop, at most one hash per core at a time."""
+"""bcrypt hashing off the event loop: one low-priority thread per core this process may use."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import bcrypt
 
 from estore.users.validation import MAX_PASSWORD_BYTES
+
+T = TypeVar("T")
+# How much lower than the service's own threads the hashing threads run (nice 0..19): the event
+# loop, which answers every other RPC, goes first whenever it has work.
+HASHING_NICENESS = 10
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _lower_priority() -> None:
+    """Runs in each hashing thread: on Linux, a thread's niceness is its own."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
 def _check(password: bytes, hashed: bytes) -> bool:
@@ -19,21 +43,28 @@ def _check(password: bytes, hashed: bytes) -> bool:
 
 
 class PasswordHasher:
-    """Hashes and checks passwords in worker threads, at most `max_parallel` (cores) at once."""
+    """Hashes and checks passwords in `max_parallel` (usable cores) threads of its own."""
 
-    # The bound keeps a burst of sign-ins from filling the default executor, which
-    # asyncio.to_thread shares with everything else, with CPU-bound bcrypt work.
+    # bcrypt releases the GIL, so one thread per core reaches the machine's bcrypt ceiling.
+    # Threads of its own keep a burst of sign-ins out of the default executor that
+    # asyncio.to_thread shares with everything else; their lower priority keeps the event
+    # loop, and so every other RPC, responsive while sign-ins take every core.
 
     def __init__(self, rounds: int, *, max_parallel: int | None = None) -> None:
         self._rounds = rounds
-        self._slots = asyncio.Semaphore(max_parallel or os.cpu_count() or 1)
+        # Threads start on first use, so a hasher that never hashes costs nothing.
+        self._threads = ThreadPoolExecutor(
+            max_parallel or usable_cores(), "bcrypt", initializer=_lower_priority
+        )
         self._dummy_hash: bytes | None = None
+
+    async def _run(self, work: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
     async def hash(self, password: str) -> str:
         """The bcrypt hash of a password already checked to be at most 72 bytes."""
         salt = bcrypt.gensalt(self._rounds)
-        async with self._slots:
-            hashed = await asyncio.to_thread(bcrypt.hashpw, password.encode(), salt)
+        hashed = await self._run(bcrypt.hashpw, password.encode(), salt)
         return hashed.decode()
 
     async def verify(self, password: str, hashed: str | None) -> bool:
@@ -43,8 +74,7 @@ class PasswordHasher:
         target = hashed.encode() if hashed is not None else await self._dummy()
         candidate = password.encode()
         fits = len(candidate) <= MAX_PASSWORD_BYTES
-        async with self._slots:
-            matches = await asyncio.to_thread(_check, candidate[:MAX_PASSWORD_BYTES], target)
+        matches = await self._run(_check, candidate[:MAX_PASSWORD_BYTES], target)
         return matches and fits and hashed is not None
 
     def needs_rehash(self, hashed: str) -> bool:

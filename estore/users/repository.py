@@ -61,7 +61,7 @@ class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
 
     async def get_user(self, user_id: int) -> User | None:
         """The account with this id, if any."""
-        async with self._transaction() as cursor:
+        async with self._read() as cursor:
             await cursor.execute(_SELECT_USER, (user_id,))
             row = await cursor.fetchone()
         return None if row is None else user_from_row(row)
@@ -78,7 +78,7 @@ class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
         else:
             raise TypeError("give an email or a user id")
         query = sql.SQL("SELECT {}, hashed_password FROM users WHERE ").format(USER_COLUMNS)
-        async with self._transaction() as cursor:
+        async with self._read() as cursor:
             await cursor.execute(query + where, (value,))
             row = await cursor.fetchone()
         return None if row is None else Credentials(user_from_row(row), row["hashed_password"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -55,6 +57,38 @@ class Repository:
                 yield connection.cursor(row_factory=dict_row)
         except psycopg.OperationalError as error:
             raise StoreUnavailable() from error
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[Cursor]:
+        """A cursor for one read-only statement: no BEGIN / COMMIT round trips around it (the
+        pool's connections are in autocommit mode; one statement reads one snapshot)."""
+        try:
+            async with self._pool.connection(timeout=self._timeout) as connection:
+                yield connection.cursor(row_factory=dict_row)
+        except psycopg.OperationalError as error:
+            raise StoreUnavailable() from error
+
+
+class IdleCheck:
+    """The pool's `check` and `reset`: checks a connection only when it sat idle a while."""
+
+    # Checking every connection handed out costs a round trip per call; one returned to the
+    # pool moments ago is known to work. A database that went away in between is still seen:
+    # the call fails UNAVAILABLE, the breaker opens and the probe renews the pool.
+
+    def __init__(self, idle_seconds: float = 1.0) -> None:
+        self._idle_seconds = idle_seconds
+        self._returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def check(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Raise if `connection` idled longer than the limit and no longer answers."""
+        returned = self._returned.get(connection)
+        if returned is None or time.monotonic() - returned >= self._idle_seconds:
+            await AsyncConnectionPool.check_connection(connection)
+
+    async def returned(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        """Note when `connection` came back to the pool (it worked until then)."""
+        self._returned[connection] = time.monotonic()
 
 
 class DatabaseProbe:

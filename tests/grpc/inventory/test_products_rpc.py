@@ -5,9 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
+from redis.asyncio import Redis
 
 from estore.common.config import Settings
 from estore.embedded.ports import free_port
+from estore.inventory import store_keys
 from estore.inventory.app import create_service
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
@@ -272,3 +274,24 @@ async def test_missing_ids_are_invalid(stub, callers) -> None:
     ):
         details = await expect_error(call, INVALID, "INVALID_FIELD")
         assert details.violated_fields == {field}
+
+
+async def test_views_are_saved_at_a_clean_shutdown(
+    redis_url: str, token_verifier, feed_env: dict[str, str], callers
+) -> None:
+    settings = Settings.from_env({"ESTORE_INVENTORY_REDIS_URL": redis_url, **feed_env})
+    async with running_server(await create_service(settings), token_verifier) as (_, channel):
+        stub = inventory_grpc.InventoryServiceStub(channel)
+        product = pb.Product(name="Viewed", price=usd(100))
+        created = await stub.CreateProduct(
+            pb.CreateProductRequest(product=product), metadata=callers.admin
+        )
+        for _ in range(4):
+            await stub.GetProduct(pb.GetProductRequest(product_id=created.product.id))
+    # The server has stopped: read what it left in Redis.
+    redis = Redis.from_url(redis_url)
+    try:
+        views = await redis.hget(store_keys.analytics(created.product.id), "views")
+    finally:
+        await redis.aclose()
+    assert views == b"4"

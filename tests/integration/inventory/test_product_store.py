@@ -1,4 +1,4 @@
-"""Product writes keep every index exact; GetProduct counts its view in the same round trip."""
+"""Product writes keep every index exact; GetProduct is one read, its views saved in batches."""
 
 from __future__ import annotations
 
@@ -87,7 +87,9 @@ async def test_create_update_delete_keep_indexes_exact(inventory: Inventory) -> 
 
 
 @pytest.mark.single_redis  # counts one server's commandstats
-async def test_a_view_is_counted_with_the_read(inventory: Inventory) -> None:
+async def test_get_product_is_one_read_and_its_view_is_saved_by_a_flush(
+    inventory: Inventory,
+) -> None:
     product = await inventory.product()
     await inventory.store.load_scripts()  # as create_service does at start
     redis = inventory.store.redis
@@ -97,14 +99,25 @@ async def test_a_view_is_counted_with_the_read(inventory: Inventory) -> None:
     after = await redis.info("commandstats")
     calls = {name: after[name]["calls"] - before.get(name, {"calls": 0})["calls"] for name in after}
     assert {name: n for name, n in calls.items() if n and name != "cmdstat_info"} == {
-        "cmdstat_hgetall": 1,
-        "cmdstat_evalsha": 1,
-        "cmdstat_exists": 1,
-        "cmdstat_hincrby": 1,
-        "cmdstat_hset": 1,
+        "cmdstat_hmget": 1,
     }
+    counters = store_keys.analytics(product.id)
+    assert await redis.hmget(counters, "views", "last_viewed") == [b"0", None]  # not saved yet
+    await inventory.products.views.flush()
+    now = str(inventory.clock.now).encode()
+    assert await redis.hmget(counters, "views", "last_viewed") == [b"1", now]
     analytics = await inventory.products.get_analytics(ADMIN, product.id)
     assert (analytics.views, analytics.last_viewed) == (1, inventory.clock.now)
+
+
+async def test_views_of_a_product_deleted_before_the_flush_are_dropped(
+    inventory: Inventory,
+) -> None:
+    product = await inventory.product()
+    await inventory.products.get_product(product.id)
+    await inventory.products.delete_product(ADMIN, product.id)
+    await inventory.products.views.flush()
+    assert not await inventory.store.redis.exists(store_keys.analytics(product.id))
 
 
 async def test_reading_a_missing_product_leaves_no_analytics(inventory: Inventory) -> None:

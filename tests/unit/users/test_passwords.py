@@ -1,15 +1,17 @@
-"""PasswordHasher: bcrypt in threads, bounded, and never crashing on odd input."""
+"""PasswordHasher: bcrypt in low-priority threads, bounded, and never crashing on odd input."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
+import bcrypt
 import pytest
 
 from estore.users import passwords
-from estore.users.passwords import PasswordHasher
+from estore.users.passwords import HASHING_NICENESS, PasswordHasher
 
 
 async def test_hash_and_verify() -> None:
@@ -66,3 +68,27 @@ async def test_at_most_max_parallel_hashes_run_at_once(monkeypatch: pytest.Monke
     results = await asyncio.gather(*(hasher.verify("password", "$2b$04$x") for _ in range(8)))
     assert all(results)
     assert peak == 2
+
+
+def _niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def test_checks_run_in_threads_below_the_event_loops_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def checkpw(password: bytes, hashed: bytes) -> bool:
+        seen.append((threading.current_thread().name, _niceness()))
+        return True
+
+    monkeypatch.setattr(bcrypt, "checkpw", checkpw)
+    assert await PasswordHasher(4).verify("a password", "$2b$04$" + "x" * 53)
+    ((thread, niceness),) = seen
+    assert thread.startswith("bcrypt")
+    assert niceness >= min(19, _niceness() + HASHING_NICENESS)
+
+
+def test_one_hashing_thread_per_usable_core() -> None:
+    assert passwords.usable_cores() == len(os.sched_getaffinity(0))

@@ -276,7 +276,9 @@ class InventoryServiceServicer:
 
     def GetProduct(self, request, context):
         """Returns one product with its effective_price, and counts a view in its
-        analytics (the count may lag the read by a moment).
+        analytics. The read writes nothing: each instance counts views in memory
+        and adds them to the analytics in batches about once a second (and at a
+        clean shutdown), so views lag the read by up to a second.
 
         Who: anyone.
         Errors: NOT_FOUND PRODUCT_NOT_FOUND.
@@ -457,7 +459,10 @@ class InventoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetProductAnalytics(self, request, context):
-        """Returns a product's view and stock-update counters.
+        """Returns a product's view and stock-update counters. Views counted by
+        the instance that answers are saved before it reads; views counted by
+        other instances appear within about a second (see
+        ProductAnalytics.views).
 
         Who: admins.
         Errors: NOT_FOUND PRODUCT_NOT_FOUND.

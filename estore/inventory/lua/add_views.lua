@@ -1,0 +1,16 @@
+-- Add the views an instance counted since its last flush (GetProduct itself writes nothing).
+-- Products deleted since are skipped: no analytics hash outlives its product.
+-- KEYS: product 1, analytics 1, product 2, analytics 2, ...
+-- ARGV: views 1, last viewed 1 (ms), views 2, last viewed 2, ...
+local counted = 0
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('HINCRBY', KEYS[i + 1], 'views', ARGV[i])
+    local last = tonumber(redis.call('HGET', KEYS[i + 1], 'last_viewed') or '0')
+    if tonumber(ARGV[i + 1]) > last then
+      redis.call('HSET', KEYS[i + 1], 'last_viewed', ARGV[i + 1])
+    end
+    counted = counted + 1
+  end
+end
+return counted
