@@ -41,6 +41,11 @@ def _cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from estore.bench.runner import Options, run_bench
 
+    if args.catalogue:
+        from estore.bench import catalogue
+
+        out = Path(args.out) if args.out else settings.data_dir / "bench"
+        return catalogue.run(args.catalogue, args.pages, out)
     options = Options(
         quick=args.quick,
         out=Path(args.out) if args.out else None,
@@ -51,6 +56,16 @@ def _cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
     )
     return run_bench(settings, options)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of sizes: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("every size must be at least 1")
+    return sizes
 
 
 def _seconds(text: str) -> float:
@@ -187,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--concurrency", type=_count, default=16, help="calls in flight (default 16)"
+    )
+    bench.add_argument(
+        "--catalogue",
+        type=_sizes,
+        nargs="?",
+        const=(1_000, 100_000, 1_000_000),
+        help="instead: ListProducts' Redis time per page at these catalogue sizes "
+        "(comma-separated; default 1000,100000,1000000)",
+    )
+    bench.add_argument(
+        "--pages", type=_count, default=10, help="with --catalogue: pages per shape and size"
     )
     bench.set_defaults(handler=_cmd_bench)
 

@@ -236,6 +236,27 @@ async def _main(args: argparse.Namespace) -> list[dict[str, Any]]:
             server.stop()
 
 
+def run(
+    sizes: Sequence[int],
+    pages: int,
+    out: Path | None,
+    redis_url: str | None = None,
+    *,
+    keep: bool = False,
+) -> int:
+    """Measure, print the table, and write the report into `out` if given (`estore bench
+    --catalogue` and this module's main)."""
+    args = argparse.Namespace(
+        sizes=",".join(str(size) for size in sizes), pages=pages, redis_url=redis_url, keep=keep
+    )
+    rows = asyncio.run(_main(args))
+    print(table(rows))
+    if out is not None:
+        for path in write(rows, out):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,100000", help="catalogue sizes, comma-separated")
@@ -246,12 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", help="folder for catalogue-<time>.json, .txt and .png")
     args = parser.parse_args(argv)
-    rows = asyncio.run(_main(args))
-    print(table(rows))
-    if args.out:
-        for path in write(rows, Path(args.out)):
-            print(f"wrote {path}", file=sys.stderr)
-    return 0
+    sizes = [int(size) for size in args.sizes.split(",")]
+    out = Path(args.out) if args.out else None
+    return run(sizes, args.pages, out, args.redis_url, keep=args.keep)
 
 
 def write(rows: Sequence[dict[str, Any]], folder: Path) -> list[Path]:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from estore.bench.catalogue import SHAPES as CATALOGUE_SHAPES
 from estore.bench.scenarios import SCENARIOS
 
 BIN = Path(sys.executable).parent
@@ -88,3 +89,20 @@ def test_a_quick_bench_writes_its_table_json_and_chart(tmp_path: Path) -> None:
     mixed = set(scenarios["mixed_shop"]["by_label"])  # in a second and a half some may not come up
     assert "GetProduct" in mixed
     assert mixed <= {"GetProduct", "ListProducts", "GetCurrentUser", "CreateOrder"}
+
+
+def test_bench_catalogue_writes_redis_time_per_page_by_size(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    env = {**os.environ, "ESTORE_DATA_DIR": str(tmp_path / "data")}
+    run = subprocess.run(
+        [str(BIN / "estore"), "bench", "--catalogue", "200,400", "--pages", "2", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    [report_file] = out.glob("catalogue-*.json")
+    rows = json.loads(report_file.read_text())
+    assert {(row["query shape"], row["size"]) for row in rows} == {
+        (shape, size) for shape in CATALOGUE_SHAPES for size in (200, 400)
+    }
+    assert report_file.with_suffix(".png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert report_file.with_suffix(".txt").read_text().strip() in run.stdout
