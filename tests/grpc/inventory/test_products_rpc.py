@@ -5,9 +5,9 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
-from redis.asyncio import Redis
 
 from estore.common.config import Settings
+from estore.common.redis import connect_redis
 from estore.embedded.ports import free_port
 from estore.inventory import store_keys
 from estore.inventory.app import create_service
@@ -289,9 +289,6 @@ async def test_views_are_saved_at_a_clean_shutdown(
         for _ in range(4):
             await stub.GetProduct(pb.GetProductRequest(product_id=created.product.id))
     # The server has stopped: read what it left in Redis.
-    redis = Redis.from_url(redis_url)
-    try:
+    async with connect_redis(redis_url, "test") as redis:
         views = await redis.hget(store_keys.analytics(created.product.id), "views")
-    finally:
-        await redis.aclose()
     assert views == b"4"
