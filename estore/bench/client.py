@@ -45,6 +45,7 @@ class Stream:
     calls: tuple[Call, ...]
     concurrency: int
     per_loop: bool = False  # loop n always sends calls[n % len(calls)]: an account per loop
+    pause: float = 0.0  # seconds a loop waits after each answer (a paced caller), 0: flat out
 
 
 def loops_of(concurrency: int, index: int, processes: int) -> range:
@@ -139,6 +140,8 @@ class _Loop:
                 tally.codes[code] += 1
                 if code == "OK":
                     tally.latencies.append(finished - started)
+            if stream.pause:
+                await asyncio.sleep(stream.pause)
 
     async def close(self) -> None:
         for channels in self.channels.values():
