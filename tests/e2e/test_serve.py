@@ -120,7 +120,8 @@ def test_a_call_without_a_token_is_unauthenticated_with_error_info(
     assert "AUTH_TOKEN_MISSING" in reply.stderr, reply.stderr
 
 
-def test_workers_share_one_port_and_stop_together(tmp_path: Path, redis_url: str) -> None:
+def _inventory_env(tmp_path: Path, redis_url: str) -> tuple[dict[str, str], int]:
+    """The environment of an `estore serve inventory` on a free port, and that port."""
     ensure_dev_keys(tmp_path / "keys/jwt_private.pem", tmp_path / "keys/jwt_public.pem")
     port = free_port()
     env = {
@@ -133,6 +134,11 @@ def test_workers_share_one_port_and_stop_together(tmp_path: Path, redis_url: str
         # No UserService here: the feed goes unread, which only suspends admin calls.
         "ESTORE_USERS_TARGET": f"127.0.0.1:{free_port()}",
     }
+    return env, port
+
+
+def test_workers_share_one_port_and_stop_together(tmp_path: Path, redis_url: str) -> None:
+    env, port = _inventory_env(tmp_path, redis_url)
     log = tmp_path / "workers.log"
     parent = subprocess.Popen(
         [str(BIN / "estore"), "serve", "inventory", "--workers", "2"],
@@ -182,16 +188,7 @@ def _workers(parent: subprocess.Popen[bytes], count: int, log: Path) -> list[psu
 def test_a_killed_worker_is_restarted_and_sigterm_still_exits_0(
     tmp_path: Path, redis_url: str
 ) -> None:
-    ensure_dev_keys(tmp_path / "keys/jwt_private.pem", tmp_path / "keys/jwt_public.pem")
-    port = free_port()
-    env = {
-        **os.environ,
-        "ESTORE_DATA_DIR": str(tmp_path),
-        "ESTORE_REDIS_URL": redis_url,
-        "ESTORE_HOST": "127.0.0.1",
-        "ESTORE_INVENTORY_PORT": str(port),
-        "ESTORE_INVENTORY_METRICS_PORT": "0",
-    }
+    env, port = _inventory_env(tmp_path, redis_url)
     log = tmp_path / "workers.log"
     parent = subprocess.Popen(
         [str(BIN / "estore"), "serve", "inventory", "--workers", "2"],
@@ -229,17 +226,7 @@ def test_a_killed_worker_is_restarted_and_sigterm_still_exits_0(
 def test_a_port_another_process_serves_is_refused(
     tmp_path: Path, redis_url: str, workers: list[str]
 ) -> None:
-    ensure_dev_keys(tmp_path / "keys/jwt_private.pem", tmp_path / "keys/jwt_public.pem")
-    port = free_port()
-    env = {
-        **os.environ,
-        "ESTORE_DATA_DIR": str(tmp_path),
-        "ESTORE_REDIS_URL": redis_url,
-        "ESTORE_HOST": "127.0.0.1",
-        "ESTORE_INVENTORY_PORT": str(port),
-        "ESTORE_INVENTORY_METRICS_PORT": "0",
-        "ESTORE_USERS_TARGET": f"127.0.0.1:{free_port()}",
-    }
+    env, port = _inventory_env(tmp_path, redis_url)
     first = subprocess.Popen(
         [str(BIN / "estore"), "serve", "inventory"],
         env=env,
