@@ -74,8 +74,8 @@ class ProductService:
         self.views.count(product_id, self._clock())
         return found
 
-    async def _add_views(self, views: Mapping[str, tuple[int, int]]) -> None:
-        await self._store.products.add_views(views)
+    async def _add_views(self, batch_id: str, views: Mapping[str, tuple[int, int]]) -> None:
+        await self._store.products.add_views(batch_id, views)
 
     async def update_product(
         self, caller: Caller, product_id: str, draft: NewProduct, paths: frozenset[str]

@@ -113,6 +113,11 @@ def band_of(price_minor: int) -> int:
     return max(0, price_minor).bit_length()
 
 
+def views_added(batch_id: str) -> str:
+    """Marks a batch of views as added, so a batch sent again is not counted twice."""
+    return f"{PREFIX}:views_added:{batch_id}"
+
+
 def stock_applied(request_id: str) -> str:
     """Marker that an AdjustStock with this request id changed the stock (never twice)."""
     # A request id is free-form text: hashed, it never becomes part of a key as written.

@@ -32,8 +32,8 @@ from estore.inventory.store_scripts import Scripts
 
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
-# Views are added this many products per script call, so Redis is never held for long.
-VIEWS_PER_CALL = 500
+# How long a batch of views is remembered as added: far longer than any retry of it takes.
+VIEWS_BATCH_MARK_SECONDS = 3600
 NewRecord = store_products_bulk.NewRecord
 # The keys that file a product under its category for subtree listings (see _lib.lua).
 _FILING = [store_keys.CATEGORY_OF, store_keys.CATEGORY_PARENTS, store_keys.SUBTREE_PRODUCTS]
@@ -123,16 +123,15 @@ class ProductStore:
             await self._redis.hmget(store_keys.product(product_id), PRODUCT_FIELDS)
         )
 
-    async def add_views(self, views: Mapping[str, tuple[int, int]]) -> None:
-        """Add batched views (product id -> (views, last viewed at)) to existing products."""
-        batch = list(views.items())
-        for start in range(0, len(batch), VIEWS_PER_CALL):
-            script_keys: list[str] = []
-            args: list[int] = []
-            for product_id, (count, last_viewed) in batch[start : start + VIEWS_PER_CALL]:
-                script_keys += [store_keys.product(product_id), store_keys.analytics(product_id)]
-                args += [count, last_viewed]
-            await self._scripts.add_views(keys=script_keys, args=args)
+    async def add_views(self, batch_id: str, views: Mapping[str, tuple[int, int]]) -> None:
+        """Add one batch of views (product id -> (views, last viewed at)) to existing products,
+        a few hundred products at most; a batch id already added is skipped."""
+        script_keys = [store_keys.views_added(batch_id)]
+        args: list[int] = [VIEWS_BATCH_MARK_SECONDS]
+        for product_id, (count, last_viewed) in views.items():
+            script_keys += [store_keys.product(product_id), store_keys.analytics(product_id)]
+            args += [count, last_viewed]
+        await self._scripts.add_views(keys=script_keys, args=args)
 
     async def get_many(self, product_ids: Sequence[str]) -> list[Product]:
         """The products that still exist among `product_ids`, in that order (one round trip)."""

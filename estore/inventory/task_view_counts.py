@@ -8,7 +8,9 @@ and at a clean shutdown. A crash loses at most the last second's views.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 from estore.common.tasks import stop_task
@@ -16,8 +18,9 @@ from estore.common.tasks import stop_task
 log = logging.getLogger("estore.inventory.task_view_counts")
 
 FLUSH_INTERVAL_SECONDS = 1.0
+BATCH_PRODUCTS = 500  # products per batch: one script call, so Redis is never held for long
 Views = dict[str, tuple[int, int]]  # product id -> (views, last viewed at, epoch ms)
-AddViews = Callable[[Mapping[str, tuple[int, int]]], Awaitable[None]]
+AddViews = Callable[[str, Mapping[str, tuple[int, int]]], Awaitable[None]]  # batch id, views
 
 
 class ViewCounts:
@@ -27,6 +30,9 @@ class ViewCounts:
         self._add_views = add_views
         self._interval = interval
         self._pending: Views = {}
+        # Batches whose sending failed, with their ids: sent again exactly as they were, so that
+        # one Redis ran before the failure is recognised and not counted twice.
+        self._unsent: list[tuple[str, Views]] = []
         self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -35,22 +41,25 @@ class ViewCounts:
         views, last = self._pending.get(product_id, (0, now))
         self._pending[product_id] = (views + 1, max(last, now))
 
+    @property
+    def waiting(self) -> int:
+        """Products whose views are not in Redis yet."""
+        return len(self._pending) + sum(len(views) for _, views in self._unsent)
+
     async def flush(self) -> None:
         """Add every view counted so far to Redis (kept for the next flush if that fails)."""
         async with self._flushing:  # a flush in progress lands before this one reads on
             batch, self._pending = self._pending, {}
-            if not batch:
-                return
-            try:
-                await self._add_views(batch)
-            except BaseException:
-                self._merge_back(batch)
-                raise
-
-    def _merge_back(self, batch: Views) -> None:
-        for product_id, (views, last) in batch.items():
-            more, later = self._pending.get(product_id, (0, last))
-            self._pending[product_id] = (views + more, max(last, later))
+            items = iter(batch.items())
+            fresh = iter(lambda: dict(itertools.islice(items, BATCH_PRODUCTS)), {})
+            batches = [*self._unsent, *((uuid.uuid4().hex, views) for views in fresh)]
+            self._unsent = []
+            for sent, (batch_id, views) in enumerate(batches):
+                try:
+                    await self._add_views(batch_id, views)
+                except BaseException:
+                    self._unsent = batches[sent:]
+                    raise
 
     def start(self) -> None:
         """Flush in the background every interval."""
@@ -65,7 +74,7 @@ class ViewCounts:
         try:
             await self.flush()
         except Exception:
-            log.warning("views not saved at shutdown", extra={"products": len(self._pending)})
+            log.warning("views not saved at shutdown", extra={"products": self.waiting})
 
     async def _run(self) -> None:
         while True:

@@ -110,6 +110,15 @@ async def test_get_product_is_one_read_and_its_view_is_saved_by_a_flush(
     assert (analytics.views, analytics.last_viewed) == (1, inventory.clock.now)
 
 
+async def test_a_batch_of_views_sent_twice_is_added_once(inventory: Inventory) -> None:
+    product = await inventory.product()
+    views = {product.id: (3, inventory.clock.now)}
+    await inventory.store.products.add_views("batch-1", views)
+    await inventory.store.products.add_views("batch-1", views)  # a retry after a timeout
+    await inventory.store.products.add_views("batch-2", views)
+    assert (await inventory.products.get_analytics(ADMIN, product.id)).views == 6
+
+
 async def test_views_of_a_product_deleted_before_the_flush_are_dropped(
     inventory: Inventory,
 ) -> None:
