@@ -9,7 +9,9 @@ from typing import Any, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ConnectionError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from estore.common.config import ConfigError
@@ -65,7 +67,11 @@ def connect_redis(
             f"{variable} (or ESTORE_REDIS_URL) is not set (or use `estore up`, which runs its own)"
         )
     if is_cluster_url(url):
-        options = SOCKET_OPTIONS | {"max_connections": max_connections}
+        # No retries of a failed command, as on a single Redis: a script that ran before its
+        # reply was lost must not run again, and a call must not outlast its deadline. A
+        # redirect (MOVED, ASK) is still followed, and the next call re-reads the layout.
+        no_retries = Retry(NoBackoff(), 0)
+        options = SOCKET_OPTIONS | {"max_connections": max_connections, "retry": no_retries}
         return BoundedCluster(pool_timeout=pool_timeout, **options | cluster_options(url, variable))
     pool = WaitingPool.from_url(
         url, max_connections=max_connections, timeout=pool_timeout, **SOCKET_OPTIONS
@@ -161,7 +167,11 @@ async def check_topology(redis: RedisClient, variable: str) -> None:
                 f" one: {error}; use redis://host:port for a single Redis"
             ) from None
         return
-    info = await redis.info("cluster")
+    try:
+        info = await redis.info("cluster")
+    except ResponseError as refused:  # an ACL without @dangerous refuses INFO: no check then
+        log.info("cannot check whether %s names a cluster node: %s", variable, refused)
+        return
     if info.get("cluster_enabled"):
         raise ConfigError(
             f"{variable} names a node of a Redis Cluster with a plain redis:// URL; use"

@@ -123,11 +123,12 @@ async def _connection(redis: RedisClient) -> AsyncIterator[Connection]:
         node = redis.get_node_from_key(store_keys.EVENTS)
         if node is None:  # no node serves the slot: the cluster is failing over
             raise ClusterDownError("no node serves the inventory's slot")
-        connection = node.acquire_connection()
-        try:
-            yield connection
-        finally:
-            node.release(connection)
+        async with redis.permit():  # counted among the client's connections, as every call
+            connection = node.acquire_connection()
+            try:
+                yield connection
+            finally:
+                node.release(connection)
         return
     pool = redis.connection_pool
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from redis.exceptions import NoPermissionError
 
 from estore.common.config import ConfigError, Settings
 from estore.common.redis import RedisProbe, connect_redis
@@ -75,3 +76,32 @@ async def test_the_probe_pings_every_master_of_a_cluster(
     finally:
         await probe.close()
         await redis.aclose()
+
+
+async def test_a_user_refused_info_still_starts(
+    redis_server: EmbeddedRedis, feed_env: dict[str, str]
+) -> None:
+    # Hardened ACLs deny @dangerous, INFO among it: the topology check is skipped, not fatal.
+    admin = connect_redis(redis_server.url(), "test")
+    user = "estore-no-dangerous"
+    await admin.acl_setuser(
+        user,
+        enabled=True,
+        passwords=["+pw"],
+        keys=["*"],
+        channels=["*"],
+        categories=["+@all", "-@dangerous"],
+    )
+    try:
+        url = f"redis://{user}:pw@127.0.0.1:{redis_server.port}/0"
+        settings = Settings.from_env({"ESTORE_REDIS_URL": url, **feed_env})
+        limited = connect_redis(url, "test")
+        with pytest.raises(NoPermissionError):
+            await limited.info("cluster")
+        await limited.aclose()
+        definition = await create_inventory(settings)  # raised NoPermissionError before
+        for stop in definition.on_stop:
+            await stop()
+    finally:
+        await admin.acl_deluser(user)
+        await admin.aclose()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from estore.common.config import ConfigError
-from estore.common.redis_cluster import cluster_options, is_cluster_url
+from estore.common.redis import connect_redis
+from estore.common.redis_cluster import BoundedCluster, cluster_options, is_cluster_url
 
 
 def test_a_cluster_url_names_every_startup_node_with_shared_credentials() -> None:
@@ -43,3 +44,11 @@ def test_malformed_cluster_urls_are_a_config_error(url: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says) as caught:
         cluster_options(url, "ESTORE_INVENTORY_REDIS_URL")
     assert "ESTORE_INVENTORY_REDIS_URL" in str(caught.value)
+
+
+async def test_a_cluster_client_never_sends_a_failed_command_again() -> None:
+    # A script whose reply was lost may have run: sending it again could apply it twice.
+    client = connect_redis("redis+cluster://127.0.0.1:7000", "ESTORE_REDIS_URL")
+    assert isinstance(client, BoundedCluster)
+    assert client.retry.get_retries() == 0
+    await client.aclose()
