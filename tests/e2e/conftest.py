@@ -1,16 +1,18 @@
-"""The environment of a Payments child process (tests/e2e/killable.py)."""
+"""A Payments child process to kill (tests/e2e/killable.py): its environment and its rig."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from estore.common.auth import TokenIssuer
+from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.embedded.ports import free_port
+from tests.e2e.killable import Rig, killable_payments
 
 
 @pytest.fixture
@@ -40,3 +42,19 @@ def payments_env(
         "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.2",
         **feed_env,
     }
+
+
+@pytest.fixture
+async def rig(
+    payments_env: dict[str, str],
+    tmp_path: Path,
+    redis_url: str,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+) -> AsyncIterator[Rig]:
+    """Inventory in this process, Payments in a child process the test may SIGKILL."""
+    log = tmp_path / "payments.log"
+    async with killable_payments(
+        payments_env, log, redis_url, token_issuer, token_verifier
+    ) as opened:
+        yield opened

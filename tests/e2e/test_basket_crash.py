@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
-from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.inventory.servicer import InventoryServicer
 from estore.payments.store import DUE
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
-from tests.e2e.killable import Rig, killable_payments
+from tests.e2e.killable import Rig
 from tests.helpers import error_details
 
 RESERVATION_TTL_SECONDS = 900  # how long the hold would last without recovery
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)  # before the rig starts Inventory
 async def slow(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Products whose ReserveStock hangs in the rig's Inventory: the kill lands before them."""
     hanging: set[str] = set()
@@ -35,22 +32,6 @@ async def slow(monkeypatch: pytest.MonkeyPatch) -> set[str]:
 
     monkeypatch.setattr(InventoryServicer, "ReserveStock", slow_reserve)
     return hanging
-
-
-@pytest.fixture
-async def rig(
-    slow: set[str],
-    payments_env: dict[str, str],
-    tmp_path: Path,
-    redis_url: str,
-    token_issuer: TokenIssuer,
-    token_verifier: TokenVerifier,
-) -> AsyncIterator[Rig]:
-    log = tmp_path / "payments.log"
-    async with killable_payments(
-        payments_env, log, redis_url, token_issuer, token_verifier
-    ) as opened:
-        yield opened
 
 
 async def test_killed_between_two_line_reservations(rig: Rig, slow: set[str]) -> None:

@@ -5,33 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
 
-from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.inventory import store_keys
 from estore.payments.processor import SimulatedProcessor
 from estore.payments.store import order_key, refund_states_key
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
-from tests.e2e.killable import Rig, killable_payments
-
-
-@pytest.fixture
-async def rig(
-    payments_env: dict[str, str],
-    tmp_path: Path,
-    redis_url: str,
-    token_issuer: TokenIssuer,
-    token_verifier: TokenVerifier,
-) -> AsyncIterator[Rig]:
-    log = tmp_path / "payments.log"
-    async with killable_payments(
-        payments_env, log, redis_url, token_issuer, token_verifier
-    ) as opened:
-        yield opened
+from tests.e2e.killable import Rig
 
 
 async def test_killed_between_reserve_and_charge(rig: Rig) -> None:

@@ -186,6 +186,20 @@ async def redis(redis_url: str) -> AsyncIterator[RedisClient]:
     await client.aclose()
 
 
+# A basket of three lines: 49.99 + 2 x 12.50 + 3 x 19.99, fee 6.75.
+BASKET = [("kettle", 1), ("mug", 2), ("tea", 3)]
+STOCK = {"kettle": 5, "mug": 10, "tea": 10}
+
+
+@pytest.fixture
+def shop(redis: RedisClient) -> Payments:
+    """Payments selling a kettle (49.99), mugs (12.50) and tea (19.99)."""
+    p = build_payments(redis)
+    p.inventory.available.update(STOCK)
+    p.inventory.prices.update({"kettle": 4999, "mug": 1250})
+    return p
+
+
 @pytest.fixture
 def payments(redis: RedisClient) -> Payments:
     return build_payments(redis)

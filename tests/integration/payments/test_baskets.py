@@ -17,19 +17,14 @@ from estore.payments.inventory_client import Reservation
 from estore.payments.models import OrderStatus, PaymentStatus
 from estore.payments.rules import charge_key
 from estore.payments.store import DUE
-from tests.integration.payments.conftest import BUYER, FakeInventory, Payments, build_payments
-
-BASKET = [("kettle", 1), ("mug", 2), ("tea", 3)]
-STOCK = {"kettle": 5, "mug": 10, "tea": 10}
-
-
-@pytest.fixture
-def shop(redis: RedisClient) -> Payments:
-    """Payments selling a kettle (49.99), mugs (12.50) and tea (19.99)."""
-    p = build_payments(redis)
-    p.inventory.available.update(STOCK)
-    p.inventory.prices.update({"kettle": 4999, "mug": 1250})
-    return p
+from tests.integration.payments.conftest import (
+    BASKET,
+    BUYER,
+    STOCK,
+    FakeInventory,
+    Payments,
+    build_payments,
+)
 
 
 async def add_card(p: Payments, number: str = "4242424242424242") -> str:

@@ -7,23 +7,17 @@ from __future__ import annotations
 import pytest
 
 from estore.common import errors
-from estore.common.redis import RedisClient
 from estore.payments.cards import CardInput
 from estore.payments.errors import RefundExceedsRemaining, RefundRefused
 from estore.payments.models import Order, OrderStatus, RefundState
 from estore.payments.processor import RefundOutcome
-from tests.integration.payments.conftest import ADMIN, BUYER, Payments, build_payments
-
-BASKET = [("kettle", 1), ("mug", 2), ("tea", 3)]  # 49.99 + 2 x 12.50 + 3 x 19.99, fee 6.75
-STOCK = {"kettle": 5, "mug": 10, "tea": 10}
-
-
-@pytest.fixture
-def shop(redis: RedisClient) -> Payments:
-    p = build_payments(redis)
-    p.inventory.available.update(STOCK)
-    p.inventory.prices.update({"kettle": 4999, "mug": 1250})
-    return p
+from tests.integration.payments.conftest import (
+    ADMIN,
+    BASKET,
+    BUYER,
+    STOCK,
+    Payments,
+)
 
 
 async def paid_basket(p: Payments) -> Order:
