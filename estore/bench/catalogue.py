@@ -221,17 +221,18 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-async def _main(args: argparse.Namespace) -> list[dict[str, Any]]:
-    sizes = [int(s) for s in args.sizes.split(",")]
-    if args.redis_url:
-        return await measure(args.redis_url, sizes, pages=args.pages, keep=args.keep)
+async def _rows(
+    sizes: Sequence[int], pages: int, redis_url: str | None, keep: bool
+) -> list[dict[str, Any]]:
+    if redis_url:
+        return await measure(redis_url, sizes, pages=pages, keep=keep)
     from estore.embedded.redis import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="estore-bench-catalogue-") as folder:
         server = EmbeddedRedis(Path(folder))
         server.start()
         try:
-            return await measure(server.url(), sizes, pages=args.pages)
+            return await measure(server.url(), sizes, pages=pages)
         finally:
             server.stop()
 
@@ -246,10 +247,7 @@ def run(
 ) -> int:
     """Measure, print the table, and write the report into `out` if given (`estore bench
     --catalogue` and this module's main)."""
-    args = argparse.Namespace(
-        sizes=",".join(str(size) for size in sizes), pages=pages, redis_url=redis_url, keep=keep
-    )
-    rows = asyncio.run(_main(args))
+    rows = asyncio.run(_rows(sizes, pages, redis_url, keep))
     print(table(rows))
     if out is not None:
         for path in write(rows, out):
