@@ -92,6 +92,11 @@ def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
 
     BadRequest goes with INVALID_ARGUMENT, and with any other error that names request fields.
     """
+    return rpc_status.to_status(to_status_proto(error, domain))
+
+
+def to_status_proto(error: errors.DomainError, domain: str) -> status_pb2.Status:
+    """The google.rpc.Status that `to_rpc_status` sends (a batch's per-entry answer)."""
     extra: list[any_pb2.Any] = []
     if error.violations:
         violations = [
@@ -105,7 +110,7 @@ def to_rpc_status(error: errors.DomainError, domain: str) -> grpc.Status:
     if isinstance(error, errors.ResourceExhausted):
         delay = duration_pb2.Duration(seconds=max(1, error.retry_after_seconds))
         extra.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    return build_status(
+    return build_status_proto(
         status_code_of(error), error.message, error.reason, domain, error.metadata, extra
     )
 
@@ -127,10 +132,23 @@ def build_status(
     extra_details: list[any_pb2.Any] | None = None,
 ) -> grpc.Status:
     """A status with `code`, `message`, one ErrorInfo(reason, domain) and any extra details."""
+    return rpc_status.to_status(
+        build_status_proto(code, message, reason, domain, metadata, extra_details)
+    )
+
+
+def build_status_proto(
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    domain: str,
+    metadata: dict[str, str] | None = None,
+    extra_details: list[any_pb2.Any] | None = None,
+) -> status_pb2.Status:
+    """The google.rpc.Status that `build_status` sends."""
     info = error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata or {})
-    proto = status_pb2.Status(
+    return status_pb2.Status(
         code=code.value[0],
         message=_clip(message),
         details=[_pack(info), *(extra_details or [])],
     )
-    return rpc_status.to_status(proto)

@@ -6,7 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from estore.common.context import current_caller
+from estore.common.errors import DomainError
+from estore.common.status import to_status_proto
 from estore.inventory import codec_proto
+from estore.inventory.service_batch import run_each
 from estore.inventory.service_categories import CategoryService
 from estore.inventory.service_products import ProductService
 from estore.inventory.service_stock import StockService
@@ -15,6 +18,7 @@ from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
 Ctx = Any  # grpc.aio.ServicerContext; untyped in grpcio
+DOMAIN = "estore.inventory"  # the ErrorInfo domain of a batch entry's error, as the interceptor's
 
 
 class InventoryServicer(inventory_grpc.InventoryServiceServicer):
@@ -127,6 +131,59 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
             current_caller(), request.reservation_id, request.product_id
         )
         return pb.ReleaseReservationResponse(reservation=self._reservation(reservation))
+
+    async def BatchReserveStock(
+        self, request: pb.BatchReserveStockRequest, context: Ctx
+    ) -> pb.BatchReserveStockResponse:
+        caller = current_caller()
+
+        async def reserve(entry: pb.ReserveStockRequest) -> Any:
+            ttl_ms = entry.ttl.ToMilliseconds() if entry.HasField("ttl") else None
+            return await self._stock.reserve_stock(
+                caller,
+                entry.product_id,
+                entry.quantity,
+                entry.reservation_id,
+                ttl_ms,
+                entry.request_id,
+            )
+
+        answers = await run_each(caller, request.entries, reserve)
+        return pb.BatchReserveStockResponse(results=self._results(answers))
+
+    async def BatchCommitReservations(
+        self, request: pb.BatchCommitReservationsRequest, context: Ctx
+    ) -> pb.BatchCommitReservationsResponse:
+        caller = current_caller()
+
+        async def commit(entry: pb.CommitReservationRequest) -> Any:
+            return await self._stock.commit_reservation(
+                caller, entry.reservation_id, entry.product_id
+            )
+
+        answers = await run_each(caller, request.entries, commit)
+        return pb.BatchCommitReservationsResponse(results=self._results(answers))
+
+    async def BatchReleaseReservations(
+        self, request: pb.BatchReleaseReservationsRequest, context: Ctx
+    ) -> pb.BatchReleaseReservationsResponse:
+        caller = current_caller()
+
+        async def release(entry: pb.ReleaseReservationRequest) -> Any:
+            return await self._stock.release_reservation(
+                caller, entry.reservation_id, entry.product_id
+            )
+
+        answers = await run_each(caller, request.entries, release)
+        return pb.BatchReleaseReservationsResponse(results=self._results(answers))
+
+    def _results(self, answers: list[Any]) -> list[pb.BatchReservationResult]:
+        return [
+            pb.BatchReservationResult(error=to_status_proto(answer, DOMAIN))
+            if isinstance(answer, DomainError)
+            else pb.BatchReservationResult(reservation=self._reservation(answer))
+            for answer in answers
+        ]
 
     async def CreateCategory(
         self, request: pb.CreateCategoryRequest, context: Ctx

@@ -5,6 +5,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -219,6 +220,50 @@ class ReserveStockResponse(_message.Message):
     RESERVATION_FIELD_NUMBER: _ClassVar[int]
     reservation: Reservation
     def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ...) -> None: ...
+
+class BatchReserveStockRequest(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[ReserveStockRequest]
+    def __init__(self, entries: _Optional[_Iterable[_Union[ReserveStockRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchReservationResult(_message.Message):
+    __slots__ = ("reservation", "error")
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    reservation: Reservation
+    error: _status_pb2.Status
+    def __init__(self, reservation: _Optional[_Union[Reservation, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class BatchReserveStockResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchReservationResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchReservationResult, _Mapping]]] = ...) -> None: ...
+
+class BatchCommitReservationsRequest(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[CommitReservationRequest]
+    def __init__(self, entries: _Optional[_Iterable[_Union[CommitReservationRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchCommitReservationsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchReservationResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchReservationResult, _Mapping]]] = ...) -> None: ...
+
+class BatchReleaseReservationsRequest(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[ReleaseReservationRequest]
+    def __init__(self, entries: _Optional[_Iterable[_Union[ReleaseReservationRequest, _Mapping]]] = ...) -> None: ...
+
+class BatchReleaseReservationsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchReservationResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchReservationResult, _Mapping]]] = ...) -> None: ...
 
 class CommitReservationRequest(_message.Message):
     __slots__ = ("reservation_id", "product_id")

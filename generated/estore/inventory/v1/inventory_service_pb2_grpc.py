@@ -150,6 +150,21 @@ class InventoryServiceStub:
                 request_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.ReleaseReservationRequest.SerializeToString,
                 response_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.ReleaseReservationResponse.FromString,
                 _registered_method=True)
+        self.BatchReserveStock = channel.unary_unary(
+                '/estore.inventory.v1.InventoryService/BatchReserveStock',
+                request_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReserveStockRequest.SerializeToString,
+                response_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReserveStockResponse.FromString,
+                _registered_method=True)
+        self.BatchCommitReservations = channel.unary_unary(
+                '/estore.inventory.v1.InventoryService/BatchCommitReservations',
+                request_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchCommitReservationsRequest.SerializeToString,
+                response_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchCommitReservationsResponse.FromString,
+                _registered_method=True)
+        self.BatchReleaseReservations = channel.unary_unary(
+                '/estore.inventory.v1.InventoryService/BatchReleaseReservations',
+                request_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReleaseReservationsRequest.SerializeToString,
+                response_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReleaseReservationsResponse.FromString,
+                _registered_method=True)
         self.CreateCategory = channel.unary_unary(
                 '/estore.inventory.v1.InventoryService/CreateCategory',
                 request_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.CreateCategoryRequest.SerializeToString,
@@ -398,6 +413,47 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchReserveStock(self, request, context):
+        """ReserveStock for up to 100 entries in one call (a caller gathers
+        concurrent holds into one round trip). Each entry is checked, run and
+        answered exactly as ReserveStock would answer it alone, in the order
+        given: every entry stays atomic and independent, so one entry failing
+        neither fails nor undoes another. An entry's failure is its result's
+        `error` (the google.rpc.Status ReserveStock would have returned; a
+        BadRequest in it names `entries[i].<field>`).
+
+        Who: services only.
+        Errors (of the whole call): INVALID_ARGUMENT when `entries` is empty or
+        holds more than 100 entries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchCommitReservations(self, request, context):
+        """CommitReservation for up to 100 entries in one call, each answered as
+        CommitReservation would answer it alone (see BatchReserveStock).
+
+        Who: services only.
+        Errors (of the whole call): INVALID_ARGUMENT when `entries` is empty or
+        holds more than 100 entries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchReleaseReservations(self, request, context):
+        """ReleaseReservation for up to 100 entries in one call, each answered as
+        ReleaseReservation would answer it alone (see BatchReserveStock).
+
+        Who: services only.
+        Errors (of the whole call): INVALID_ARGUMENT when `entries` is empty or
+        holds more than 100 entries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateCategory(self, request, context):
         """Creates a category, at the root or under a parent.
 
@@ -548,6 +604,21 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ReleaseReservation,
                     request_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.ReleaseReservationRequest.FromString,
                     response_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.ReleaseReservationResponse.SerializeToString,
+            ),
+            'BatchReserveStock': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchReserveStock,
+                    request_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReserveStockRequest.FromString,
+                    response_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReserveStockResponse.SerializeToString,
+            ),
+            'BatchCommitReservations': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCommitReservations,
+                    request_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchCommitReservationsRequest.FromString,
+                    response_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchCommitReservationsResponse.SerializeToString,
+            ),
+            'BatchReleaseReservations': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchReleaseReservations,
+                    request_deserializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReleaseReservationsRequest.FromString,
+                    response_serializer=estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReleaseReservationsResponse.SerializeToString,
             ),
             'CreateCategory': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCategory,
@@ -899,6 +970,87 @@ class InventoryService:
             '/estore.inventory.v1.InventoryService/ReleaseReservation',
             estore_dot_inventory_dot_v1_dot_inventory__service__pb2.ReleaseReservationRequest.SerializeToString,
             estore_dot_inventory_dot_v1_dot_inventory__service__pb2.ReleaseReservationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchReserveStock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estore.inventory.v1.InventoryService/BatchReserveStock',
+            estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReserveStockRequest.SerializeToString,
+            estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReserveStockResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCommitReservations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estore.inventory.v1.InventoryService/BatchCommitReservations',
+            estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchCommitReservationsRequest.SerializeToString,
+            estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchCommitReservationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchReleaseReservations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/estore.inventory.v1.InventoryService/BatchReleaseReservations',
+            estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReleaseReservationsRequest.SerializeToString,
+            estore_dot_inventory_dot_v1_dot_inventory__service__pb2.BatchReleaseReservationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
