@@ -5,31 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 from google.protobuf import duration_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from estore.common import context, errors
-from estore.payments.errors import (
-    InsufficientStock,
-    InventoryBusy,
-    InventoryUnavailable,
-    ProductNotFound,
-    ReservationLost,
-)
+from estore.payments.errors import InventoryUnavailable
 from estore.payments.inventory_batch import Batcher
+from estore.payments.inventory_errors import map_entry_status, map_inventory_error
 from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 
 log = logging.getLogger("estore.payments.inventory")
-_CODES = {code.value[0]: code for code in grpc.StatusCode}
-_ENTRY = re.compile(r"^entries\[\d+\]\.")
 
 SERVICE = "estore.inventory.v1.InventoryService"
 # Every call we make is idempotent (reservation ids, request ids), so UNAVAILABLE is retried
@@ -70,58 +60,6 @@ class Reservation:
     state: str  # HELD, COMMITTED, RELEASED, EXPIRED
 
 
-def _details(status: status_pb2.Status | None) -> tuple[str, list[errors.FieldViolation]]:
-    """The ErrorInfo reason and the BadRequest field violations Inventory sent."""
-    reason, violations = "", []
-    for detail in status.details if status is not None else ():
-        info, bad_request = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
-        if detail.Is(info.DESCRIPTOR):
-            detail.Unpack(info)
-            reason = str(info.reason)
-        elif detail.Is(bad_request.DESCRIPTOR):
-            detail.Unpack(bad_request)
-            violations += [
-                errors.FieldViolation(v.field, v.description) for v in bad_request.field_violations
-            ]
-    return reason, violations
-
-
-def map_inventory_error(error: grpc.aio.AioRpcError) -> errors.DomainError:
-    """Turn Inventory's status into a Payments error (the one place that knows both)."""
-    reason, violations = _details(rpc_status.from_call(error))
-    return _mapped(error.code(), error.details() or "", reason, violations)
-
-
-def map_entry_status(status: status_pb2.Status) -> errors.DomainError:
-    """A batch entry's status as the Payments error its single call's would be: its fields
-    named as the single call names them (`quantity`, not `entries[3].quantity`)."""
-    reason, violations = _details(status)
-    violations = [errors.FieldViolation(_ENTRY.sub("", v.field), v.description) for v in violations]
-    return _mapped(
-        _CODES.get(status.code, grpc.StatusCode.UNKNOWN), status.message, reason, violations
-    )
-
-
-def _mapped(
-    code: grpc.StatusCode, message: str, reason: str, violations: list[errors.FieldViolation]
-) -> errors.DomainError:
-    if code == grpc.StatusCode.NOT_FOUND and reason == "PRODUCT_NOT_FOUND":
-        return ProductNotFound("no such product")
-    if code == grpc.StatusCode.FAILED_PRECONDITION and reason == "INSUFFICIENT_STOCK":
-        return InsufficientStock("not enough stock for this quantity")
-    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
-        return ReservationLost(f"inventory refused: {message}", reason=reason or None)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return errors.InvalidArgument(message, violations=violations, reason=reason or None)
-    if code == grpc.StatusCode.ABORTED:  # the same request id still in flight: not an outage
-        return InventoryBusy(
-            f"inventory is busy with this request: {message}", reason=reason or None
-        )
-    if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        log.error("inventory answered %s %s: %s", code.name, reason, message)
-    return InventoryUnavailable("inventory is unavailable; try again")
-
-
 # A batch RPC's single counterpart; InventoryService answers at most 100 entries per batch.
 SINGLES = {
     "BatchReserveStock": "ReserveStock",
@@ -157,7 +95,6 @@ class InventoryClient:
         self._token = service_token
         self._cap = deadline_cap_seconds
         self._batching = batching
-        self._batch_metadata = (("authorization", f"Bearer {service_token}"),)
         self._reserves = self._batcher("BatchReserveStock", inventory_pb.BatchReserveStockRequest)
         self._commits = self._batcher(
             "BatchCommitReservations", inventory_pb.BatchCommitReservationsRequest
@@ -188,11 +125,16 @@ class InventoryClient:
         remaining = context.time_remaining()
         return self._cap if remaining is None else min(self._cap, remaining)
 
+    def _metadata(self, request_id: str) -> tuple[tuple[str, str], ...]:
+        authorization = ("authorization", f"Bearer {self._token}")
+        return (authorization, ("x-request-id", request_id)) if request_id else (authorization,)
+
     def _call_options(self) -> dict[str, object]:
-        metadata = [("authorization", f"Bearer {self._token}")]
-        if request_id := context.request_id.get():
-            metadata.append(("x-request-id", request_id))
-        return {"timeout": self._timeout(), "metadata": tuple(metadata)}
+        return {"timeout": self._timeout(), "metadata": self._metadata(context.request_id.get())}
+
+    async def _batched(self, batcher: Batcher[Any, Any], request: object) -> Reservation:
+        tagged = (request, context.request_id.get())
+        return _reservation(await batcher.call(tagged, self._timeout()))
 
     async def _call(self, method: str, request: object) -> object:
         try:
@@ -204,18 +146,23 @@ class InventoryClient:
         """The batcher of one single RPC (`method` less its Batch prefix), sending `message`s."""
         single = SINGLES[method]
 
-        async def send(entries: list[Any], within: float) -> list[Any]:
+        async def send(tagged: list[tuple[Any, str]], within: float) -> list[Any]:
             if not self._batching:  # Inventory does not batch: one call each, at once
-                return await self._singles(single, entries, within)
+                return await self._singles(single, tagged, within)
+            entries = [entry for entry, _ in tagged]
+            # One request's calls (a basket's lines) keep its id; a batch of several has none.
+            request_ids = {request_id for _, request_id in tagged}
             try:
                 reply = await getattr(self._stub, method)(
-                    message(entries=entries), timeout=within, metadata=self._batch_metadata
+                    message(entries=entries),
+                    timeout=within,
+                    metadata=self._metadata(request_ids.pop() if len(request_ids) == 1 else ""),
                 )
             except grpc.aio.AioRpcError as error:
                 if error.code() is grpc.StatusCode.UNIMPLEMENTED:
                     log.warning("inventory has no %s; sending single calls", method)
                     self._batching = False
-                    return await self._singles(single, entries, within)
+                    return await self._singles(single, tagged, within)
                 return [map_inventory_error(error) for _ in entries]  # one error each
             return [
                 r.reservation if r.HasField("reservation") else map_entry_status(r.error)
@@ -224,17 +171,19 @@ class InventoryClient:
 
         return Batcher(send, _lapsed, max_entries=MAX_BATCH, max_in_flight=MAX_BATCHES_IN_FLIGHT)
 
-    async def _singles(self, method: str, entries: list[Any], within: float) -> list[Any]:
-        async def one(entry: Any) -> Any:
+    async def _singles(
+        self, method: str, tagged: list[tuple[Any, str]], within: float
+    ) -> list[Any]:
+        async def one(entry: Any, request_id: str) -> Any:
             try:
                 reply = await getattr(self._stub, method)(
-                    entry, timeout=within, metadata=self._batch_metadata
+                    entry, timeout=within, metadata=self._metadata(request_id)
                 )
             except grpc.aio.AioRpcError as error:
                 return map_inventory_error(error)
             return reply.reservation
 
-        return list(await asyncio.gather(*(one(entry) for entry in entries)))
+        return list(await asyncio.gather(*(one(*entry) for entry in tagged)))
 
     async def reserve(
         self, product_id: str, quantity: int, reservation_id: str, ttl_seconds: int
@@ -246,21 +195,21 @@ class InventoryClient:
             reservation_id=reservation_id,
             ttl=duration_pb2.Duration(seconds=ttl_seconds),
         )
-        return _reservation(await self._reserves.call(request, self._timeout()))
+        return await self._batched(self._reserves, request)
 
     async def commit(self, reservation_id: str, product_id: str = "") -> Reservation:
         """Turn the hold into a sale (idempotent); naming its product saves Inventory a read."""
         request = inventory_pb.CommitReservationRequest(
             reservation_id=reservation_id, product_id=product_id
         )
-        return _reservation(await self._commits.call(request, self._timeout()))
+        return await self._batched(self._commits, request)
 
     async def release(self, reservation_id: str, product_id: str = "") -> Reservation:
         """Give the held stock back (idempotent); naming its product saves Inventory a read."""
         request = inventory_pb.ReleaseReservationRequest(
             reservation_id=reservation_id, product_id=product_id
         )
-        return _reservation(await self._releases.call(request, self._timeout()))
+        return await self._batched(self._releases, request)
 
     async def restock(self, product_id: str, quantity: int, request_id: str, reason: str) -> None:
         """Add `quantity` back to the product's stock, once per `request_id`."""
