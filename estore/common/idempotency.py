@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ T = TypeVar("T")
 log = logging.getLogger("estore.idempotency")
 DAY_SECONDS = 24 * 3600
 LEASE_SECONDS = 6.0
+# A record lives its keep time plus this margin from its claim and from each renewal, so the
+# outcome, recorded without an EXPIRE of its own, is still kept the whole keep time.
+KEEP_MARGIN_SECONDS = 3600
 _LUA_DIR = Path(__file__).parent / "lua"
 _TRANSIENT = (errors.Unavailable, errors.Aborted)
 _ERRORS: dict[str, type[errors.DomainError]] = {
@@ -63,7 +67,8 @@ class Claim:
 
     def outcome_args(self, encoded: Any) -> list[str | int]:
         """What a script needs to record `encoded` as the outcome, if the claim is still ours:
-        the claim token, the stored response, and how long to keep it (seconds)."""
+        the claim token, the stored response, and how long to keep it (seconds; the record
+        already lives that long, see KEEP_MARGIN_SECONDS)."""
         return [self.token, json.dumps({"result": encoded}), self.ttl_seconds]
 
 
@@ -223,16 +228,17 @@ class Idempotency:
         budget = self._wait_budget()
         loop = asyncio.get_running_loop()
         until, pause = loop.time() + budget, 0.02
-        args: list[str | int] = [
-            request_fingerprint,
-            self._lease_ms,
-            claim,
-            self.instance,
-            self._ttl,
-            len(hashes),
-        ]
         keys = [key, *hashes, *exists]
         while True:
+            args: list[str | int] = [
+                request_fingerprint,
+                self._lease_ms,
+                claim,
+                self.instance,
+                self._ttl + KEEP_MARGIN_SECONDS,
+                len(hashes),
+                _now_ms(),
+            ]
             state, *rest = await self._begin(keys=keys, args=args)
             state = state.decode() if isinstance(state, bytes) else state
             left = until - loop.time()
@@ -242,11 +248,18 @@ class Idempotency:
             pause = min(pause * 2, 0.25)
 
     async def _renew_claim(self, key: str, claim: str) -> bool:
-        return bool(await self._renew(keys=[key], args=[claim, self._lease_ms]))
+        args = [claim, self._lease_ms, _now_ms(), self._ttl + KEEP_MARGIN_SECONDS]
+        return bool(await self._renew(keys=[key], args=args))
 
     async def _finish(self, key: str, claim: str, outcome: str | None) -> None:
         """Record the outcome (None: forget the claim so a retry runs again), if still ours."""
-        await self._end(keys=[key], args=[claim, outcome or "", self._ttl])
+        await self._end(keys=[key], args=[claim, outcome or ""])
+
+
+def _now_ms() -> int:
+    """This process's clock in ms: leases are compared on the claimants' clocks, which differ
+    by far less than a lease."""
+    return int(time.time() * 1000)
 
 
 def _answered(state: str, stored: bytes, decode: Callable[[Any], T]) -> T:

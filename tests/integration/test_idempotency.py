@@ -138,3 +138,19 @@ async def test_a_duplicate_waits_no_longer_than_the_callers_deadline(redis: Redi
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_an_outcome_is_kept_its_whole_keep_time_after_a_long_call(redis: Redis) -> None:
+    # The outcome is recorded without an EXPIRE: the claim and each renewal set the record to
+    # live the keep time plus a margin, so a call that runs long still leaves the whole keep.
+    idem = Idempotency(redis, "t", ttl_seconds=100, lease_seconds=0.3)
+    key = idem.key("user:1", "r1")
+
+    async def slow() -> int:
+        await redis.expire(key, 5)  # as if the claim were old: only a renewal can save it
+        await asyncio.sleep(0.5)  # past one renewal
+        return 7
+
+    assert await idem.run("user:1", "r1", fingerprint("a"), slow, lambda n: n, int) == 7
+    assert await redis.ttl(key) >= 100
+    assert await run(idem, Counter()) == 7  # the kept outcome

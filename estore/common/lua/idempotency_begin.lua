@@ -2,7 +2,9 @@
 -- of an earlier claim (AIP-155).
 -- KEYS[1] the request id's hash; ARGV[1] fingerprint of the request, ARGV[2] lease in ms,
 -- ARGV[3] this claim's token (only the claim holding it may finish it), ARGV[4] the claiming
--- instance, ARGV[5] how long the record may live at most, in seconds.
+-- instance, ARGV[5] how long the record lives from now, in seconds (the outcome's keep time and
+-- a margin: recording the outcome then needs no EXPIRE of its own), ARGV[7] now, in ms (the
+-- caller's clock; leases are compared on the callers' clocks).
 -- Optional reads for the operation, so that it needs no round trip of its own: KEYS[2..] are
 -- the first ARGV[6] of them hashes (read with HGETALL), the rest keys tested with EXISTS; their
 -- replies follow a 'new' or 'taken' claim's, in order (the other answers read nothing).
@@ -21,8 +23,7 @@ local function with_reads(reply)
 end
 local found = redis.call('HMGET', KEYS[1], 'fingerprint', 'state', 'response', 'lease_until',
   'owner')
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = tonumber(ARGV[7])
 local lease_until = now + tonumber(ARGV[2])
 if not found[1] then
   redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'state', 'running', 'claim', ARGV[3],
@@ -39,6 +40,7 @@ end
 -- A claim without a lease (written before leases existed) lapses with its key instead.
 if found[4] and tonumber(found[4]) < now then
   redis.call('HSET', KEYS[1], 'claim', ARGV[3], 'owner', ARGV[4], 'lease_until', lease_until)
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
   return with_reads({'taken', found[5] or ''})
 end
 return {'running'}

@@ -8,8 +8,9 @@
 -- ARGV[6] processing: lease deadline ms, '' to remove, '-' to leave,
 -- ARGV[7] expiring: deadline ms, '' to remove, '-' to leave,
 -- ARGV[8] an entry to append to the refunds list ('' none),
--- ARGV[9] the request's claim token ('' none), ARGV[10] its outcome, ARGV[11] how long to keep
--- it (seconds): recorded only if the claim is still this one's (as idempotency_finish.lua),
+-- ARGV[9] the request's claim token ('' none), ARGV[10] its outcome, ARGV[11] unused (the
+-- record already lives long enough, see idempotency_finish.lua; kept so the ARGV order holds):
+-- recorded only if the claim is still this one's (as idempotency_finish.lua),
 -- ARGV[12..] field/value pairs.
 -- An order marked 'unlisted' (written with its card, create_order.lua) is in no status index
 -- yet: it goes into its new status's, whatever the change.
@@ -61,7 +62,6 @@ end
 local recorded = 0
 if ARGV[9] ~= '' and redis.call('HGET', KEYS[9], 'claim') == ARGV[9] then
   redis.call('HSET', KEYS[9], 'state', 'done', 'response', ARGV[10])
-  redis.call('EXPIRE', KEYS[9], ARGV[11])
   recorded = 1
 end
 return {1, recorded}
