@@ -67,7 +67,10 @@ SINGLES = {
     "BatchReleaseReservations": "ReleaseReservation",
 }
 MAX_BATCH = 100
-MAX_BATCHES_IN_FLIGHT = 2  # of each kind: more in flight would only make smaller batches
+# One batch of each kind out at a time: the calls made meanwhile leave together when it returns.
+# Measured with `estore bench` (create_order): with 2 in flight nearly every batch held one
+# call and a gRPC hop each; with 1, batches of 2 to 6 and a fifth less CPU per order.
+MAX_BATCHES_IN_FLIGHT = 1
 
 
 def _lapsed() -> errors.DomainError:
