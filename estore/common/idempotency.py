@@ -248,7 +248,7 @@ class Idempotency:
             pause = min(pause * 2, 0.25)
 
     async def _renew_claim(self, key: str, claim: str) -> bool:
-        args = [claim, self._lease_ms, _now_ms(), self._ttl + KEEP_MARGIN_SECONDS]
+        args: list[str | int] = [claim, self._lease_ms, _now_ms(), self._ttl + KEEP_MARGIN_SECONDS]
         return bool(await self._renew(keys=[key], args=args))
 
     async def _finish(self, key: str, claim: str, outcome: str | None) -> None:

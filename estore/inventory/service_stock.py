@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from typing import Any
 
 from estore.common.auth import Caller
 from estore.common.idempotency import fingerprint
@@ -16,8 +19,10 @@ from estore.inventory.codec_json import (
 )
 from estore.inventory.models import Clock, Product, Reservation
 from estore.inventory.rules_fields import Violations
+from estore.inventory.service_batch import answer_all
 from estore.inventory.service_products import require_admin_or_service
 from estore.inventory.store import InventoryStore
+from estore.inventory.store_stock import Hold
 
 TTL_MIN_MS = 1000
 TTL_MAX_MS = 24 * 3600 * 1000
@@ -71,16 +76,8 @@ class StockService:
     ) -> Reservation:
         """Hold `quantity` units at today's effective price; idempotent on reservation_id."""
         caller.require_service()
-        v = Violations()
-        rules_fields.identifier(v, "product_id", product_id)
-        rules_fields.integer(v, "quantity", quantity, 1, rules_fields.RESERVE_MAX)
-        rules_fields.identifier(v, "reservation_id", reservation_id, required=False)
-        if ttl_ms is not None and not TTL_MIN_MS <= ttl_ms <= TTL_MAX_MS:
-            v.add("ttl", "must be between 1 second and 24 hours")
-        rules_fields.request_id(v, request_id)
-        v.raise_if_any()
-        hold_id = reservation_id or _reservation_id_for(request_id)
-        ttl = self._default_ttl_ms if ttl_ms is None else ttl_ms
+        entry = ReserveEntry(product_id, quantity, reservation_id, ttl_ms, request_id)
+        hold_id, ttl = self._checked(entry)
 
         async def reserve() -> Reservation:
             now = self._clock()
@@ -94,6 +91,63 @@ class StockService:
             reservation_to_json,
             reservation_from_json,
         )
+
+    def _checked(self, entry: ReserveEntry) -> tuple[str, int]:
+        """The entry's reservation id and hold time (ms), or INVALID_ARGUMENT."""
+        v = Violations()
+        rules_fields.identifier(v, "product_id", entry.product_id)
+        rules_fields.integer(v, "quantity", entry.quantity, 1, rules_fields.RESERVE_MAX)
+        rules_fields.identifier(v, "reservation_id", entry.reservation_id, required=False)
+        if entry.ttl_ms is not None and not TTL_MIN_MS <= entry.ttl_ms <= TTL_MAX_MS:
+            v.add("ttl", "must be between 1 second and 24 hours")
+        rules_fields.request_id(v, entry.request_id)
+        v.raise_if_any()
+        hold_id = entry.reservation_id or _reservation_id_for(entry.request_id)
+        return hold_id, self._default_ttl_ms if entry.ttl_ms is None else entry.ttl_ms
+
+    async def reserve_many(self, caller: Caller, entries: Sequence[ReserveEntry]) -> list[Any]:
+        """reserve_stock for each entry, those without a request id in one script; each
+        answered with its reservation or its error."""
+        now = self._clock()
+
+        def check(entry: ReserveEntry) -> Hold | None:
+            hold_id, ttl = self._checked(entry)
+            if entry.request_id:  # deduplicated by its request id: through its own call
+                return None
+            return Hold(entry.product_id, hold_id, entry.quantity, now + ttl)
+
+        async def one(entry: ReserveEntry) -> Reservation:
+            return await self.reserve_stock(caller, *astuple(entry))
+
+        async def many(holds: list[Hold]) -> list[Any]:
+            return await self._store.stock.reserve_many(holds, now)
+
+        return await answer_all(caller, entries, check, many, one)
+
+    async def commit_many(self, caller: Caller, entries: Sequence[tuple[str, str]]) -> list[Any]:
+        """commit_reservation for each (reservation id, product id), in one script when each
+        names its product."""
+        now = self._clock()
+
+        async def one(entry: tuple[str, str]) -> Reservation:
+            return await self.commit_reservation(caller, *entry)
+
+        async def many(holds: list[tuple[str, str]]) -> list[Any]:
+            return await self._store.stock.commit_many(holds, now)
+
+        return await answer_all(caller, entries, _checked_finish, many, one)
+
+    async def release_many(self, caller: Caller, entries: Sequence[tuple[str, str]]) -> list[Any]:
+        """release_reservation for each (reservation id, product id), as commit_many."""
+        now = self._clock()
+
+        async def one(entry: tuple[str, str]) -> Reservation:
+            return await self.release_reservation(caller, *entry)
+
+        async def many(holds: list[tuple[str, str]]) -> list[Any]:
+            return await self._store.stock.release_many(holds, now)
+
+        return await answer_all(caller, entries, _checked_finish, many, one)
 
     async def commit_reservation(
         self, caller: Caller, reservation_id: str, product_id: str = ""
@@ -114,9 +168,31 @@ class StockService:
         return await self._store.stock.expire_due(self._clock())
 
 
+@dataclass(frozen=True)
+class ReserveEntry:
+    """One ReserveStock request (of a batch)."""
+
+    product_id: str
+    quantity: int
+    reservation_id: str = ""
+    ttl_ms: int | None = None
+    request_id: str = ""
+
+
+def _checked_finish(entry: tuple[str, str]) -> tuple[str, str] | None:
+    """A batch's commit or release entry, checked; None when it names no product (its single
+    call reads the reservation for it)."""
+    _check_fields(*entry)
+    return entry if entry[1] else None
+
+
 def _check_finish(caller: Caller, reservation_id: str, product_id: str) -> None:
     """A service may commit or release `reservation_id`, naming its product or not."""
     caller.require_service()
+    _check_fields(reservation_id, product_id)
+
+
+def _check_fields(reservation_id: str, product_id: str) -> None:
     v = Violations()
     rules_fields.identifier(v, "reservation_id", reservation_id)
     rules_fields.identifier(v, "product_id", product_id, required=False)

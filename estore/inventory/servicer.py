@@ -9,10 +9,9 @@ from estore.common.context import current_caller
 from estore.common.errors import DomainError
 from estore.common.status import to_status_proto
 from estore.inventory import codec_proto
-from estore.inventory.service_batch import run_each
 from estore.inventory.service_categories import CategoryService
 from estore.inventory.service_products import ProductService
-from estore.inventory.service_stock import StockService
+from estore.inventory.service_stock import ReserveEntry, StockService
 from estore.inventory.service_watch import WatchService
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
@@ -135,46 +134,31 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
     async def BatchReserveStock(
         self, request: pb.BatchReserveStockRequest, context: Ctx
     ) -> pb.BatchReserveStockResponse:
-        caller = current_caller()
-
-        async def reserve(entry: pb.ReserveStockRequest) -> Any:
-            ttl_ms = entry.ttl.ToMilliseconds() if entry.HasField("ttl") else None
-            return await self._stock.reserve_stock(
-                caller,
-                entry.product_id,
-                entry.quantity,
-                entry.reservation_id,
-                ttl_ms,
-                entry.request_id,
+        entries = [
+            ReserveEntry(
+                e.product_id,
+                e.quantity,
+                e.reservation_id,
+                e.ttl.ToMilliseconds() if e.HasField("ttl") else None,
+                e.request_id,
             )
-
-        answers = await run_each(caller, request.entries, reserve)
+            for e in request.entries
+        ]
+        answers = await self._stock.reserve_many(current_caller(), entries)
         return pb.BatchReserveStockResponse(results=self._results(answers))
 
     async def BatchCommitReservations(
         self, request: pb.BatchCommitReservationsRequest, context: Ctx
     ) -> pb.BatchCommitReservationsResponse:
-        caller = current_caller()
-
-        async def commit(entry: pb.CommitReservationRequest) -> Any:
-            return await self._stock.commit_reservation(
-                caller, entry.reservation_id, entry.product_id
-            )
-
-        answers = await run_each(caller, request.entries, commit)
+        entries = [(e.reservation_id, e.product_id) for e in request.entries]
+        answers = await self._stock.commit_many(current_caller(), entries)
         return pb.BatchCommitReservationsResponse(results=self._results(answers))
 
     async def BatchReleaseReservations(
         self, request: pb.BatchReleaseReservationsRequest, context: Ctx
     ) -> pb.BatchReleaseReservationsResponse:
-        caller = current_caller()
-
-        async def release(entry: pb.ReleaseReservationRequest) -> Any:
-            return await self._stock.release_reservation(
-                caller, entry.reservation_id, entry.product_id
-            )
-
-        answers = await run_each(caller, request.entries, release)
+        entries = [(e.reservation_id, e.product_id) for e in request.entries]
+        answers = await self._stock.release_many(current_caller(), entries)
         return pb.BatchReleaseReservationsResponse(results=self._results(answers))
 
     def _results(self, answers: list[Any]) -> list[pb.BatchReservationResult]:

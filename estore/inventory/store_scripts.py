@@ -14,7 +14,8 @@ _LUA = Path(__file__).parent / "lua"
 
 def source(name: str) -> str:
     """The text of script `name`, with the shared helpers in front."""
-    return (_LUA / "_lib.lua").read_text() + "\n" + (_LUA / f"{name}.lua").read_text()
+    parts = ("_lib", "_stock", name)
+    return "\n".join((_LUA / f"{part}.lua").read_text() for part in parts)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Scripts:
     reserve_stock: AsyncScript
     commit_reservation: AsyncScript
     release_reservation: AsyncScript
+    reserve_stock_batch: AsyncScript
+    commit_reservation_batch: AsyncScript
+    release_reservation_batch: AsyncScript
     expire_reservations: AsyncScript
     create_category: AsyncScript
     update_category: AsyncScript

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from estore.common import errors
+from estore.common.errors import DomainError
 from estore.common.idempotency import fingerprint
 from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
@@ -81,23 +84,30 @@ class StockStore:
         ]
         args: list[str | int] = [product_id, reservation_id, quantity, now, expires_at]
         reply = await self._scripts.reserve_stock(keys=script_keys, args=args)
-        status = text(reply[0])
-        if status == "REUSED":
-            raise ReservationIdReused(reservation_id)
-        if status == "NOT_FOUND":
-            raise ProductNotFound(product_id)
-        if status == "INSUFFICIENT":
-            raise InsufficientStock(product_id, int(reply[1]))
-        return reservation_from_hash(as_hash(reply[1]))
+        return _held(reply, product_id, reservation_id)
+
+    async def reserve_many(
+        self, holds: Sequence[Hold], now: int
+    ) -> list[Reservation | DomainError]:
+        """`reserve` for each hold, in one script; each answered on its own (its reservation,
+        or the error `reserve` would raise)."""
+        script_keys = [store_keys.RESERVATION_EXPIRY, *store_keys.stock_sets(), store_keys.EVENTS]
+        args: list[str | int] = [now]
+        for hold in holds:
+            script_keys += [store_keys.product(hold.product_id), store_keys.reservation(hold.id)]
+            args += [hold.product_id, hold.id, hold.quantity, hold.expires_at]
+        replies = await self._scripts.reserve_stock_batch(keys=script_keys, args=args)
+        return [
+            _answer(_held, reply, hold.product_id, hold.id)
+            for hold, reply in zip(holds, replies, strict=True)
+        ]
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None:
         """The reservation, or None."""
         found = await self._redis.hgetall(store_keys.reservation(reservation_id))
         return reservation_from_hash(as_hash(found)) if found else None
 
-    async def _finish(
-        self, script: Any, reservation_id: str, now: int, product_id: str
-    ) -> tuple[str, Reservation]:
+    async def _finish(self, script: Any, reservation_id: str, now: int, product_id: str) -> Any:
         """Run a commit or release script; `product_id` ('' if the caller named none) saves
         reading the reservation for its product first."""
         named = product_id
@@ -113,33 +123,47 @@ class StockStore:
             *store_keys.stock_sets(),
             store_keys.EVENTS,
         ]
-        reply = await script(keys=script_keys, args=[now, KEEP_FINAL_MS, named])
-        status = text(reply[0])
-        if status == "NOT_FOUND":
-            raise ReservationNotFound(reservation_id)
-        if status == "WRONG_PRODUCT":
-            raise errors.InvalidArgument.field("product_id", "is not the reservation's product")
-        return status, reservation_from_hash(as_hash(reply[1]))
+        return await script(keys=script_keys, args=[now, KEEP_FINAL_MS, named])
+
+    async def _finish_many(
+        self, script: Any, holds: Sequence[tuple[str, str]], now: int
+    ) -> list[Any]:
+        """Run a batch commit or release script for (reservation id, product id) pairs."""
+        script_keys = [store_keys.RESERVATION_EXPIRY, *store_keys.stock_sets(), store_keys.EVENTS]
+        args: list[str | int] = [now, KEEP_FINAL_MS]
+        for reservation_id, product_id in holds:
+            script_keys += [store_keys.reservation(reservation_id), store_keys.product(product_id)]
+            args.append(product_id)
+        replies: list[Any] = await script(keys=script_keys, args=args)
+        return replies
 
     async def commit(self, reservation_id: str, now: int, product_id: str = "") -> Reservation:
         """Sell a held reservation's units; a committed one is returned unchanged."""
-        status, reservation = await self._finish(
-            self._scripts.commit_reservation, reservation_id, now, product_id
+        script = self._scripts.commit_reservation
+        return _committed(
+            await self._finish(script, reservation_id, now, product_id), reservation_id
         )
-        if status == "EXPIRED":
-            raise ReservationExpired(reservation_id)
-        if status == "RELEASED":
-            raise ReservationReleased(reservation_id)
-        return reservation
+
+    async def commit_many(
+        self, holds: Sequence[tuple[str, str]], now: int
+    ) -> list[Reservation | DomainError]:
+        """`commit` for each (reservation id, product id), in one script; each on its own."""
+        replies = await self._finish_many(self._scripts.commit_reservation_batch, holds, now)
+        return [_answer(_committed, r, rid) for (rid, _), r in zip(holds, replies, strict=True)]
 
     async def release(self, reservation_id: str, now: int, product_id: str = "") -> Reservation:
         """Give a held reservation's units back; a released or expired one is returned as is."""
-        status, reservation = await self._finish(
-            self._scripts.release_reservation, reservation_id, now, product_id
+        script = self._scripts.release_reservation
+        return _released(
+            await self._finish(script, reservation_id, now, product_id), reservation_id
         )
-        if status == "COMMITTED":
-            raise ReservationCommitted(reservation_id)
-        return reservation
+
+    async def release_many(
+        self, holds: Sequence[tuple[str, str]], now: int
+    ) -> list[Reservation | DomainError]:
+        """`release` for each (reservation id, product id), in one script; each on its own."""
+        replies = await self._finish_many(self._scripts.release_reservation_batch, holds, now)
+        return [_answer(_released, r, rid) for (rid, _), r in zip(holds, replies, strict=True)]
 
     async def expire_due(self, now: int, batch: int = SWEEP_BATCH) -> int:
         """Expire up to `batch` held reservations due by `now`; returns how many this call did."""
@@ -175,3 +199,57 @@ class StockStore:
             keys=script_keys, args=[now, KEEP_FINAL_MS, *reservation_ids]
         )
         return int(expired)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """One hold of a batch: `quantity` units of a product for reservation `id` until then."""
+
+    product_id: str
+    id: str
+    quantity: int
+    expires_at: int
+
+
+def _answer(read: Callable[..., Reservation], *args: Any) -> Reservation | DomainError:
+    """A batch entry's answer: what `read` makes of its reply, or the error it raises."""
+    try:
+        return read(*args)
+    except DomainError as error:
+        return error
+
+
+def _held(reply: Any, product_id: str, reservation_id: str) -> Reservation:
+    status = text(reply[0])
+    if status == "REUSED":
+        raise ReservationIdReused(reservation_id)
+    if status == "NOT_FOUND":
+        raise ProductNotFound(product_id)
+    if status == "INSUFFICIENT":
+        raise InsufficientStock(product_id, int(reply[1]))
+    return reservation_from_hash(as_hash(reply[1]))
+
+
+def _finished(reply: Any, reservation_id: str) -> tuple[str, Reservation]:
+    status = text(reply[0])
+    if status == "NOT_FOUND":
+        raise ReservationNotFound(reservation_id)
+    if status == "WRONG_PRODUCT":
+        raise errors.InvalidArgument.field("product_id", "is not the reservation's product")
+    return status, reservation_from_hash(as_hash(reply[1]))
+
+
+def _committed(reply: Any, reservation_id: str) -> Reservation:
+    status, reservation = _finished(reply, reservation_id)
+    if status == "EXPIRED":
+        raise ReservationExpired(reservation_id)
+    if status == "RELEASED":
+        raise ReservationReleased(reservation_id)
+    return reservation
+
+
+def _released(reply: Any, reservation_id: str) -> Reservation:
+    status, reservation = _finished(reply, reservation_id)
+    if status == "COMMITTED":
+        raise ReservationCommitted(reservation_id)
+    return reservation

@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
+from redis.asyncio import Redis
 
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from tests.grpc.inventory.conftest import expect_error
@@ -131,3 +132,33 @@ async def test_only_services_and_admins_may_batch(
     assert await _stock(stub, product.id) == (5, 0)
     reply = await stub.BatchReserveStock(request, metadata=callers.admin)
     assert reply.results[0].reservation.state == pb.RESERVATION_STATE_HELD
+
+
+@pytest.mark.single_redis  # counts one server's commands
+async def test_a_batch_runs_one_script_and_a_request_id_entry_goes_alone(
+    stub, callers, make_product, redis_url
+) -> None:
+    product = await make_product(quantity=10)
+    entries = [_hold(product.id, 1, f"order-{n}") for n in range(3)]
+    entries.append(pb.ReserveStockRequest(product_id=product.id, quantity=2, request_id="rq-1"))
+    request = pb.BatchReserveStockRequest(entries=entries)
+    await stub.BatchReserveStock(request, metadata=callers.service)  # loads the scripts
+    await stub.BatchCommitReservations(
+        pb.BatchCommitReservationsRequest(
+            entries=[
+                pb.CommitReservationRequest(reservation_id=f"order-{n}", product_id=product.id)
+                for n in range(3)
+            ]
+        ),
+        metadata=callers.service,
+    )
+    async with Redis.from_url(redis_url) as redis:
+        before = await redis.info("commandstats")
+        again = await stub.BatchReserveStock(request, metadata=callers.service)
+        after = await redis.info("commandstats")
+    calls = after["cmdstat_evalsha"]["calls"] - before["cmdstat_evalsha"]["calls"]
+    assert calls == 2  # the three holds in one script; the request id's claim in its own
+    assert [r.reservation.state for r in again.results] == [pb.RESERVATION_STATE_COMMITTED] * 3 + [
+        pb.RESERVATION_STATE_HELD
+    ]
+    assert await _stock(stub, product.id) == (5, 2)
