@@ -35,8 +35,9 @@ class TwoInventories:
     buyer: tuple[tuple[str, str], ...]
 
     async def reservations(self) -> list[int]:
-        """How many ReserveStock calls each Inventory instance has answered."""
-        ok = rpcs("inventory", INV + "ReserveStock", "OK")
+        """How many reserve batches each Inventory instance has answered (orders made one
+        after another: one hold, one batch, each)."""
+        ok = rpcs("inventory", INV + "BatchReserveStock", "OK")
         return [int((await scrape(server)).get(ok, 0)) for server in self.inventories]
 
     async def order(self, product_id: str) -> None:

@@ -68,9 +68,10 @@ async def test_metrics_count_the_traffic(shop: Shop) -> None:
     assert any(name == "estore_redis_connections" for name, _ in payments)
 
     inventory = await scrape(shop.inventory_server)
-    assert inventory[rpcs("inventory", INV + "ReserveStock", "OK")] == 3
-    assert inventory[rpcs("inventory", INV + "CommitReservation", "OK")] == 1
-    assert inventory[rpcs("inventory", INV + "ReleaseReservation", "OK")] == 1
+    # Payments' calls ride in batches: orders made one after another, one call each.
+    assert inventory[rpcs("inventory", INV + "BatchReserveStock", "OK")] == 3
+    assert inventory[rpcs("inventory", INV + "BatchCommitReservations", "OK")] == 1
+    assert inventory[rpcs("inventory", INV + "BatchReleaseReservations", "OK")] == 1
     held = ("estore_reservations_held", frozenset({"service": "inventory"}.items()))
     assert inventory[held] == 1  # the PENDING order's
 
@@ -94,8 +95,8 @@ async def test_one_request_id_in_both_services_logs(
     }
     assert traced >= {
         ("payments", PAY + "CreateOrder"),
-        ("inventory", INV + "ReserveStock"),
-        ("inventory", INV + "CommitReservation"),
+        ("inventory", INV + "BatchReserveStock"),  # a batch of this request's calls only
+        ("inventory", INV + "BatchCommitReservations"),
     }
     finished = next(line for line in lines if line.get("method") == PAY + "CreateOrder")
     assert {"time", "level", "service", "method", "code", "duration_ms", "request_id"} <= set(
