@@ -14,7 +14,7 @@ from estore.common.errors import FailedPrecondition, InvalidArgument
 from estore.common.server import GrpcServer, ServiceDefinition
 from estore.common.status import to_status_proto
 from estore.payments.errors import InsufficientStock, InventoryUnavailable, ReservationLost
-from estore.payments.inventory_client import InventoryClient
+from estore.payments.inventory_client import InventoryClient, Reservation
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
@@ -22,7 +22,7 @@ from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 DOMAIN = "estore.inventory"
 
 
-def _held(request: Any, state: int = pb.RESERVATION_STATE_HELD) -> pb.Reservation:
+def _held(request: Any, state: Any = pb.RESERVATION_STATE_HELD) -> pb.Reservation:
     return pb.Reservation(
         id=request.reservation_id, product_id=request.product_id or "p1", quantity=1,
         unit_price=money_pb2.Money(currency_code="USD", minor_units=500), state=state,
@@ -50,11 +50,11 @@ class BatchingInventory(inv_grpc.InventoryServiceServicer):
         results = []
         for i, entry in enumerate(request.entries):
             if entry.product_id == "sold-out":
-                error = FailedPrecondition("no", reason="INSUFFICIENT_STOCK")
-                results.append(pb.BatchReservationResult(error=to_status_proto(error, DOMAIN)))
+                refused = FailedPrecondition("no", reason="INSUFFICIENT_STOCK")
+                results.append(pb.BatchReservationResult(error=to_status_proto(refused, DOMAIN)))
             elif entry.product_id == "bad":
-                error = InvalidArgument.field(f"entries[{i}].quantity", "at most 10000")
-                results.append(pb.BatchReservationResult(error=to_status_proto(error, DOMAIN)))
+                invalid = InvalidArgument.field(f"entries[{i}].quantity", "at most 10000")
+                results.append(pb.BatchReservationResult(error=to_status_proto(invalid, DOMAIN)))
             else:
                 results.append(pb.BatchReservationResult(reservation=_held(entry)))
         return pb.BatchReserveStockResponse(results=results)
@@ -101,6 +101,7 @@ async def test_concurrent_reserves_share_one_rpc_and_keep_their_own_errors(clien
         return_exceptions=True,
     )
     assert servicer.batches == [("reserve", ["line-0", "line-1", "line-2"], "basket-7")]
+    assert isinstance(outcomes[0], Reservation)
     assert outcomes[0].id == "line-0"
     assert outcomes[0].unit_price_minor == 500
     assert isinstance(outcomes[1], InsufficientStock)
@@ -113,6 +114,7 @@ async def test_a_lapsed_hold_fails_only_its_own_commit(client) -> None:
     outcomes = await asyncio.gather(
         inventory.commit("order-1", "p1"), inventory.commit("lapsed"), return_exceptions=True
     )
+    assert isinstance(outcomes[0], Reservation)
     assert outcomes[0].state == "COMMITTED"
     assert isinstance(outcomes[1], ReservationLost)
     assert outcomes[1].reason == "RESERVATION_EXPIRED"
