@@ -12,6 +12,7 @@ import pytest
 
 from estore.inventory.servicer import InventoryServicer
 from estore.payments.store import DUE
+from generated.estore.inventory.v1.inventory_service_pb2 import BatchReserveStockRequest
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
 from tests.e2e.killable import Rig
 from tests.helpers import error_details
@@ -21,16 +22,28 @@ RESERVATION_TTL_SECONDS = 900  # how long the hold would last without recovery
 
 @pytest.fixture(autouse=True)  # before the rig starts Inventory
 async def slow(monkeypatch: pytest.MonkeyPatch) -> set[str]:
-    """Products whose ReserveStock hangs in the rig's Inventory: the kill lands before them."""
+    """Products whose hold hangs in the rig's Inventory: the kill lands before them.
+
+    A basket's lines usually ride in one batch (one script: all held at once), but a batch full
+    of other orders' calls can split them over two; a hanging batch holds its other entries
+    first, as the earlier of two batches would."""
     hanging: set[str] = set()
-    reserve = InventoryServicer.ReserveStock
+    reserve, batch = InventoryServicer.ReserveStock, InventoryServicer.BatchReserveStock
 
     async def slow_reserve(self: InventoryServicer, request: Any, context: Any) -> Any:
         if request.product_id in hanging:
             await asyncio.sleep(3600)  # cancelled when the caller goes away
         return await reserve(self, request, context)
 
+    async def slow_batch(self: InventoryServicer, request: Any, context: Any) -> Any:
+        others = [entry for entry in request.entries if entry.product_id not in hanging]
+        if len(others) < len(request.entries):
+            await batch(self, BatchReserveStockRequest(entries=others), context)
+            await asyncio.sleep(3600)
+        return await batch(self, request, context)
+
     monkeypatch.setattr(InventoryServicer, "ReserveStock", slow_reserve)
+    monkeypatch.setattr(InventoryServicer, "BatchReserveStock", slow_batch)
     return hanging
 
 
