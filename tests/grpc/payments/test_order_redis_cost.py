@@ -3,7 +3,10 @@
 Every command is counted from MONITOR, less the background sweeps and the event feed, so the
 numbers are exact: the folds of issue 10 (the card and a retry's order read in the claim, the
 outcome recorded with PAID, the product named on commit, one script per processor call, stock
-scripts that read each hash once) keep them where they are.
+scripts that read each hash once) keep them where they are. Since the buckets of issue 14 an
+order's scripts no longer touch the admin listings (two ZADDs fewer) but append their events and
+bump the order's version (two XADDs and a HINCRBY more); the indexer's work on those events is
+background, counted in the indexer's own test.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from tests.grpc.payments.conftest import Shop
 
 pytestmark = pytest.mark.single_redis  # MONITOR watches one server
 BACKGROUND = {"ZRANGEBYSCORE", "ZRANGE", "XREAD", "PING", "HELLO", "INFO", "CLIENT", "SELECT"}
+BACKGROUND |= {"XREADGROUP", "XAUTOCLAIM", "XGROUP", "XACK"}  # Payments' indexer
+BACKGROUND_KEYS = ("{pay:ix}", ":sweepers", ":sweep-lease:")  # the indexer's writes, the leases
 
 
 class Seen:
@@ -43,7 +48,8 @@ async def monitor(shop: Shop) -> AsyncIterator[Seen]:
         async def listen() -> None:
             async for event in feed.listen():
                 command = str(event["command"])
-                if command.split(" ", 1)[0].upper() not in BACKGROUND:
+                background = any(key in command for key in BACKGROUND_KEYS)
+                if command.split(" ", 1)[0].upper() not in BACKGROUND and not background:
                     seen.commands.append((command, event.get("client_type") == "lua"))
 
         task = asyncio.create_task(listen())
@@ -66,7 +72,7 @@ async def _order(shop: Shop, seen: Seen, request: pb.CreateOrderRequest) -> pb.O
     return order
 
 
-async def test_a_paid_one_line_order_costs_41_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_paid_one_line_order_costs_43_commands(shop: Shop, monitor: Seen) -> None:
     product = await shop.product(quantity=10)
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -74,7 +80,7 @@ async def test_a_paid_one_line_order_costs_41_commands(shop: Shop, monitor: Seen
     )
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
-    assert sum(monitor.names().values()) <= 41, monitor.commands
+    assert sum(monitor.names().values()) <= 43, monitor.commands
     # Six scripts, one each: the claim (with the card and the retry check), the hold, the order,
     # the charge, the sale, PAID (with the outcome); nothing read outside them.
     assert monitor.names(scripts=False) == Counter({"EVALSHA": 6})
@@ -94,7 +100,7 @@ async def test_without_a_request_id_nothing_is_claimed_or_looked_up(
     assert monitor.names(scripts=False) == Counter({"HGETALL": 1, "EVALSHA": 5})
 
 
-async def test_a_three_line_basket_costs_79_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_three_line_basket_costs_81_commands(shop: Shop, monitor: Seen) -> None:
     products = [await shop.product(quantity=10) for _ in range(3)]
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -104,6 +110,6 @@ async def test_a_three_line_basket_costs_79_commands(shop: Shop, monitor: Seen) 
     )
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
-    assert sum(monitor.names().values()) <= 79, monitor.commands
+    assert sum(monitor.names().values()) <= 81, monitor.commands
     # The intent's state and the claim's token; no commit or release looks its product up.
     assert monitor.names()["HGET"] == 2
