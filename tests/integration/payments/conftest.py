@@ -13,6 +13,7 @@ from estore.common.auth import Caller
 from estore.common.idempotency import Idempotency
 from estore.common.paging import PageTokens
 from estore.common.redis import RedisClient, connect_redis
+from estore.payments.buckets import LEGACY, bucket_of_user
 from estore.payments.errors import (
     InsufficientStock,
     InventoryUnavailable,
@@ -20,7 +21,7 @@ from estore.payments.errors import (
     ReservationLost,
 )
 from estore.payments.inventory_client import Reservation
-from estore.payments.keys import idempotency_prefix
+from estore.payments.keys import due_key, idempotency_prefix
 from estore.payments.processor import (
     ChargeResult,
     RefundOutcome,
@@ -40,6 +41,12 @@ from tests.helpers import on_both_redis_kinds
 BUYER = Caller(user_id=1, is_verified=True)
 OTHER = Caller(user_id=2, is_verified=True)
 ADMIN = Caller(user_id=99, is_admin=True, is_verified=True)
+
+
+async def due_count(redis: RedisClient, which: str) -> int:
+    """Entries of a lease index (keys.WHICH) of BUYER's bucket and of the legacy slot."""
+    buckets = (bucket_of_user(BUYER.user_id or 0), LEGACY)
+    return sum([await redis.zcard(due_key(bucket, which)) for bucket in buckets])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
