@@ -1,8 +1,10 @@
 """The indexer of the admin-wide order listings (`{pay:ix}`), kept from the per-bucket events.
 
 Every script that lists an order anew or moves its status appends an event (order id, version,
-status, index member) to its bucket's stream. The instance holding a bucket's sweep lease reads
-the stream with the consumer group `indexer`, applies each event (index_apply.lua: idempotent,
+status, index member) to its bucket's stream, and its caller then rings the bucket's doorbell
+(`ring`). The instance holding a bucket's sweep lease reads the streams of the buckets rung (and
+each of its buckets' every SAFETY_SECONDS, should a ring be lost) with the consumer group
+`indexer`, applies each event (index_apply.lua: idempotent,
 never backwards by the order's version) and acknowledges it. On taking a bucket over, it claims
 the entries its previous owner read but did not acknowledge (XAUTOCLAIM), so every event is
 applied at least once. Admin listings therefore lag by `lag_ms`; a user's own listing is exact.
@@ -17,19 +19,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from estore.common.metrics import Sample
 from estore.common.redis import RedisClient, text
 from estore.common.tasks import stop_task
-from estore.payments.keys import IX, events_key, index, legacy_admin_index
+from estore.payments.buckets import bucket_of_id
+from estore.payments.keys import DOORBELL, IX, events_key, index, legacy_admin_index, range_of
 from estore.payments.models import OrderStatus
 from estore.payments.sweep_leases import BucketLeases
 
 log = logging.getLogger("estore.payments.indexer")
 GROUP = "indexer"
 BATCH = 200  # entries read per bucket and pass
-IDLE_POLL = 0.5  # at most this long between two reads of a quiet bucket's stream (seconds)
+SAFETY_SECONDS = 5.0  # every held bucket's stream is read at least this often, rung or not
 VERSIONS = f"{IX}:order-versions"
 LEGACY_COPIED = f"{IX}:legacy-copied"
 Event = tuple[str, str, str, str]  # order id, version, status, index member
@@ -45,11 +48,12 @@ class Indexer:
         self._apply = redis.register_script(
             (Path(__file__).parent / "lua" / "index_apply.lua").read_text()
         )
+        self._take_rung = redis.register_script(
+            (Path(__file__).parent / "lua" / "index_dirty.lua").read_text()
+        )
         self._adopted: set[int] = set()
-        # A quiet bucket is read less and less often (up to IDLE_POLL), a busy one each pass:
-        # 1,025 streams read every pass would cost more than the orders themselves.
-        self._wait: dict[int, float] = {}  # bucket -> seconds between its reads now
-        self._next: dict[int, float] = {}  # bucket -> when to read it next (monotonic)
+        self._busy: set[int] = set()  # buckets whose last read was full: read again at once
+        self._slice = 0  # which part of the held buckets the safety read covers next
         self._copied = False
         self.lag_ms = 0.0  # between the last applied event's append and its application
         self._task: asyncio.Task[None] | None = None
@@ -63,8 +67,20 @@ class Indexer:
         fresh = [bucket for bucket in buckets if bucket not in self._adopted]
         read = await self._adopt(fresh) if fresh else 0
         self._adopted = set(buckets)
-        now = time.monotonic()
-        return read + await self._read([b for b in buckets if self._next.get(b, 0.0) <= now])
+        return read + await self._read(await self._due(buckets))
+
+    async def _due(self, buckets: list[int]) -> list[int]:
+        """The held buckets to read now: rung, busy, and this pass's slice of the rest."""
+        ranges: list[str | int] = list(self._leases.held_ranges)
+        rung = (
+            {int(b) for b in await self._take_rung(keys=[DOORBELL], args=ranges)}
+            if ranges
+            else set()
+        )
+        slices = max(1, round(SAFETY_SECONDS / self._interval))
+        self._slice = (self._slice + 1) % slices
+        safety = set(buckets[self._slice :: slices])
+        return sorted((rung | self._busy | safety) & set(buckets))
 
     async def _adopt(self, buckets: list[int]) -> int:
         """Make sure each bucket's group exists, and claim what its previous owner left."""
@@ -104,14 +120,8 @@ class Indexer:
                 self._adopted.discard(bucket)
                 reply = None
             entries.append(_stream_entries(reply))
-            self._pace(bucket, busy=bool(entries[-1]))
+        self._busy = {b for b, found in zip(buckets, entries, strict=True) if len(found) == BATCH}
         return await self._settle(buckets, entries)
-
-    def _pace(self, bucket: int, *, busy: bool) -> None:
-        """When to read a bucket next: at once while busy, then backing off to IDLE_POLL."""
-        wait = self._interval if busy else min(2 * self._wait.get(bucket, 0.0), IDLE_POLL)
-        self._wait[bucket] = max(wait, self._interval)
-        self._next[bucket] = time.monotonic() + (0.0 if busy else self._wait[bucket])
 
     async def _settle(self, buckets: Sequence[int], entries: Sequence[list[Any]]) -> int:
         """Apply the entries read from each bucket, then acknowledge them."""
@@ -196,3 +206,15 @@ async def _members(redis: RedisClient, key: str) -> Any:
             batch = []
     if batch:
         yield batch
+
+
+async def ring(redis: RedisClient, order_id: str) -> None:
+    """Tell the indexer that the order's bucket has new events (one command, on `{pay:ix}`).
+
+    A ring lost to a failure delays the event's indexing to the bucket's next safety read.
+    """
+    bucket = bucket_of_id(order_id)
+    try:
+        await redis.zadd(DOORBELL, {str(bucket): range_of(bucket)})
+    except RedisError:
+        log.warning("could not ring the indexer for bucket %s", bucket, exc_info=True)

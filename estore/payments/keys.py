@@ -3,7 +3,16 @@ admin-wide listings under `{pay:ix}`, and the slot of ids made before buckets un
 
 from __future__ import annotations
 
-from estore.payments.buckets import LEGACY, bucket_of_id, bucket_of_user, id_tag, tag, user_tag
+from estore.payments.buckets import (
+    BUCKETS,
+    LEGACY,
+    RANGE,
+    bucket_of_id,
+    bucket_of_user,
+    id_tag,
+    tag,
+    user_tag,
+)
 from estore.payments.models import OrderStatus
 
 P = tag(LEGACY)  # the slot before buckets: legacy orders, and process-wide settings
@@ -35,6 +44,14 @@ def due_key_of(which: str, member: str) -> str:
 def events_key(bucket: int) -> str:
     """A bucket's stream of order changes, read by the indexer."""
     return f"{tag(bucket)}:events"
+
+
+DOORBELL = f"{IX}:rung"  # buckets whose streams have new events: member bucket, score range
+
+
+def range_of(bucket: int) -> int:
+    """The index of a bucket's range in buckets.ranges() (the legacy slot's is the last)."""
+    return BUCKETS // RANGE if bucket == LEGACY else bucket // RANGE
 
 
 def order_key(order_id: str) -> str:

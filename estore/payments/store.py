@@ -27,6 +27,7 @@ from estore.payments.codec import (
     order_from_fields,
     to_ms,
 )
+from estore.payments.indexer import ring
 from estore.payments.keys import (
     DUE,
     P,
@@ -139,7 +140,10 @@ class PaymentStore:
         args.append(listed)
         for name, value in order_fields(order).items():
             args += [name, value]
-        return Creation(int(await self._create(keys=keys, args=args)))
+        created = Creation(int(await self._create(keys=keys, args=args)))
+        if created is Creation.WRITTEN:
+            await ring(self._redis, order.id)
+        return created
 
     async def get_order(self, order_id: str) -> Order | None:
         """One order with its notes and refunds (one round trip)."""
@@ -183,6 +187,7 @@ class PaymentStore:
             args += [name, value]
         reply = await self._transition(keys=keys, args=args)
         if reply[0] == 1:
+            await ring(self._redis, order.id)
             if claim is not None and reply[1] == 1:
                 claim.recorded = True
             return TransitionResult(applied=True)

@@ -36,6 +36,11 @@ class BucketLeases:
         self._held: list[int] = []
         self._renewed = float("-inf")
 
+    @property
+    def held_ranges(self) -> list[int]:
+        """The indexes (in buckets.ranges()) of the ranges held at the last renewal."""
+        return list(self._held)
+
     async def buckets(self) -> list[int]:
         """The buckets of the ranges held now, renewing the leases if they are due."""
         if time.monotonic() - self._renewed >= self._every:
