@@ -60,29 +60,31 @@ class Recovery:
     async def run_once(self) -> int:
         """One pass over every index of the buckets this instance holds; how many entries it
         settled (or tried to)."""
-        buckets = await self._leases.buckets()
-        handled = 0
-        for which in self._settle:
-            pending = buckets
-            for _ in range(MAX_BATCHES):
-                pending, settled = await self._batch(which, pending)
+        pending, handled = await self._leases.buckets(), 0
+        for _ in range(MAX_BATCHES):
+            full: set[int] = set()
+            for start in range(0, len(pending), CHUNK):
+                settled, more = await self._batch(pending[start : start + CHUNK])
                 handled += settled
-                if not pending:
-                    break
+                full |= more
+            pending = sorted(full)
+            if not pending:
+                break
         return handled
 
-    async def _batch(self, which: str, buckets: list[int]) -> tuple[list[int], int]:
-        """Settle up to BATCH due entries of each bucket; the buckets that may have more."""
-        settle, full, handled = self._settle[which], [], 0
-        for start in range(0, len(buckets), CHUNK):
-            now = to_ms(self._clock())
-            found = await self._store.due_in(which, buckets[start : start + CHUNK], now, BATCH)
-            for bucket, members in found.items():
-                for member in members:
+    async def _batch(self, buckets: list[int]) -> tuple[int, set[int]]:
+        """Settle up to BATCH due entries of each index of each bucket, index by index; and the
+        buckets that may have more."""
+        now = to_ms(self._clock())
+        found = await self._store.due_in(buckets, now, BATCH)
+        handled, full = 0, set()
+        for which, settle in self._settle.items():
+            for bucket, due in found.items():
+                for member in due[which]:
                     handled += await self._settle_one(which, member, now, settle)
-                if len(members) == BATCH:
-                    full.append(bucket)
-        return full, handled
+                if len(due[which]) == BATCH:
+                    full.add(bucket)
+        return handled, full
 
     async def _settle_one(
         self, which: str, member: str, now: int, settle: Callable[[str], Awaitable[bool]]

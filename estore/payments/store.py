@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 
 from estore.common.idempotency import Claim
-from estore.common.redis import RedisClient, text
+from estore.common.redis import RedisClient, queue_script, text
 from estore.payments.buckets import LEGACY, bucket_of_id, bucket_of_user
 from estore.payments.codec import (
     method_fields,
@@ -30,6 +30,7 @@ from estore.payments.codec import (
 from estore.payments.indexer import ring
 from estore.payments.keys import (
     DUE,
+    WHICH,
     P,
     due_key,
     due_key_of,
@@ -69,6 +70,11 @@ def _read_order(pipe: Pipeline, order_id: str) -> None:
     pipe.lrange(f"{key}:notes", 0, -1)
     pipe.lrange(f"{key}:refunds", 0, -1)
     pipe.hgetall(refund_states_key(order_id))
+
+
+def _by_index(reply: list[Any]) -> dict[str, list[str]]:
+    """due_all.lua's reply: the due members of each lease index."""
+    return {which: [text(m) for m in found] for which, found in zip(WHICH, reply, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,7 @@ class PaymentStore:
         self._transition = redis.register_script((_LUA / "transition.lua").read_text())
         self._append = redis.register_script((_LUA / "append_capped.lua").read_text())
         self._claim_due = redis.register_script((_LUA / "claim_due.lua").read_text())
+        self._due_all = redis.register_script((_LUA / "due_all.lua").read_text())
         self.baskets = BasketStore(redis)
 
     async def create_order(self, order: Order, processing_until_ms: int | None) -> Creation:
@@ -233,14 +240,22 @@ class PaymentStore:
         return [text(m) for m in members]
 
     async def due_in(
-        self, which: str, buckets: list[int], now_ms: int, limit: int
-    ) -> dict[int, list[str]]:
-        """`due` of several buckets in one pipeline (one round trip per master)."""
+        self, buckets: list[int], now_ms: int, limit: int
+    ) -> dict[int, dict[str, list[str]]]:
+        """Each bucket's due members, by lease index (keys.WHICH): one script per bucket, all
+        in one pipeline (one round trip per master)."""
+        await self._redis.script_load(self._due_all.script)  # a pipeline cannot load it
         async with self._redis.pipeline(transaction=False) as pipe:
             for bucket in buckets:
-                pipe.zrangebyscore(due_key(bucket, which), "-inf", now_ms, 0, limit)
+                keys = [due_key(bucket, which) for which in WHICH]
+                queue_script(pipe, self._due_all.sha, keys, [now_ms, limit])
             replies = await pipe.execute()
-        return {b: [text(m) for m in found] for b, found in zip(buckets, replies, strict=True)}
+        return {
+            bucket: {
+                which: [text(m) for m in found] for which, found in zip(WHICH, reply, strict=True)
+            }
+            for bucket, reply in zip(buckets, replies, strict=True)
+        }
 
     async def claim_due(self, which: str, member: str, now_ms: int, until_ms: int) -> bool:
         """Take a due member for this pass: its deadline moves to `until_ms` (the next try).
