@@ -1,13 +1,14 @@
 """The indexer of the admin-wide order listings (`{pay:ix}`), kept from the per-bucket events.
 
 Every script that lists an order anew or moves its status appends an event (order id, version,
-status, index member) to its bucket's stream, and its caller then rings the bucket's doorbell
-(`ring`). The instance holding a bucket's sweep lease reads the streams of the buckets rung (and
-each of its buckets' every SAFETY_SECONDS, should a ring be lost) with the consumer group
-`indexer`, applies each event (index_apply.lua: idempotent,
-never backwards by the order's version) and acknowledges it. On taking a bucket over, it claims
-the entries its previous owner read but did not acknowledge (XAUTOCLAIM), so every event is
-applied at least once. Admin listings therefore lag by `lag_ms`; a user's own listing is exact.
+status, index member) to its bucket's stream, and its caller rings the process's doorbell
+(`Doorbell`), sent to `{pay:ix}` with each indexer pass. The instance holding a bucket's sweep
+lease reads the streams of the buckets rung (and each of its buckets' every SAFETY_SECONDS,
+should a ring be lost) with the consumer group `indexer`, applies each event (index_apply.lua:
+idempotent, never backwards by the order's version) and acknowledges it. On taking a bucket
+over, it claims the entries its previous owner read but did not acknowledge (XAUTOCLAIM), so
+every event is applied at least once. Admin listings therefore lag by `lag_ms`; a user's own
+listing is exact.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -60,6 +62,7 @@ class Indexer:
 
     async def run_once(self) -> int:
         """Apply what the held buckets' streams hold; how many events were read."""
+        await Doorbell.of(self._redis).send()
         if not self._copied:
             await copy_legacy_listings(self._redis, self.apply)
             self._copied = True
@@ -208,13 +211,37 @@ async def _members(redis: RedisClient, key: str) -> Any:
         yield batch
 
 
-async def ring(redis: RedisClient, order_id: str) -> None:
-    """Tell the indexer that the order's bucket has new events (one command, on `{pay:ix}`).
+class Doorbell:
+    """The buckets this process appended events to, told to the indexers in one ZADD per
+    indexer pass (`{pay:ix}:rung`) rather than one command per event.
 
-    A ring lost to a failure delays the event's indexing to the bucket's next safety read.
+    Rings not yet sent when the process dies are covered by each bucket's safety read.
     """
-    bucket = bucket_of_id(order_id)
-    try:
-        await redis.zadd(DOORBELL, {str(bucket): range_of(bucket)})
-    except RedisError:
-        log.warning("could not ring the indexer for bucket %s", bucket, exc_info=True)
+
+    _of: ClassVar[weakref.WeakKeyDictionary[Any, Doorbell]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, redis: RedisClient) -> None:
+        self._redis = redis
+        self._rung: set[int] = set()
+
+    @classmethod
+    def of(cls, redis: RedisClient) -> Doorbell:
+        """The one doorbell of a client (its stores ring it, its indexer sends the rings)."""
+        if redis not in cls._of:
+            cls._of[redis] = cls(redis)
+        return cls._of[redis]
+
+    def ring(self, order_id: str) -> None:
+        """The order's bucket has new events."""
+        self._rung.add(bucket_of_id(order_id))
+
+    async def send(self) -> None:
+        """Tell every indexer which buckets were rung; kept for the next try if Redis fails."""
+        rung, self._rung = self._rung, set()
+        if not rung:
+            return
+        try:
+            await self._redis.zadd(DOORBELL, {str(b): range_of(b) for b in rung})
+        except RedisError:
+            self._rung |= rung
+            raise

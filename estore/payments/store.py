@@ -27,7 +27,7 @@ from estore.payments.codec import (
     order_from_fields,
     to_ms,
 )
-from estore.payments.indexer import ring
+from estore.payments.indexer import Doorbell
 from estore.payments.keys import (
     DUE,
     WHICH,
@@ -113,6 +113,7 @@ class PaymentStore:
 
     def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
+        self._doorbell = Doorbell.of(redis)
         self._create = redis.register_script((_LUA / "create_order.lua").read_text())
         self._transition = redis.register_script((_LUA / "transition.lua").read_text())
         self._append = redis.register_script((_LUA / "append_capped.lua").read_text())
@@ -149,7 +150,7 @@ class PaymentStore:
             args += [name, value]
         created = Creation(int(await self._create(keys=keys, args=args)))
         if created is Creation.WRITTEN:
-            await ring(self._redis, order.id)
+            self._doorbell.ring(order.id)
         return created
 
     async def get_order(self, order_id: str) -> Order | None:
@@ -194,7 +195,7 @@ class PaymentStore:
             args += [name, value]
         reply = await self._transition(keys=keys, args=args)
         if reply[0] == 1:
-            await ring(self._redis, order.id)
+            self._doorbell.ring(order.id)
             if claim is not None and reply[1] == 1:
                 claim.recorded = True
             return TransitionResult(applied=True)

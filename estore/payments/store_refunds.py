@@ -21,7 +21,7 @@ from redis.commands.core import AsyncScript
 from estore.common.redis import RedisClient, text
 from estore.payments.buckets import bucket_of_id
 from estore.payments.codec import parse_units, refund_entry, refunded_field, to_ms
-from estore.payments.indexer import ring
+from estore.payments.indexer import Doorbell
 from estore.payments.keys import due_key_of, events_key, index, order_key, refund_states_key
 from estore.payments.models import Order, OrderStatus, Refund, RefundState
 from estore.payments.store import index_member
@@ -50,7 +50,7 @@ class RefundStore:
         def script(name: str) -> AsyncScript:
             return redis.register_script((_LUA / f"refund_{name}.lua").read_text())
 
-        self._redis = redis
+        self._doorbell = Doorbell.of(redis)
         self._decide = script("decide")
         self._returned = script("returned")
         self._settle = script("settle")
@@ -108,7 +108,7 @@ class RefundStore:
         ]
         reply = await self._settle(keys=keys, args=args)
         if int(reply[0]) == 1:
-            await ring(self._redis, order.id)
+            self._doorbell.ring(order.id)
         return int(reply[0]) == 1
 
     async def roll_back(self, order: Order, refund: Refund, now_ms: int) -> bool:
