@@ -4,15 +4,15 @@ orders, cards and listings of a user from before buckets next to their new ones.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from estore.common.auth import Caller
 from estore.common.redis import RedisClient
 from estore.payments.buckets import BUCKETS, LEGACY, bucket_of_id, bucket_of_user
-from estore.payments.cards import CardInput
+from estore.payments.cards import CardInput, validate_card
 from estore.payments.indexer import GROUP, Indexer
 from estore.payments.keys import events_key
-from estore.payments.models import Order, OrderStatus
+from estore.payments.models import Order, OrderStatus, PaymentMethod
 from estore.payments.recovery import Recovery
 from estore.payments.rules import order_id_for
 from estore.payments.sweep_leases import BucketLeases
@@ -132,3 +132,22 @@ async def test_a_users_old_orders_and_cards_serve_next_to_their_new_ones(
     await Indexer(redis, BucketLeases(redis, 30)).run_once()  # copies the old admin listing
     everyone, _ = await payments.service.list_orders(ADMIN, OrderStatus.PAID, 0, 50, "")
     assert {o.id for o in everyone} == {fresh.id, "old7"}
+
+
+async def test_a_card_saved_before_buckets_still_lists_and_pays(
+    payments: Payments, redis: RedisClient
+) -> None:
+    card = CardInput("4242424242424242", 12, 2030, "123", "Ana Lima")
+    token = await payments.processor.tokenize(card)
+    summary = validate_card(card, date.today())
+    created = datetime.now(UTC) - timedelta(days=30)
+    old = PaymentMethod("5f0c1e2d3b4a59687766554433221100", 1, summary, token, created)
+    await payments.store.add_method(old)  # an id without a bucket: the old keys, under {pay}
+    assert await redis.exists("pay:{pay}:pm:5f0c1e2d3b4a59687766554433221100")
+    new = await payments.service.add_card(BUYER, card, "")
+    listed, _ = await payments.service.list_methods(BUYER, 50, "")
+    assert [m.id for m in listed] == [old.id, new.id]  # oldest first, over both slots
+    # The old card is read apart from the request's claim (another slot on a cluster).
+    order = await payments.service.create_order(BUYER, "tea", 1, old.id, "with-old-card")
+    assert order.status is OrderStatus.PAID
+    assert order.payment_method_id == old.id
