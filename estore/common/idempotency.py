@@ -112,7 +112,7 @@ class Idempotency:
     def __init__(
         self,
         redis: RedisClient,
-        key_prefix: str,
+        key_prefix: str | Callable[[str], str],
         *,
         ttl_seconds: int = DAY_SECONDS,
         lease_seconds: float = LEASE_SECONDS,
@@ -132,7 +132,10 @@ class Idempotency:
         self._end = redis.register_script((_LUA_DIR / "idempotency_finish.lua").read_text())
 
     def key(self, scope: str, request_id: str) -> str:
-        return f"{self._prefix}:{scope}:{request_id}"
+        """The request id's hash; a callable prefix places it by scope (e.g. in its user's
+        slot, so that the operation's own scripts may record the outcome)."""
+        prefix = self._prefix if isinstance(self._prefix, str) else self._prefix(scope)
+        return f"{prefix}:{scope}:{request_id}"
 
     async def run(
         self,

@@ -17,7 +17,9 @@ from estore.common.redis import (
 )
 from estore.common.runtime import follow_revocations, service_token
 from estore.common.server import ServiceDefinition
+from estore.payments.indexer import Indexer
 from estore.payments.inventory_client import InventoryClient
+from estore.payments.keys import P, idempotency_prefix
 from estore.payments.processor import Processor, SimulatedProcessor
 from estore.payments.recovery import Recovery
 from estore.payments.refund_saga import RefundSaga
@@ -25,8 +27,9 @@ from estore.payments.rules import Inventory, PaymentsConfig
 from estore.payments.saga import OrderSaga
 from estore.payments.service import PaymentService
 from estore.payments.servicer import PaymentServicer
-from estore.payments.store import P, PaymentStore
+from estore.payments.store import PaymentStore
 from estore.payments.store_refunds import RefundStore
+from estore.payments.sweep_leases import BucketLeases
 from generated.estore.payments.v1 import payment_service_pb2 as payments_pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
 
@@ -68,7 +71,7 @@ async def create_service(
         redis, latency_seconds=settings.payments_processor_latency_seconds
     )
     store = PaymentStore(redis)
-    idempotency = Idempotency(redis, f"{P}:idem", wait_seconds=10.0)
+    idempotency = Idempotency(redis, idempotency_prefix, wait_seconds=10.0)
     config = PaymentsConfig(
         currency=settings.currency,
         fee_bps=settings.payments_fee_bps,
@@ -81,16 +84,21 @@ async def create_service(
     service = PaymentService(
         store, saga, refunds, inventory, processor, idempotency, PageTokens(secret)
     )
+    interval = settings.payments_sweep_interval_seconds
+    leases = BucketLeases(redis, lease_seconds=max(3 * interval, 1.0))
     recovery = Recovery(
-        store, saga, refunds, settings.payments_sweep_interval_seconds,
-        retry_seconds=settings.payments_lease_seconds,
-    )  # fmt: skip
+        store, saga, refunds, interval, leases, retry_seconds=settings.payments_lease_seconds
+    )
     recovery.start()  # its first pass finishes what a crashed instance left half done
+    indexer = Indexer(redis, leases)
+    indexer.start()
     revocations, stop_following = await follow_revocations(settings, "payments")
 
     async def close() -> None:
         await stop_following()
         await recovery.stop()
+        await indexer.stop()
+        await leases.release()
         if client is not None:
             await client.close()
         await probe.close()
@@ -102,7 +110,7 @@ async def create_service(
             Sample("estore_orders", "Orders, by status", n, {"status": status.value})
             for status, n in counts.items()
         ]
-        return orders + connection_samples(redis) + revocations.samples()
+        return orders + indexer.samples() + connection_samples(redis) + revocations.samples()
 
     servicer = PaymentServicer(service, settings.currency)
     return ServiceDefinition(

@@ -12,6 +12,7 @@ from typing import Protocol
 from estore.common.auth import Caller
 from estore.common.errors import FieldViolation, InvalidArgument
 from estore.common.money import fee_for, share_of
+from estore.payments.buckets import bucket_of_user, new_id
 from estore.payments.errors import (
     EmailNotVerified,
     PaymentMethodNotFound,
@@ -136,10 +137,17 @@ def owned_method(method: PaymentMethod | None, user_id: int) -> PaymentMethod:
 
 
 def order_id_for(user_id: int, request_id: str) -> str:
-    """The order id: derived from the request id when there is one, so a retry finds it."""
+    """The order id, carrying the user's bucket: derived from the request id when there is one,
+    so a retry finds it."""
     if not request_id:
-        return uuid.uuid4().hex
-    return hashlib.sha256(f"{user_id}:{request_id}".encode()).hexdigest()[:32]
+        return new_id(bucket_of_user(user_id), uuid.uuid4().hex)
+    unique = hashlib.sha256(f"{user_id}:{request_id}".encode()).hexdigest()[:32]
+    return new_id(bucket_of_user(user_id), unique)
+
+
+def method_id_for(user_id: int) -> str:
+    """A new payment method id, carrying its owner's bucket."""
+    return new_id(bucket_of_user(user_id), uuid.uuid4().hex)
 
 
 def charge_key(order: Order) -> str:

@@ -13,6 +13,7 @@ from estore.common.errors import Aborted, FieldViolation, InvalidArgument
 from estore.common.idempotency import Claim, Idempotency, fingerprint
 from estore.common.leases import kept_alive
 from estore.payments.basket import BasketLine, Baskets, asked_lines, canonical
+from estore.payments.buckets import bucket_of_id, bucket_of_user
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
 from estore.payments.errors import (
     CardDeclined,
@@ -88,9 +89,15 @@ class OrderSaga:
         else:
             request = fingerprint("create_order", canonical(lines), method_id)
         order_id = order_id_for(user_id, request_id)
+        # A method in another slot (made before buckets) cannot be read in the claim's script.
+        folded = bool(method_id) and bucket_of_id(method_id) == bucket_of_user(user_id)
 
         async def create(claim: Claim | None, reads: list[Any]) -> Order:
-            method = owned_method(method_from_hash(reads[0]), user_id) if method_id else None
+            method = None
+            if folded:
+                method = owned_method(method_from_hash(reads[0]), user_id)
+            elif method_id:
+                method = owned_method(await self._store.get_method(method_id), user_id)
             written = bool(request_id) and reads[-1]  # without a request id, a new order id
             return await self._create(user_id, order_id, lines, method, named, written, claim)
 
@@ -101,7 +108,7 @@ class OrderSaga:
             create,
             order_to_json,
             order_from_json,
-            hashes=[method_key(method_id)] if method_id else [],
+            hashes=[method_key(method_id)] if folded else [],
             exists=[order_key(order_id)] if request_id else [],
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 
@@ -28,7 +27,13 @@ from estore.payments.models import (
 )
 from estore.payments.processor import Processor
 from estore.payments.refund_saga import RefundSaga
-from estore.payments.rules import Inventory, check_id, owned_method, require_buyer
+from estore.payments.rules import (
+    Inventory,
+    check_id,
+    method_id_for,
+    owned_method,
+    require_buyer,
+)
 from estore.payments.saga import OrderSaga
 from estore.payments.store import PaymentStore, Transition
 
@@ -73,7 +78,7 @@ class PaymentService:
 
         async def add() -> str:
             token = await self._processor.tokenize(card)
-            method = PaymentMethod(uuid.uuid4().hex, user_id, summary, token, self._clock())
+            method = PaymentMethod(method_id_for(user_id), user_id, summary, token, self._clock())
             await self._store.add_method(method)
             return method.id
 

@@ -14,22 +14,21 @@ import json
 from pathlib import Path
 
 from estore.common.redis import RedisClient, text
+from estore.payments.keys import due_key_of, order_key
 
 Plan = list[tuple[str, int, str]]  # (product id, units, reservation id) per line
 _LUA = Path(__file__).parent / "lua"
 
 
 class BasketStore:
-    """Intents of orders being created, each one script or transaction on the `{pay}` slot."""
+    """Intents of orders being created, each one script or transaction on the order's slot."""
 
-    def __init__(self, redis: RedisClient, prefix: str, creating_index: str) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
-        self._prefix = prefix
-        self.index = creating_index
         self._abandon = redis.register_script((_LUA / "basket_abandon.lua").read_text())
 
     def intent_key(self, order_id: str) -> str:
-        return f"{self._prefix}:order:{order_id}:creating"
+        return f"{order_key(order_id)}:creating"
 
     async def begin(self, order_id: str, plan: Plan, lease_until_ms: int) -> None:
         """Record the attempt (a retry's renews it, and never revives an abandoned one)."""
@@ -37,14 +36,13 @@ class BasketStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, "lines", json.dumps(plan))
             pipe.hsetnx(key, "state", "creating")
-            pipe.zadd(self.index, {order_id: lease_until_ms})
+            pipe.zadd(due_key_of("creating", order_id), {order_id: lease_until_ms})
             await pipe.execute()
 
     async def abandon(self, order_id: str) -> Plan | None:
         """Mark the attempt abandoned and return its lines; None if its order was written or
         there is no attempt (both leave the index)."""
-        order_key = f"{self._prefix}:order:{order_id}"
-        keys = [order_key, self.intent_key(order_id), self.index]
+        keys = [order_key(order_id), self.intent_key(order_id), due_key_of("creating", order_id)]
         reply = await self._abandon(keys=keys, args=[order_id])
         if text(reply[0]) != "ABANDONED":
             return None
@@ -54,5 +52,5 @@ class BasketStore:
         """Forget the attempt: its lines are released (or its order written)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.intent_key(order_id))
-            pipe.zrem(self.index, order_id)
+            pipe.zrem(due_key_of("creating", order_id), order_id)
             await pipe.execute()

@@ -19,9 +19,12 @@ from pathlib import Path
 from redis.commands.core import AsyncScript
 
 from estore.common.redis import RedisClient, text
+from estore.payments.buckets import bucket_of_id
 from estore.payments.codec import parse_units, refund_entry, refunded_field, to_ms
+from estore.payments.indexer import Doorbell
+from estore.payments.keys import due_key_of, events_key, index, order_key, refund_states_key
 from estore.payments.models import Order, OrderStatus, Refund, RefundState
-from estore.payments.store import DUE, index, index_member, order_key, refund_states_key
+from estore.payments.store import index_member
 
 _LUA = Path(__file__).parent / "lua"
 _SETTLED_STATUSES = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
@@ -47,6 +50,7 @@ class RefundStore:
         def script(name: str) -> AsyncScript:
             return redis.register_script((_LUA / f"refund_{name}.lua").read_text())
 
+        self._doorbell = Doorbell.of(redis)
         self._decide = script("decide")
         self._returned = script("returned")
         self._settle = script("settle")
@@ -58,7 +62,7 @@ class RefundStore:
             order_key(order.id),
             f"{order_key(order.id)}:refunds",
             refund_states_key(order.id),
-            DUE["refunds"],
+            due_key_of("refunds", order.id),
         ]
         args: list[str | int] = [
             order.status.value,
@@ -90,22 +94,26 @@ class RefundStore:
 
     async def settle(self, order: Order, refund: Refund, now_ms: int) -> bool:
         """COMPLETED, and the order's status follows the settled sum; False if settled already."""
-        keys = [order_key(order.id), refund_states_key(order.id), DUE["refunds"]]
-        keys += [index(None, status) for status in _SETTLED_STATUSES]
-        keys += [index(order.user_id, status) for status in _SETTLED_STATUSES]
+        bucket = bucket_of_id(order.id)
+        keys = [order_key(order.id), refund_states_key(order.id), due_key_of("refunds", order.id)]
+        keys.append(events_key(bucket))
+        keys += [index(order.user_id, status, bucket) for status in _SETTLED_STATUSES]
         args: list[str | int] = [
             refund.id,
             refund.amount_minor,
             in_progress_member(order.id, refund.id),
             index_member(order),
             now_ms,
+            order.id,
         ]
         reply = await self._settle(keys=keys, args=args)
+        if int(reply[0]) == 1:
+            self._doorbell.ring(order.id)
         return int(reply[0]) == 1
 
     async def roll_back(self, order: Order, refund: Refund, now_ms: int) -> bool:
         """FAILED, and its amount refundable again; False if it was not PENDING."""
-        keys = [order_key(order.id), refund_states_key(order.id), DUE["refunds"]]
+        keys = [order_key(order.id), refund_states_key(order.id), due_key_of("refunds", order.id)]
         args: list[str | int] = [
             refund.id, refund.amount_minor, in_progress_member(order.id, refund.id), now_ms,
             *_line_counts(refund),

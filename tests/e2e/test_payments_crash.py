@@ -103,9 +103,9 @@ async def test_killed_in_the_middle_of_a_refund(rig: Rig) -> None:
 async def _wait_for_processing_order(rig: Rig) -> bytes:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        async for key in rig.redis.scan_iter(match="pay:{pay}:order:*"):
+        async for key in rig.redis.scan_iter(match="pay:{pay*}:order:*"):
             if (
-                key.count(b":") == 3
+                key.count(b":") == 4  # the order's hash, not its lists
                 and await rig.redis.hget(key, "payment_status") == b"PROCESSING"
             ):
                 return bytes(key)

@@ -1,6 +1,6 @@
 -- Move an order from the status it had when read to a new one, or report why not; and, when
 -- this is the last step of an idempotent request, record the request's outcome with it.
--- KEYS: order hash, orders by old status, orders by new status, user's by old status,
+-- KEYS: order hash, the bucket's order events, user's by old status,
 --       user's by new status, processing (lease deadlines), expiring (unpaid order deadlines),
 --       the order's refunds list, [the request id's hash, when ARGV[9] is set]
 -- ARGV[1] index member, ARGV[2] expected status, ARGV[3] expected payment status ('' any),
@@ -13,7 +13,8 @@
 -- recorded only if the claim is still this one's (as idempotency_finish.lua),
 -- ARGV[12..] field/value pairs.
 -- An order marked 'unlisted' (written with its card, create_order.lua) is in no status index
--- yet: it goes into its new status's, whatever the change.
+-- yet: it goes into its new status's, whatever the change. A change of listing bumps the
+-- order's version and goes to the events, for the indexer of the admin listings.
 -- Returns {1, recorded (1 or 0)} on success, {0, status, payment_status} on a mismatch, {-1} if
 -- missing.
 local current = redis.call('HMGET', KEYS[1], 'status', 'payment_status', 'refund_amount', 'id',
@@ -37,31 +38,33 @@ for i = 12, #ARGV do
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[8] ~= '' then
-  redis.call('RPUSH', KEYS[8], ARGV[8])
-end
-if unlisted then
-  redis.call('ZADD', KEYS[3], 0, ARGV[1])
-  redis.call('ZADD', KEYS[5], 0, ARGV[1])
-elseif ARGV[5] ~= ARGV[2] then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[3], 0, ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('ZADD', KEYS[5], 0, ARGV[1])
+  redis.call('RPUSH', KEYS[7], ARGV[8])
 end
 local order_id = current[4]
+if unlisted then
+  redis.call('ZADD', KEYS[4], 0, ARGV[1])
+elseif ARGV[5] ~= ARGV[2] then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], 0, ARGV[1])
+end
+if unlisted or ARGV[5] ~= ARGV[2] then
+  local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'id', order_id, 'v', version,
+    's', ARGV[5], 'm', ARGV[1])
+end
 if ARGV[6] == '' then
-  redis.call('ZREM', KEYS[6], order_id)
+  redis.call('ZREM', KEYS[5], order_id)
 elseif ARGV[6] ~= '-' then
-  redis.call('ZADD', KEYS[6], ARGV[6], order_id)
+  redis.call('ZADD', KEYS[5], ARGV[6], order_id)
 end
 if ARGV[7] == '' then
-  redis.call('ZREM', KEYS[7], order_id)
+  redis.call('ZREM', KEYS[6], order_id)
 elseif ARGV[7] ~= '-' then
-  redis.call('ZADD', KEYS[7], ARGV[7], order_id)
+  redis.call('ZADD', KEYS[6], ARGV[7], order_id)
 end
 local recorded = 0
-if ARGV[9] ~= '' and redis.call('HGET', KEYS[9], 'claim') == ARGV[9] then
-  redis.call('HSET', KEYS[9], 'state', 'done', 'response', ARGV[10])
+if ARGV[9] ~= '' and redis.call('HGET', KEYS[8], 'claim') == ARGV[9] then
+  redis.call('HSET', KEYS[8], 'state', 'done', 'response', ARGV[10])
   recorded = 1
 end
 return {1, recorded}

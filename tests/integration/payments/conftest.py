@@ -13,6 +13,7 @@ from estore.common.auth import Caller
 from estore.common.idempotency import Idempotency
 from estore.common.paging import PageTokens
 from estore.common.redis import RedisClient, connect_redis
+from estore.payments.buckets import LEGACY, bucket_of_user
 from estore.payments.errors import (
     InsufficientStock,
     InventoryUnavailable,
@@ -20,6 +21,7 @@ from estore.payments.errors import (
     ReservationLost,
 )
 from estore.payments.inventory_client import Reservation
+from estore.payments.keys import due_key, idempotency_prefix
 from estore.payments.processor import (
     ChargeResult,
     RefundOutcome,
@@ -31,13 +33,20 @@ from estore.payments.refund_saga import RefundSaga
 from estore.payments.rules import PaymentsConfig
 from estore.payments.saga import OrderSaga
 from estore.payments.service import PaymentService
-from estore.payments.store import P, PaymentStore
+from estore.payments.store import PaymentStore
 from estore.payments.store_refunds import RefundStore
+from estore.payments.sweep_leases import BucketLeases
 from tests.helpers import on_both_redis_kinds
 
 BUYER = Caller(user_id=1, is_verified=True)
 OTHER = Caller(user_id=2, is_verified=True)
 ADMIN = Caller(user_id=99, is_admin=True, is_verified=True)
+
+
+async def due_count(redis: RedisClient, which: str) -> int:
+    """Entries of a lease index (keys.WHICH) of BUYER's bucket and of the legacy slot."""
+    buckets = (bucket_of_user(BUYER.user_id or 0), LEGACY)
+    return sum([await redis.zcard(due_key(bucket, which)) for bucket in buckets])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -150,13 +159,14 @@ class Payments:
     refunds: RefundSaga
     service: PaymentService
     config: PaymentsConfig
+    leases: BucketLeases
 
     def recovery(
         self, clock: Callable[[], datetime] | None = None, interval: float = 1
     ) -> Recovery:
         """A recovery pass runner; `clock` stands in for a later moment."""
         return Recovery(
-            self.store, self.saga, self.refunds, interval,
+            self.store, self.saga, self.refunds, interval, self.leases,
             retry_seconds=self.config.lease_seconds, clock=clock or (lambda: datetime.now(UTC)),
         )  # fmt: skip
 
@@ -166,7 +176,7 @@ def build_payments(redis: RedisClient, *, lease_seconds: int = 30) -> Payments:
     inventory = FakeInventory({"tea": 10}, unit_price=1999)
     processor = ScriptedProcessor(redis)
     store = PaymentStore(redis)
-    idempotency = Idempotency(redis, f"{P}:idem", wait_seconds=5)
+    idempotency = Idempotency(redis, idempotency_prefix, wait_seconds=5)
     config = PaymentsConfig(
         currency="USD", fee_bps=500, reservation_ttl_seconds=900, lease_seconds=lease_seconds,
         retry_pause_seconds=0.001,
@@ -176,7 +186,8 @@ def build_payments(redis: RedisClient, *, lease_seconds: int = 30) -> Payments:
     service = PaymentService(
         store, saga, refunds, inventory, processor, idempotency, PageTokens(b"k" * 32)
     )
-    return Payments(redis, inventory, processor, store, saga, refunds, service, config)
+    leases = BucketLeases(redis, lease_seconds=30)
+    return Payments(redis, inventory, processor, store, saga, refunds, service, config, leases)
 
 
 @pytest.fixture

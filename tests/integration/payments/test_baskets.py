@@ -16,7 +16,6 @@ from estore.payments.errors import CardDeclined, InsufficientStock, ProductNotFo
 from estore.payments.inventory_client import Reservation
 from estore.payments.models import OrderStatus, PaymentStatus
 from estore.payments.rules import charge_key
-from estore.payments.store import DUE
 from tests.integration.payments.conftest import (
     BASKET,
     BUYER,
@@ -24,6 +23,7 @@ from tests.integration.payments.conftest import (
     FakeInventory,
     Payments,
     build_payments,
+    due_count,
 )
 
 
@@ -45,7 +45,7 @@ async def test_a_basket_is_priced_per_line_with_one_fee_and_charged_once(shop: P
     held = shop.inventory.reservations
     assert {held[li.reservation_id].state for li in order.lines} == {"COMMITTED"}
     assert shop.inventory.available == {"kettle": 4, "mug": 8, "tea": 7}
-    assert await shop.redis.zcard(DUE["creating"]) == 0  # the intent went with the write
+    assert await due_count(shop.redis, "creating") == 0  # the intent went with the write
     assert (await shop.service.get_order(BUYER, order.id)) == order
 
 
@@ -66,7 +66,7 @@ async def test_a_line_that_cannot_be_held_releases_every_line(
     assert shop.inventory.available == STOCK
     assert shop.inventory.held() == 0
     assert (await shop.service.list_orders(BUYER, None, 0, 50, ""))[0] == []
-    assert await shop.redis.zcard(DUE["creating"]) == 0
+    assert await due_count(shop.redis, "creating") == 0
     with pytest.raises(errors.DomainError) as again:  # the same request is told the same
         await shop.service.create_order(BUYER, "", 0, method, "basket-2", basket)
     assert again.value.reason == caught.value.reason  # type: ignore[attr-defined]
@@ -161,7 +161,7 @@ async def test_an_attempt_that_died_between_two_holds_is_released_by_recovery(
     assert await shop.recovery(later).run_once() == 1
     assert shop.inventory.held() == 0
     assert shop.inventory.available == STOCK
-    assert await shop.redis.zcard(DUE["creating"]) == 0
+    assert await due_count(shop.redis, "creating") == 0
     assert not await shop.redis.exists(shop.store.baskets.intent_key("dead"))
     assert await shop.store.get_order("dead") is None
 
@@ -201,7 +201,7 @@ async def test_an_attempt_stalled_past_its_lease_is_undone_and_cannot_write_its_
     assert inventory.held() == 0
     assert inventory.available == STOCK
     assert (await p.service.list_orders(BUYER, None, 0, 50, ""))[0] == []
-    assert await redis.zcard(DUE["creating"]) == 0
+    assert await due_count(redis, "creating") == 0
 
 
 async def test_a_basket_left_processing_is_finished_or_undone_by_recovery(shop: Payments) -> None:
@@ -230,4 +230,4 @@ async def test_a_basket_left_processing_is_finished_or_undone_by_recovery(shop: 
         **{f"b-dead-{k}": "RELEASED" for k in range(3)},
     }
     assert shop.inventory.available == {"kettle": 4, "mug": 8, "tea": 7}
-    assert await shop.redis.zcard(DUE["creating"]) == 0
+    assert await due_count(shop.redis, "creating") == 0

@@ -7,10 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from estore.common.redis import RedisClient
+from estore.payments.buckets import LEGACY
 from estore.payments.cards import CardInput
 from estore.payments.codec import order_from_json
+from estore.payments.keys import DUE, index, legacy_admin_index, order_key
 from estore.payments.models import OrderStatus, PaymentStatus, RefundState
-from estore.payments.store import DUE, index, order_key
 from tests.integration.payments.conftest import ADMIN, BUYER, Payments
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
@@ -36,7 +37,8 @@ async def write_old_order(
     order_id, status = str(fields["id"]), OrderStatus(str(fields["status"]))
     member = f"{fields['created_at']:015d}:{order_id}"
     await redis.hset(order_key(order_id), mapping=dict(fields))  # type: ignore[arg-type]
-    for key in (index(None, None), index(None, status), index(1, None), index(1, status)):
+    keys = (legacy_admin_index(None), legacy_admin_index(status))
+    for key in (*keys, index(1, None, LEGACY), index(1, status, LEGACY)):
         await redis.zadd(key, {member: 0})
     if lease_ms is not None:
         await redis.zadd(DUE["processing"], {order_id: lease_ms})

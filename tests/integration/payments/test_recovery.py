@@ -14,7 +14,7 @@ from estore.payments.errors import ReservationLost
 from estore.payments.models import Order, OrderStatus, PaymentStatus
 from estore.payments.rules import charge_key
 from estore.payments.store import DUE
-from tests.integration.payments.conftest import BUYER, Payments, build_payments
+from tests.integration.payments.conftest import BUYER, Payments, build_payments, due_count
 
 
 async def add_card(p: Payments) -> str:
@@ -53,7 +53,7 @@ async def test_a_charge_outliving_its_lease_is_not_cancelled_by_recovery(
     assert (order.status, order.payment_status) == (OrderStatus.PAID, PaymentStatus.COMPLETED)
     assert p.inventory.reservations[order.reservation_id].state == "COMMITTED"
     assert await p.processor.refunds_of(order.charge_id) == []  # never voided
-    assert await redis.zcard(DUE["processing"]) == 0
+    assert await due_count(redis, "processing") == 0
 
 
 async def test_a_hold_sold_without_a_charge_is_given_back_and_the_order_cancelled(
@@ -96,7 +96,7 @@ async def test_vanished_and_stuck_entries_do_not_block_the_ones_behind_them(
     # The stuck ones are tried again once Inventory answers.
     payments.inventory.broken.clear()
     await payments.recovery(lambda: later() + timedelta(minutes=5)).run_once()
-    assert await redis.zcard(DUE["processing"]) == 0
+    assert await due_count(redis, "processing") == 0
     assert (await payments.service.get_order(BUYER, "stuck0")).status is OrderStatus.PAID
 
 

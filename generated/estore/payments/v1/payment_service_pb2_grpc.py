@@ -363,6 +363,14 @@ class PaymentServiceServicer:
         """Lists orders, newest first (created_at descending, then id). Non-admins
         see only their own orders.
 
+        Consistency: a listing of one user's orders (filter.user_id set, or a
+        non-admin's own) is exact: it reflects every change already answered. An
+        admin's listing of every user's orders (filter.user_id 0) is kept by an
+        indexer from the orders' change events and may lag behind them by up to the
+        indexer's lag (metric estore_payments_indexer_lag_ms; about a second
+        normally): an order may show up, or move to its new status, that much
+        later. GetOrder is always exact.
+
         Who: any signed-in user; admins may list any user's or everyone's.
         Errors: PERMISSION_DENIED ADMIN_REQUIRED (a non-admin set
         filter.user_id to another user's id).
