@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from estore.common.context import current_caller
-from estore.inventory import codec_proto
+from estore.inventory import codec_proto, codec_wire
 from estore.inventory.service_categories import CategoryService
 from estore.inventory.service_products import ProductService
 from estore.inventory.service_stock import StockService
@@ -34,10 +35,20 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         self._categories = categories
         self._watches = watches
         self._currency = currency
-        self._messages = codec_proto.ProductMessages(currency)
+        self._cache = products.cache
 
     def _product(self, product: Any) -> pb.Product:
         return codec_proto.product_to_proto(product, self._currency)
+
+    @contextlib.contextmanager
+    def _changing(self, product_id: str) -> Iterator[None]:
+        """Around a stock write: this instance's cache forgets the product at once, whatever the
+        outcome (read-your-writes here; other instances learn it from the event stream)."""
+        try:
+            yield
+        finally:
+            if product_id:
+                self._cache.drop(product_id)
 
     def _reservation(self, reservation: Any) -> pb.Reservation:
         return codec_proto.reservation_to_proto(reservation, self._currency)
@@ -49,29 +60,22 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         created = await self._products.create_product(current_caller(), draft)
         return pb.CreateProductResponse(product=self._product(created))
 
-    async def GetProduct(
-        self, request: pb.GetProductRequest, context: Ctx
-    ) -> pb.GetProductResponse:
+    # GetProduct and ListProducts answer with the serialized response (codec_wire.py): their
+    # handlers are registered with a serializer that sends bytes as they are.
+    async def GetProduct(self, request: pb.GetProductRequest, context: Ctx) -> bytes:
         current_caller()
-        found = await self._products.get_product(request.product_id)
-        reply = pb.GetProductResponse()
-        self._messages.fill(reply.product, found)
-        return reply
+        entry = await self._products.product_entry(request.product_id)
+        return codec_wire.get_product_response(entry)
 
-    async def ListProducts(
-        self, request: pb.ListProductsRequest, context: Ctx
-    ) -> pb.ListProductsResponse:
+    async def ListProducts(self, request: pb.ListProductsRequest, context: Ctx) -> bytes:
         current_caller()
-        page = await self._products.list_products(
+        entries, token = await self._products.list_entries(
             codec_proto.filter_from_proto(request.filter),
             request.order_by,
             request.page_size,
             request.page_token,
         )
-        reply = pb.ListProductsResponse(next_page_token=page.next_page_token)
-        for product in page.products:
-            self._messages.fill(reply.products.add(), product)
-        return reply
+        return codec_wire.list_products_response(entries, token)
 
     async def UpdateProduct(
         self, request: pb.UpdateProductRequest, context: Ctx
@@ -93,39 +97,49 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
     async def AdjustStock(
         self, request: pb.AdjustStockRequest, context: Ctx
     ) -> pb.AdjustStockResponse:
-        product = await self._stock.adjust_stock(
-            current_caller(), request.product_id, request.delta, request.reason, request.request_id
-        )
+        with self._changing(request.product_id):
+            product = await self._stock.adjust_stock(
+                current_caller(),
+                request.product_id,
+                request.delta,
+                request.reason,
+                request.request_id,
+            )
         return pb.AdjustStockResponse(product=self._product(product))
 
     async def ReserveStock(
         self, request: pb.ReserveStockRequest, context: Ctx
     ) -> pb.ReserveStockResponse:
         ttl_ms = request.ttl.ToMilliseconds() if request.HasField("ttl") else None
-        reservation = await self._stock.reserve_stock(
-            current_caller(),
-            request.product_id,
-            request.quantity,
-            request.reservation_id,
-            ttl_ms,
-            request.request_id,
-        )
+        with self._changing(request.product_id):
+            reservation = await self._stock.reserve_stock(
+                current_caller(),
+                request.product_id,
+                request.quantity,
+                request.reservation_id,
+                ttl_ms,
+                request.request_id,
+            )
         return pb.ReserveStockResponse(reservation=self._reservation(reservation))
 
     async def CommitReservation(
         self, request: pb.CommitReservationRequest, context: Ctx
     ) -> pb.CommitReservationResponse:
-        reservation = await self._stock.commit_reservation(
-            current_caller(), request.reservation_id, request.product_id
-        )
+        with self._changing(request.product_id):
+            reservation = await self._stock.commit_reservation(
+                current_caller(), request.reservation_id, request.product_id
+            )
+        self._cache.drop(reservation.product_id)
         return pb.CommitReservationResponse(reservation=self._reservation(reservation))
 
     async def ReleaseReservation(
         self, request: pb.ReleaseReservationRequest, context: Ctx
     ) -> pb.ReleaseReservationResponse:
-        reservation = await self._stock.release_reservation(
-            current_caller(), request.reservation_id, request.product_id
-        )
+        with self._changing(request.product_id):
+            reservation = await self._stock.release_reservation(
+                current_caller(), request.reservation_id, request.product_id
+            )
+        self._cache.drop(reservation.product_id)
         return pb.ReleaseReservationResponse(reservation=self._reservation(reservation))
 
     async def CreateCategory(

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
 
 from estore.common.errors import Unavailable
 from estore.common.tasks import stop_task
@@ -33,6 +34,30 @@ PAGE_SIZE = 100
 RETRY_SECONDS = 0.5
 
 Keyed = tuple[EventKey, InventoryEvent]
+
+
+class FeedListener(Protocol):
+    """Follows the reader (the near cache, cache_products.py)."""
+
+    def events_seen(self, product_ids: Iterable[str]) -> None:
+        """The reader read events about these products."""
+
+    def caught_up(self) -> None:
+        """The reader read everything the stream held when its last read ran."""
+
+    def lost(self) -> None:
+        """The reader failed or stopped: events may have been missed."""
+
+
+class _Nobody:
+    def events_seen(self, product_ids: Iterable[str]) -> None:
+        """Nothing to do."""
+
+    def caught_up(self) -> None:
+        """Nothing to do."""
+
+    def lost(self) -> None:
+        """Nothing to do."""
 
 
 class _Watcher:
@@ -82,9 +107,13 @@ class _Watcher:
 class EventFeed:
     """Every event of the stream, to every watcher of this process, from one reader."""
 
-    def __init__(self, events: EventLog, *, max_watchers: int) -> None:
+    def __init__(
+        self, events: EventLog, *, max_watchers: int, listener: FeedListener | None = None
+    ) -> None:
         self._events = events
         self._max_watchers = max_watchers
+        self._listener = listener if listener is not None else _Nobody()
+        self._starter: asyncio.Task[None] | None = None
         self._watchers: set[_Watcher] = set()
         self._position = EVERYTHING  # the newest event the reader handed out
         self._reader: asyncio.Task[None] | None = None
@@ -132,6 +161,22 @@ class EventFeed:
                 return
             cursor = page.events[-1].id
 
+    def start(self) -> None:
+        """Start the reader now and keep it running (the listener follows it), not only while
+        someone watches; while Redis is down, try again every RETRY_SECONDS."""
+        if self._starter is None:
+            self._starter = asyncio.create_task(self._keep_starting(), name="inventory-feed-start")
+
+    async def _keep_starting(self) -> None:
+        while True:
+            try:
+                await self._start_reader()
+                return
+            except Exception as error:
+                if not isinstance(error, Unavailable):
+                    log.exception("the inventory event reader could not start")
+                await asyncio.sleep(RETRY_SECONDS)
+
     async def _start_reader(self) -> None:
         """Start the reader at the stream's newest event, once."""
         async with self._starting:
@@ -144,6 +189,7 @@ class EventFeed:
             try:
                 await self._read_once()
             except Exception as error:
+                self._listener.lost()
                 if not isinstance(error, Unavailable):
                     log.exception("the inventory event reader failed")
                 # Every watcher may have missed events: end each; clients resume with their
@@ -167,9 +213,16 @@ class EventFeed:
             keyed = [(event_key(event.id), event) for event in batch]
             for watcher in self._watchers:
                 watcher.offer(keyed)
+            self._listener.events_seen(event.product_id for event in batch)
+        if len(batch) < READ_COUNT:
+            self._listener.caught_up()
 
     async def close(self) -> None:
-        """Stop the reader."""
+        """Stop the reader (the listener is told: nothing follows the stream any more)."""
+        if self._starter is not None:
+            await stop_task(self._starter)
+            self._starter = None
         if self._reader is not None:
             await stop_task(self._reader)
             self._reader = None
+        self._listener.lost()
