@@ -68,6 +68,13 @@ class ProductCache:
             return None
         return self._entries.get(product_id)
 
+    def get_many(self, product_ids: Iterable[str]) -> dict[str, bytes]:
+        """The cached products among `product_ids` (none when not to be trusted now)."""
+        if not self.live():
+            return {}
+        entries = self._entries
+        return {pid: entries[pid] for pid in product_ids if pid in entries}
+
     def ticket(self) -> int:
         """Taken before reading products from Redis, and handed back to `fill`."""
         return self._drops

@@ -151,7 +151,7 @@ class ProductService:
         """ListProducts' products serialized and its next page token; only the products the
         near cache cannot serve are read from Redis."""
         product_ids, token = await self._page(f, order_by, size, page_token)
-        cached = {pid: e for pid in product_ids if (e := self.cache.get(pid)) is not None}
+        cached = self.cache.get_many(product_ids)
         if len(cached) < len(product_ids):
             ticket = self.cache.ticket()
             missing = [pid for pid in product_ids if pid not in cached]
