@@ -94,7 +94,8 @@ def test_varints_are_the_library_s(n: int) -> None:
     # a varint is 7 bits a byte, low bits first, the high bit set on every byte but the last
     encoded = codec_wire.varint(n)
     assert sum((b & 0x7F) << (7 * i) for i, b in enumerate(encoded)) == n
-    assert all(b & 0x80 for b in encoded[:-1]) and not encoded[-1] & 0x80
+    assert all(b & 0x80 for b in encoded[:-1])
+    assert not encoded[-1] & 0x80
 
 
 def test_bytes_pass_through_the_serializer_and_messages_are_serialized() -> None:
