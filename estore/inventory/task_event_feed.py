@@ -20,7 +20,13 @@ from estore.common.errors import Unavailable
 from estore.common.tasks import stop_task
 from estore.inventory.errors import EventsTrimmed, TooManyWatchers
 from estore.inventory.models import InventoryEvent
-from estore.inventory.store_events import EVERYTHING, EventKey, EventLog, event_key
+from estore.inventory.store_events import (
+    EVERYTHING,
+    EventKey,
+    EventLog,
+    StreamReplaced,
+    event_key,
+)
 
 log = logging.getLogger("estore.inventory.events")
 
@@ -200,7 +206,13 @@ class EventFeed:
 
     async def _read_once(self) -> None:
         position = self._position
-        batch = await self._events.wait_after(position, READ_COUNT)
+        try:
+            batch = await self._events.wait_after(position, READ_COUNT)
+        except StreamReplaced:
+            # A restore replaced the stream: follow the new one from its end (the listener
+            # forgets everything, the watchers are ended, as below).
+            self._position = await self._events.last_id()
+            raise
         if len(batch) == READ_COUNT:
             # A full batch: the reader may be so far behind that events it had not read were
             # trimmed. Then start again from the newest; the watchers are ended (above).

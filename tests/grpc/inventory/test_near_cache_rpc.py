@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from redis import Redis as SyncRedis
+from redis.cluster import RedisCluster as SyncRedisCluster
 
 from estore.common.auth import TokenVerifier
 from estore.common.config import Settings
@@ -15,7 +17,7 @@ from estore.common.redis import connect_redis
 from estore.inventory import store_keys
 from estore.inventory.app import create_service
 from estore.inventory.cache_products import DEFAULT_MAX_LAG_SECONDS
-from estore.inventory.store_events import EventLog
+from estore.inventory.store_events import EventLog, announce_restore
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 from tests.grpc.inventory.conftest import Callers, usd
@@ -144,3 +146,36 @@ async def test_with_the_reader_down_reads_go_to_redis(
         assert (await _listed(a, callers, product.id)).name == "Behind the cache's back"
     finally:
         await redis.aclose()
+
+
+def _sync_client(redis_url: str, redis_kind: str) -> SyncRedis | SyncRedisCluster:
+    if redis_kind == "cluster":
+        first_node = redis_url.removeprefix("redis+cluster://").split(",")[0]
+        return SyncRedisCluster.from_url(f"redis://{first_node}")
+    return SyncRedis.from_url(redis_url)
+
+
+def _restored(product: pb.Product) -> bool:
+    return product.name == "Restored"
+
+
+async def test_a_restore_empties_every_cache(
+    pair: tuple[Stub, Stub], callers: Callers, redis_url: str, redis_kind: str
+) -> None:
+    a, b = pair
+    product = await _created(a, callers)
+    await _warm(a, callers, product.id)
+    await _warm(b, callers, product.id)
+    # A restore rewrites products with no event of theirs (DUMP / RESTORE), then announces it.
+    client = _sync_client(redis_url, redis_kind)
+    try:
+        key = store_keys.product(product.id)
+        client.hset(key, mapping={"name": "Restored", "rev": "99"})
+        assert (await _get(a, callers, product.id)).name == "Kettle"
+        announce_restore(client)
+    finally:
+        client.close()
+    await _within_window(lambda: _get(a, callers, product.id), _restored)
+    await _within_window(lambda: _get(b, callers, product.id), _restored)
+    assert (await _listed(a, callers, product.id)).name == "Restored"
+    assert (await _listed(b, callers, product.id)).name == "Restored"
