@@ -280,6 +280,17 @@ class InventoryServiceServicer:
         and adds them to the analytics in batches about once a second (and at a
         clean shutdown), so views lag the read by up to a second.
 
+        Freshness: each instance keeps the products it served in memory and
+        serves them again until they change. A change made through the same
+        instance (UpdateProduct, DeleteProduct, AdjustStock, ReserveStock,
+        CommitReservation, ReleaseReservation) shows in its next read. A change
+        made anywhere else (another instance, a reservation expiring, a bulk
+        load, a restore) shows once this instance has read the change's event
+        from the inventory event stream, normally within milliseconds; an
+        instance whose event reader has not reached the end of the stream within
+        the last 2 seconds (disconnected, failing or behind) reads every product
+        from Redis instead, so no read is staler than that.
+
         Who: anyone.
         Errors: NOT_FOUND PRODUCT_NOT_FOUND.
         """
@@ -294,6 +305,14 @@ class InventoryServiceServicer:
         catalogue may return a page with fewer than page_size products (even
         none) together with a next_page_token that continues the scan: keep
         paging until next_page_token is empty.
+
+        Freshness: which products match, and their order, come from the indexes
+        on every call. Each product's fields (stock included) come from the same
+        per-instance memory as GetProduct's, with the same window: this
+        instance's own changes at once, everyone else's once its event reader
+        has read them (normally milliseconds, never more than 2 seconds behind,
+        else the products are read from Redis). A product changed meanwhile may
+        therefore be listed with fields from just before the change.
 
         Who: anyone.
         Errors: INVALID_ARGUMENT INVALID_FIELD (bad order_by or filter);
