@@ -70,6 +70,7 @@ async def feed(stream: MemoryStream, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     monkeypatch.setattr(task_event_feed, "PAGE_SIZE", 3)
     monkeypatch.setattr(task_event_feed, "READ_COUNT", 4)
     monkeypatch.setattr(task_event_feed, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(task_event_feed, "READ_PAUSE_SECONDS", 0)
     shared = EventFeed(cast(EventLog, stream), max_watchers=2)
     yield shared
     await shared.close()
