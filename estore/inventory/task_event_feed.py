@@ -38,10 +38,11 @@ WATCHER_BUFFER = 1000
 # Events per catch-up read (one round trip on the shared pool).
 PAGE_SIZE = 100
 RETRY_SECONDS = 0.5
-# After a read that brought events, the reader waits this long before the next, so that under
-# load one XREAD brings many events (one round trip per event would cost a busy Inventory
-# process several percent of its CPU); it adds at most this to the near cache's window.
-READ_PAUSE_SECONDS = 0.005
+# While nobody watches, the reader waits this long after a read that brought events, so that
+# under load one XREAD brings many (a round trip per event, about 0.1 ms of CPU each, would cost
+# a busy Inventory process several percent); it adds at most this to the near cache's window.
+# Watchers get each event as soon as it is read, as before.
+READ_PAUSE_SECONDS = 0.01
 
 Keyed = tuple[EventKey, InventoryEvent]
 
@@ -197,7 +198,7 @@ class EventFeed:
     async def _read_loop(self) -> None:
         while True:
             try:
-                if await self._read_once():
+                if await self._read_once() and not self._watchers:
                     await asyncio.sleep(READ_PAUSE_SECONDS)
             except Exception as error:
                 self._listener.lost()
