@@ -1,4 +1,5 @@
-"""The near cache: each product's serialized message by id, in this Inventory process.
+"""The near cache: each product's serialized message by id, in this Inventory process, and
+the ids of listing pages (cache_pages.py).
 
 An entry is dropped when the product changes: at once for writes made through this process,
 and within the event reader's lag for everyone else's (task_event_feed.py hands every event of
@@ -16,7 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from estore.inventory.models import Product
+from estore.inventory.cache_pages import Page, PageCache, PageKey, Ticket
+from estore.inventory.models import EventType, InventoryEvent, Product
 
 # Products kept by default (ESTORE_INVENTORY_CACHE_PRODUCTS); 0 turns the cache off.
 DEFAULT_MAX_PRODUCTS = 10_000
@@ -27,6 +29,7 @@ DEFAULT_MAX_LAG_SECONDS = 2.0
 _DROPS_KEPT = 4096
 
 Encode = Callable[[Product], bytes]
+_STOCK_EVENTS = frozenset({EventType.STOCK_CHANGED, EventType.LOW_STOCK})
 
 
 class ProductCache:
@@ -53,6 +56,7 @@ class ProductCache:
         self._dropped_at: dict[str, int] = {}  # product id -> its last drop's number
         self._floor = 0  # fills with an older ticket are refused (drops forgotten, or cleared)
         self._caught_up_at: float | None = None  # when the reader last reached the stream's end
+        self._pages = PageCache()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -102,16 +106,45 @@ class ProductCache:
             self._floor = self._drops
         self._dropped_at[product_id] = self._drops
 
-    def events_seen(self, product_ids: Iterable[str]) -> None:
-        """The reader read events about these products: forget them."""
-        for product_id in product_ids:
-            self.drop(product_id)
+    def product_changed(self, product_id: str) -> None:
+        """A product's fields changed (or it was created or deleted): forget it and the pages."""
+        self.drop(product_id)
+        self._pages.index_changed()
+
+    def stock_changed(self, product_id: str) -> None:
+        """A product's stock changed: forget it and the pages that filter by stock."""
+        self.drop(product_id)
+        self._pages.stock_changed()
+
+    def events_seen(self, events: Iterable[InventoryEvent]) -> None:
+        """The reader read these events: forget what they may have changed."""
+        for event in events:
+            if event.type in _STOCK_EVENTS:
+                self.stock_changed(event.product_id)
+            else:
+                self.product_changed(event.product_id)
+
+    def page(self, key: PageKey, *, by_stock: bool) -> Page | None:
+        """A listing page's ids and next token, or None (not kept, or not to be trusted now)."""
+        if not self.live():
+            return None
+        return self._pages.get(key, by_stock=by_stock)
+
+    def page_ticket(self) -> Ticket:
+        """Taken before reading a page from Redis, and handed back to `keep_page`."""
+        return self._pages.ticket()
+
+    def keep_page(self, key: PageKey, page: Page, *, by_stock: bool, ticket: Ticket) -> None:
+        """Keep a page read from Redis (see cache_pages.py), while the reader follows."""
+        if self._max_products and self._caught_up_at is not None:
+            self._pages.keep(key, page, by_stock=by_stock, ticket=ticket)
 
     def caught_up(self) -> None:
         """The reader has read everything the stream held when its last read ran."""
         if self._caught_up_at is None:  # reads begun before the reader followed are not kept
             self._drops += 1
             self._floor = self._drops
+            self._pages.index_changed()
         self._caught_up_at = self._clock()
 
     def lost(self) -> None:
@@ -121,3 +154,4 @@ class ProductCache:
         self._floor = self._drops
         self._entries.clear()
         self._dropped_at.clear()
+        self._pages.index_changed()

@@ -32,6 +32,7 @@ from estore.inventory.rules_listing import (
     query_scope,
 )
 from estore.inventory.store import InventoryStore
+from estore.inventory.store_catalog import CatalogQuery, Cursor
 from estore.inventory.task_view_counts import ViewCounts
 
 
@@ -71,9 +72,12 @@ class ProductService:
         v.raise_if_any()
         assert caller.user_id is not None  # admins are users
         product_id = uuid.uuid4().hex
-        return await self._store.products.create(
-            product_id, fields, quantity, caller.user_id, self._clock()
-        )
+        try:
+            return await self._store.products.create(
+                product_id, fields, quantity, caller.user_id, self._clock()
+            )
+        finally:  # it shows in this instance's next listing
+            self.cache.product_changed(product_id)
 
     async def get_product(self, product_id: str) -> Product:
         """The product (one read); its view is counted in memory and saved within a second."""
@@ -117,7 +121,7 @@ class ProductService:
         try:
             return await self._store.products.update(product_id, change, self._clock())
         finally:  # read-your-writes on this instance, even when the outcome is unknown
-            self.cache.drop(product_id)
+            self.cache.product_changed(product_id)
 
     async def delete_product(self, caller: Caller, product_id: str) -> None:
         """Delete the product unless stock is held for it."""
@@ -126,7 +130,7 @@ class ProductService:
         try:
             await self._store.products.delete(product_id, self._clock())
         finally:
-            self.cache.drop(product_id)
+            self.cache.product_changed(product_id)
 
     async def get_analytics(self, caller: Caller, product_id: str) -> ProductAnalytics:
         """The product's view and stock-update counters."""
@@ -170,8 +174,23 @@ class ProductService:
         scope = query_scope(query)
         tokens = await self._tokens.tokens()
         cursor = cursor_from(tokens.decode(page_token, scope))
-        if f.category_id and not await self._store.categories.exists(f.category_id):
-            raise CategoryNotFound(f.category_id)
+        if f.category_id:  # category changes emit no event: such pages are never kept
+            if not await self._store.categories.exists(f.category_id):
+                raise CategoryNotFound(f.category_id)
+            return await self._read_page(query, cursor, size, scope)
+        key, by_stock = (scope, cursor, size), query.in_stock or query.low_stock
+        kept = self.cache.page(key, by_stock=by_stock)
+        if kept is None:
+            ticket = self.cache.page_ticket()
+            kept = await self._read_page(query, cursor, size, scope)
+            self.cache.keep_page(key, kept, by_stock=by_stock, ticket=ticket)
+        return kept
+
+    async def _read_page(
+        self, query: CatalogQuery, cursor: Cursor | None, size: int, scope: str
+    ) -> tuple[list[str], str]:
+        """A page's ids and next token, read from the indexes."""
+        tokens = await self._tokens.tokens()
         page = await self._store.catalog.page(query, cursor, size)
         token = (
             "" if page.next_cursor is None else tokens.encode(cursor_data(page.next_cursor), scope)

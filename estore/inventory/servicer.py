@@ -48,7 +48,7 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
             yield
         finally:
             if product_id:
-                self._cache.drop(product_id)
+                self._cache.stock_changed(product_id)
 
     def _reservation(self, reservation: Any) -> pb.Reservation:
         return codec_proto.reservation_to_proto(reservation, self._currency)
@@ -129,7 +129,7 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
             reservation = await self._stock.commit_reservation(
                 current_caller(), request.reservation_id, request.product_id
             )
-        self._cache.drop(reservation.product_id)
+        self._cache.stock_changed(reservation.product_id)
         return pb.CommitReservationResponse(reservation=self._reservation(reservation))
 
     async def ReleaseReservation(
@@ -139,7 +139,7 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
             reservation = await self._stock.release_reservation(
                 current_caller(), request.reservation_id, request.product_id
             )
-        self._cache.drop(reservation.product_id)
+        self._cache.stock_changed(reservation.product_id)
         return pb.ReleaseReservationResponse(reservation=self._reservation(reservation))
 
     async def CreateCategory(

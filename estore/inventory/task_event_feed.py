@@ -50,8 +50,8 @@ Keyed = tuple[EventKey, InventoryEvent]
 class FeedListener(Protocol):
     """Follows the reader (the near cache, cache_products.py)."""
 
-    def events_seen(self, product_ids: Iterable[str]) -> None:
-        """The reader read events about these products."""
+    def events_seen(self, events: Iterable[InventoryEvent]) -> None:
+        """The reader read these events."""
 
     def caught_up(self) -> None:
         """The reader read everything the stream held when its last read ran."""
@@ -61,7 +61,7 @@ class FeedListener(Protocol):
 
 
 class _Nobody:
-    def events_seen(self, product_ids: Iterable[str]) -> None:
+    def events_seen(self, events: Iterable[InventoryEvent]) -> None:
         """Nothing to do."""
 
     def caught_up(self) -> None:
@@ -232,7 +232,7 @@ class EventFeed:
             keyed = [(event_key(event.id), event) for event in batch]
             for watcher in self._watchers:
                 watcher.offer(keyed)
-            self._listener.events_seen(event.product_id for event in batch)
+            self._listener.events_seen(batch)
         if len(batch) < READ_COUNT:
             self._listener.caught_up()
         return len(batch)

@@ -179,3 +179,36 @@ async def test_a_restore_empties_every_cache(
     await _within_window(lambda: _get(b, callers, product.id), _restored)
     assert (await _listed(a, callers, product.id)).name == "Restored"
     assert (await _listed(b, callers, product.id)).name == "Restored"
+
+
+async def _listed_ids(stub: Stub, callers: Callers, *, in_stock: bool = False) -> list[str]:
+    query = pb.ProductFilter(tags=["tea"], in_stock=in_stock)
+    reply = await stub.ListProducts(
+        pb.ListProductsRequest(filter=query, page_size=50), metadata=callers.user
+    )
+    return [p.id for p in reply.products]
+
+
+async def test_listings_follow_products_created_and_sold_out_elsewhere(
+    pair: tuple[Stub, Stub], callers: Callers
+) -> None:
+    a, b = pair
+    first = await _created(a, callers)
+    for _ in range(3):  # the pages are now kept on both instances
+        assert await _listed_ids(a, callers) == [first.id]
+        assert await _listed_ids(b, callers, in_stock=True) == [first.id]
+        await asyncio.sleep(0.05)
+    second = await _created(b, callers)
+    assert await _listed_ids(b, callers) == [first.id, second.id]  # its own write: at once
+    started = time.monotonic()
+    while await _listed_ids(a, callers) != [first.id, second.id]:
+        assert time.monotonic() - started < WINDOW_SECONDS, "the new product did not show"
+        await asyncio.sleep(0.01)
+    # Every unit of the first product reserved through A: it leaves B's in-stock listing.
+    reserve = pb.ReserveStockRequest(product_id=first.id, quantity=10, reservation_id="r-all")
+    await a.ReserveStock(reserve, metadata=callers.service)
+    assert await _listed_ids(a, callers, in_stock=True) == [second.id]
+    started = time.monotonic()
+    while await _listed_ids(b, callers, in_stock=True) != [second.id]:
+        assert time.monotonic() - started < WINDOW_SECONDS, "the sold-out product stayed"
+        await asyncio.sleep(0.01)

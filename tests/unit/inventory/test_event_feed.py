@@ -178,8 +178,8 @@ class Listener:
         self.calls: list[str] = []
         self.seen: list[str] = []
 
-    def events_seen(self, product_ids: Iterable[str]) -> None:
-        self.seen += product_ids
+    def events_seen(self, events: Iterable[InventoryEvent]) -> None:
+        self.seen += [event.product_id for event in events]
         self.calls.append("events")
 
     def caught_up(self) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from estore.inventory.cache_pages import MAX_PAGES
 from estore.inventory.cache_products import ProductCache
-from estore.inventory.models import Product
+from estore.inventory.models import EventType, InventoryEvent, Product
 
 PRODUCT = Product(
     id="p1", name="Kettle", price_minor=1999, quantity=5, reserved=1, sold=0, added=6,
@@ -21,6 +22,10 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def _event(kind: EventType, product_id: str) -> InventoryEvent:
+    return InventoryEvent("1-0", kind, product_id, 5, 1, -1, "", 0)
 
 
 def _encode(product: Product) -> bytes:
@@ -43,7 +48,7 @@ def test_a_filled_product_is_served_until_dropped() -> None:
     assert _filled(cache, PRODUCT) == b"p1:Kettle:5"
     assert cache.get("p1") == b"p1:Kettle:5"
     assert cache.get_many(["p1", "p2"]) == {"p1": b"p1:Kettle:5"}
-    cache.events_seen(["p1"])
+    cache.events_seen([_event(EventType.STOCK_CHANGED, "p1")])
     assert cache.get("p1") is None
 
 
@@ -111,3 +116,55 @@ def test_reads_before_the_reader_follows_are_not_kept() -> None:
     assert cache.get("p1") is None
     _filled(cache, PRODUCT)
     assert cache.get("p1") == b"p1:Kettle:5"
+
+
+PLAIN_PAGE = ("scope", None, 50)
+STOCK_PAGE = ("scope in stock", None, 50)
+
+
+def _keep(cache: ProductCache, key: tuple[str, None, int], by_stock: bool) -> None:
+    cache.keep_page(key, (["p1"], "token"), by_stock=by_stock, ticket=cache.page_ticket())
+
+
+def test_pages_go_with_product_events_and_stock_pages_with_stock_events() -> None:
+    cache = _live_cache()
+    _keep(cache, PLAIN_PAGE, by_stock=False)
+    _keep(cache, STOCK_PAGE, by_stock=True)
+    assert cache.page(PLAIN_PAGE, by_stock=False) == (["p1"], "token")
+    cache.events_seen([_event(EventType.STOCK_CHANGED, "p9")])
+    assert cache.page(STOCK_PAGE, by_stock=True) is None  # in stock may have changed
+    assert cache.page(PLAIN_PAGE, by_stock=False) == (["p1"], "token")
+    cache.events_seen([_event(EventType.PRODUCT_CREATED, "p9")])
+    assert cache.page(PLAIN_PAGE, by_stock=False) is None  # any page may hold it now
+
+
+def test_a_page_read_while_an_event_came_is_not_kept() -> None:
+    cache = _live_cache()
+    ticket = cache.page_ticket()
+    cache.product_changed("p9")
+    cache.keep_page(PLAIN_PAGE, (["p1"], ""), by_stock=False, ticket=ticket)
+    assert cache.page(PLAIN_PAGE, by_stock=False) is None
+    ticket = cache.page_ticket()
+    cache.stock_changed("p9")  # does not change a page that ignores stock
+    cache.keep_page(PLAIN_PAGE, (["p1"], ""), by_stock=False, ticket=ticket)
+    assert cache.page(PLAIN_PAGE, by_stock=False) == (["p1"], "")
+
+
+def test_pages_are_bounded_and_not_served_while_the_reader_is_not_live() -> None:
+    clock = Clock()
+    cache = _live_cache(clock=clock)
+    for n in range(MAX_PAGES + 5):
+        _keep(cache, (f"scope {n}", None, 50), by_stock=n % 2 == 0)
+    assert (
+        sum(
+            cache.page((f"scope {n}", None, 50), by_stock=n % 2 == 0) is not None
+            for n in range(MAX_PAGES + 5)
+        )
+        == MAX_PAGES
+    )
+    _keep(cache, PLAIN_PAGE, by_stock=False)
+    clock.now += 3
+    assert cache.page(PLAIN_PAGE, by_stock=False) is None
+    cache.lost()
+    cache.caught_up()
+    assert cache.page(PLAIN_PAGE, by_stock=False) is None  # emptied when the reader failed

@@ -306,13 +306,14 @@ class InventoryServiceServicer:
         none) together with a next_page_token that continues the scan: keep
         paging until next_page_token is empty.
 
-        Freshness: which products match, and their order, come from the indexes
-        on every call. Each product's fields (stock included) come from the same
-        per-instance memory as GetProduct's, with the same window: this
-        instance's own changes at once, everyone else's once its event reader
-        has read them (normally milliseconds, never more than 2 seconds behind,
-        else the products are read from Redis). A product changed meanwhile may
-        therefore be listed with fields from just before the change.
+        Freshness: each instance keeps the pages it listed (which products, in
+        which order, and the next page token) and the products' fields in
+        memory, with the same window as GetProduct: this instance's own changes
+        show at once, everyone else's once its event reader has read them
+        (normally milliseconds, never more than 2 seconds behind, else the page
+        is read from Redis). A page filtered by category_id is always read from
+        the indexes (category changes have no events); its products' fields
+        still come from memory.
 
         Who: anyone.
         Errors: INVALID_ARGUMENT INVALID_FIELD (bad order_by or filter);
