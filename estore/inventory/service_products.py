@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 
 from estore.common.auth import Caller
-from estore.common.paging import page_size
+from estore.common.paging import PageTokens, page_size
 from estore.inventory import rules_fields
 from estore.inventory.cache_products import ProductCache
 from estore.inventory.codec_redis import product_fields
@@ -177,20 +177,19 @@ class ProductService:
         if f.category_id:  # category changes emit no event: such pages are never kept
             if not await self._store.categories.exists(f.category_id):
                 raise CategoryNotFound(f.category_id)
-            return await self._read_page(query, cursor, size, scope)
+            return await self._read_page(query, cursor, size, scope, tokens)
         key, by_stock = (scope, cursor, size), query.in_stock or query.low_stock
         kept = self.cache.page(key, by_stock=by_stock)
         if kept is None:
             ticket = self.cache.page_ticket()
-            kept = await self._read_page(query, cursor, size, scope)
+            kept = await self._read_page(query, cursor, size, scope, tokens)
             self.cache.keep_page(key, kept, by_stock=by_stock, ticket=ticket)
         return kept
 
     async def _read_page(
-        self, query: CatalogQuery, cursor: Cursor | None, size: int, scope: str
+        self, query: CatalogQuery, cursor: Cursor | None, size: int, scope: str, tokens: PageTokens
     ) -> tuple[list[str], str]:
         """A page's ids and next token, read from the indexes."""
-        tokens = await self._tokens.tokens()
         page = await self._store.catalog.page(query, cursor, size)
         token = (
             "" if page.next_cursor is None else tokens.encode(cursor_data(page.next_cursor), scope)
