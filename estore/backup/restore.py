@@ -22,6 +22,7 @@ from estore.backup.tools import (
     say,
 )
 from estore.embedded.redis import EmbeddedRedis
+from estore.inventory.store_events import announce_restore
 from estore.stack import StoreUrls
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -75,7 +76,9 @@ def _restore_postgres(pg_restore: str, url: str, dump: Path) -> None:
     run_tool([*command, "--no-password", "--dbname", bare, str(dump)], env)
 
 
-def _restore_redis(target: str, sources: list[tuple[RedisSnapshot, EmbeddedRedis]]) -> None:
+def _restore_redis(
+    target: str, sources: list[tuple[RedisSnapshot, EmbeddedRedis]], *, inventory: bool
+) -> None:
     names = ", ".join(snapshot.file for snapshot, _ in sources)
     _say(f"{names} -> {redact_url(target)} (emptied first)")
     try:
@@ -84,6 +87,8 @@ def _restore_redis(target: str, sources: list[tuple[RedisSnapshot, EmbeddedRedis
             for snapshot, server in sources:
                 copied = copy_database(server, snapshot.db, client)
                 _say(f"{snapshot.file}: {copied} keys copied")
+            if inventory:  # running Inventory instances empty their near caches
+                announce_restore(client)
     except redis.RedisError as error:
         raise BackupError(f"Redis {redact_url(target)}: {error}") from None
 
@@ -105,5 +110,6 @@ def restore_backup(urls: StoreUrls, directory: Path, *, assume_yes: bool = False
             servers[snapshot.file] = stack.enter_context(snapshot_server(rdb, Path(workdir)))
         _restore_postgres(pg_restore, urls.users_database_url, directory / USERS_DUMP)
         for target, snapshots in plan.items():
-            _restore_redis(target, [(snapshot, servers[snapshot.file]) for snapshot in snapshots])
+            sources = [(snapshot, servers[snapshot.file]) for snapshot in snapshots]
+            _restore_redis(target, sources, inventory=target == urls.inventory_redis_url)
     _say("done")

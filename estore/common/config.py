@@ -138,6 +138,8 @@ class Settings:
     redis_max_connections: int = 50
     pool_timeout_seconds: float = 2.0
     inventory_max_watchers: int = 1000
+    # Products each Inventory process keeps serialized in its near cache (0: none).
+    inventory_cache_products: int = 10_000
     event_loop: str = "uvloop"  # one of EVENT_LOOPS: what `estore serve` runs its services on
 
     @property
@@ -231,5 +233,8 @@ class Settings:
             redis_max_connections=env.integer("ESTORE_REDIS_MAX_CONNECTIONS", 50, minimum=2),
             pool_timeout_seconds=env.number("ESTORE_POOL_TIMEOUT_SECONDS", 2.0, minimum=0.01),
             inventory_max_watchers=env.integer("ESTORE_INVENTORY_MAX_WATCHERS", 1000, minimum=1),
+            inventory_cache_products=env.integer(
+                "ESTORE_INVENTORY_CACHE_PRODUCTS", 10_000, minimum=0, maximum=10_000_000
+            ),
             event_loop=env.choice("ESTORE_EVENT_LOOP", "uvloop", EVENT_LOOPS),
         )

@@ -16,6 +16,8 @@ from estore.common.redis import (
 )
 from estore.common.runtime import follow_revocations
 from estore.common.server import ServiceDefinition
+from estore.inventory.cache_products import ProductCache
+from estore.inventory.codec_wire import BytesReplies, ProductEncoder
 from estore.inventory.models import Clock, system_clock
 from estore.inventory.rules_listing import PageTokenSource
 from estore.inventory.service_categories import CategoryService
@@ -45,10 +47,17 @@ def build_servicer(
     if settings.page_token_secret is not None and len(settings.page_token_secret) < 16:
         raise ConfigError("ESTORE_PAGE_TOKEN_SECRET must be at least 16 characters")
     tokens = PageTokenSource(settings.page_token_secret, store.shared_page_token_secret)
-    products = ProductService(store, currency=settings.currency, clock=clock, tokens=tokens)
+    cache = ProductCache(
+        ProductEncoder(settings.currency), max_products=settings.inventory_cache_products
+    )
+    products = ProductService(
+        store, currency=settings.currency, clock=clock, tokens=tokens, cache=cache
+    )
     stock = StockService(store, default_ttl_seconds=settings.reservation_ttl_seconds, clock=clock)
     categories = CategoryService(store, tokens=tokens)
-    feed = EventFeed(store.events, max_watchers=settings.inventory_max_watchers)
+    # The feed's reader also keeps the near cache: it drops what changes, and says when the
+    # cache may not be trusted (cache_products.py).
+    feed = EventFeed(store.events, max_watchers=settings.inventory_max_watchers, listener=cache)
     servicer = InventoryServicer(
         products, stock, categories, WatchService(feed), currency=settings.currency
     )
@@ -78,6 +87,7 @@ async def create_service(
     sweeper = ReservationSweeper(stock.expire_due_reservations, interval=sweep_interval)
     sweeper.start()
     views.start()
+    feed.start()  # the near cache serves only while the reader follows the stream
 
     async def close_redis() -> None:
         await probe.close()
@@ -97,7 +107,7 @@ async def create_service(
         name="inventory",
         full_name=FULL_NAME,
         register=lambda server: inventory_grpc.add_InventoryServiceServicer_to_server(
-            servicer, server
+            servicer, BytesReplies(server)
         ),
         probe=probe,
         # Views still in memory are saved before Redis closes: a clean shutdown loses none.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from estore.common.context import current_caller
 from estore.common.errors import DomainError
 from estore.common.status import to_status_proto
-from estore.inventory import codec_proto
+from estore.inventory import codec_proto, codec_wire
 from estore.inventory.service_categories import CategoryService
 from estore.inventory.service_products import ProductService
 from estore.inventory.service_stock import ReserveEntry, StockService
@@ -37,10 +38,30 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         self._categories = categories
         self._watches = watches
         self._currency = currency
-        self._messages = codec_proto.ProductMessages(currency)
+        self._cache = products.cache
 
     def _product(self, product: Any) -> pb.Product:
         return codec_proto.product_to_proto(product, self._currency)
+
+    @contextlib.contextmanager
+    def _changing(self, product_id: str) -> Iterator[None]:
+        """Around a stock write: this instance's cache forgets the product at once, whatever the
+        outcome (read-your-writes here; other instances learn it from the event stream)."""
+        try:
+            yield
+        finally:
+            if product_id:
+                self._cache.stock_changed(product_id)
+
+    @contextlib.contextmanager
+    def _changing_many(self, product_ids: list[str]) -> Iterator[None]:
+        """Around a batch of stock writes: as `_changing`, for each product named."""
+        try:
+            yield
+        finally:
+            for product_id in product_ids:
+                if product_id:
+                    self._cache.stock_changed(product_id)
 
     def _reservation(self, reservation: Any) -> pb.Reservation:
         return codec_proto.reservation_to_proto(reservation, self._currency)
@@ -52,29 +73,22 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
         created = await self._products.create_product(current_caller(), draft)
         return pb.CreateProductResponse(product=self._product(created))
 
-    async def GetProduct(
-        self, request: pb.GetProductRequest, context: Ctx
-    ) -> pb.GetProductResponse:
+    # GetProduct and ListProducts answer with the serialized response (codec_wire.py): their
+    # handlers are registered with a serializer that sends bytes as they are.
+    async def GetProduct(self, request: pb.GetProductRequest, context: Ctx) -> bytes:
         current_caller()
-        found = await self._products.get_product(request.product_id)
-        reply = pb.GetProductResponse()
-        self._messages.fill(reply.product, found)
-        return reply
+        entry = await self._products.product_entry(request.product_id)
+        return codec_wire.get_product_response(entry)
 
-    async def ListProducts(
-        self, request: pb.ListProductsRequest, context: Ctx
-    ) -> pb.ListProductsResponse:
+    async def ListProducts(self, request: pb.ListProductsRequest, context: Ctx) -> bytes:
         current_caller()
-        page = await self._products.list_products(
+        entries, token = await self._products.list_entries(
             codec_proto.filter_from_proto(request.filter),
             request.order_by,
             request.page_size,
             request.page_token,
         )
-        reply = pb.ListProductsResponse(next_page_token=page.next_page_token)
-        for product in page.products:
-            self._messages.fill(reply.products.add(), product)
-        return reply
+        return codec_wire.list_products_response(entries, token)
 
     async def UpdateProduct(
         self, request: pb.UpdateProductRequest, context: Ctx
@@ -96,39 +110,49 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
     async def AdjustStock(
         self, request: pb.AdjustStockRequest, context: Ctx
     ) -> pb.AdjustStockResponse:
-        product = await self._stock.adjust_stock(
-            current_caller(), request.product_id, request.delta, request.reason, request.request_id
-        )
+        with self._changing(request.product_id):
+            product = await self._stock.adjust_stock(
+                current_caller(),
+                request.product_id,
+                request.delta,
+                request.reason,
+                request.request_id,
+            )
         return pb.AdjustStockResponse(product=self._product(product))
 
     async def ReserveStock(
         self, request: pb.ReserveStockRequest, context: Ctx
     ) -> pb.ReserveStockResponse:
         ttl_ms = request.ttl.ToMilliseconds() if request.HasField("ttl") else None
-        reservation = await self._stock.reserve_stock(
-            current_caller(),
-            request.product_id,
-            request.quantity,
-            request.reservation_id,
-            ttl_ms,
-            request.request_id,
-        )
+        with self._changing(request.product_id):
+            reservation = await self._stock.reserve_stock(
+                current_caller(),
+                request.product_id,
+                request.quantity,
+                request.reservation_id,
+                ttl_ms,
+                request.request_id,
+            )
         return pb.ReserveStockResponse(reservation=self._reservation(reservation))
 
     async def CommitReservation(
         self, request: pb.CommitReservationRequest, context: Ctx
     ) -> pb.CommitReservationResponse:
-        reservation = await self._stock.commit_reservation(
-            current_caller(), request.reservation_id, request.product_id
-        )
+        with self._changing(request.product_id):
+            reservation = await self._stock.commit_reservation(
+                current_caller(), request.reservation_id, request.product_id
+            )
+        self._cache.stock_changed(reservation.product_id)
         return pb.CommitReservationResponse(reservation=self._reservation(reservation))
 
     async def ReleaseReservation(
         self, request: pb.ReleaseReservationRequest, context: Ctx
     ) -> pb.ReleaseReservationResponse:
-        reservation = await self._stock.release_reservation(
-            current_caller(), request.reservation_id, request.product_id
-        )
+        with self._changing(request.product_id):
+            reservation = await self._stock.release_reservation(
+                current_caller(), request.reservation_id, request.product_id
+            )
+        self._cache.stock_changed(reservation.product_id)
         return pb.ReleaseReservationResponse(reservation=self._reservation(reservation))
 
     async def BatchReserveStock(
@@ -144,24 +168,30 @@ class InventoryServicer(inventory_grpc.InventoryServiceServicer):
             )
             for e in request.entries
         ]
-        answers = await self._stock.reserve_many(current_caller(), entries)
+        with self._changing_many([e.product_id for e in entries]):
+            answers = await self._stock.reserve_many(current_caller(), entries)
         return pb.BatchReserveStockResponse(results=self._results(answers))
 
     async def BatchCommitReservations(
         self, request: pb.BatchCommitReservationsRequest, context: Ctx
     ) -> pb.BatchCommitReservationsResponse:
         entries = [(e.reservation_id, e.product_id) for e in request.entries]
-        answers = await self._stock.commit_many(current_caller(), entries)
+        with self._changing_many([product_id for _, product_id in entries]):
+            answers = await self._stock.commit_many(current_caller(), entries)
         return pb.BatchCommitReservationsResponse(results=self._results(answers))
 
     async def BatchReleaseReservations(
         self, request: pb.BatchReleaseReservationsRequest, context: Ctx
     ) -> pb.BatchReleaseReservationsResponse:
         entries = [(e.reservation_id, e.product_id) for e in request.entries]
-        answers = await self._stock.release_many(current_caller(), entries)
+        with self._changing_many([product_id for _, product_id in entries]):
+            answers = await self._stock.release_many(current_caller(), entries)
         return pb.BatchReleaseReservationsResponse(results=self._results(answers))
 
     def _results(self, answers: list[Any]) -> list[pb.BatchReservationResult]:
+        for answer in answers:  # a commit or release that did not name its product
+            if not isinstance(answer, DomainError):
+                self._cache.stock_changed(answer.product_id)
         return [
             pb.BatchReservationResult(error=to_status_proto(answer, DOMAIN))
             if isinstance(answer, DomainError)

@@ -172,7 +172,10 @@ class CatalogIndex:
         ]
         reply = await self._scripts.list_products(keys=script_keys, args=args)
         more, score, member, plan, examined = (text(value) for value in reply[:5])
-        ids = [text(m).rpartition("\0")[2] for m in reply[5:]]
+        if query.order.field is SortField.NAME:  # members are "<name>\0<id>"
+            ids = [text(m).rpartition("\0")[2] for m in reply[5:]]
+        else:
+            ids = [m.decode() for m in reply[5:]]
         next_cursor = Cursor(score, member) if more == "1" else None
         return IndexPage(ids, next_cursor, plan, int(examined))
 

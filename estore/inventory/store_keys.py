@@ -54,6 +54,8 @@ CATEGORY_PARENTS = f"{PREFIX}:categories:parents"
 SUBTREE_PRODUCTS = f"{PREFIX}:categories:subtree_products"
 RESERVATION_EXPIRY = f"{PREFIX}:reservations:expiry"
 EVENTS = f"{PREFIX}:events"
+# Stream: one entry each time `estore restore` replaced the data (near caches are emptied).
+RESETS = f"{PREFIX}:resets"
 PAGE_TOKEN_SECRET = f"{PREFIX}:page_token_secret"
 IDEMPOTENCY_PREFIX = f"{PREFIX}:idem"
 

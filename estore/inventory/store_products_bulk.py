@@ -2,14 +2,14 @@
 
 create_product.lua files one product with some thirty commands, so a million products would
 cost thirty million. Here a batch is checked first (which ids are there already, whether each
-category exists), then written as one HSET per product hash and its analytics, one XADD per
-PRODUCT_CREATED event, and one variadic ZADD, SADD, HSET or HINCRBY per index key for the whole
-batch. The commands are packed by hiredis (C) and their replies read off one connection, which
-is several times faster than redis-py's pipeline for hundreds of thousands of commands. The
-keys end up as create_product.lua would have left them (the bulk catalogue test compares the
-two key by key). A batch is not atomic: the hashes go first, so a listing that reads an index
-entry always finds its product; a reader may meanwhile miss a product that is not indexed yet,
-as it would have before its CreateProduct.
+category exists), then written as one HSET per product hash and its analytics, one variadic
+ZADD, SADD, HSET or HINCRBY per index key for the whole batch, and last one XADD per
+PRODUCT_CREATED event. The commands are packed by hiredis (C) and their replies read off one
+connection, which is several times faster than redis-py's pipeline for hundreds of thousands of
+commands. The keys end up as create_product.lua would have left them (the bulk catalogue test
+compares the two key by key). A batch is not atomic: the hashes go first, so a listing that
+reads an index entry always finds its product; a reader may meanwhile miss a product that is
+not indexed yet, as it would have before its CreateProduct.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def pack(
 ) -> PackedBatch:
     """The writes that create the products of `drafts` but those in `skip`, the k-th created at
     now + k * apart_ms. No I/O, so that worker processes can build batches."""
-    batch, writes = _Batch(), list[Command]()
+    batch, writes, events = _Batch(), list[Command](), list[Command]()
     for k, (product_id, fields, quantity) in enumerate(drafts):
         if product_id in skip:
             continue
@@ -203,7 +203,7 @@ def pack(
         writes.append(("HSET", store_keys.product(product_id), *_flat(record)))
         writes.append(("HSET", store_keys.analytics(product_id), "views", 0, "stock_updates", 0))
         batch.index(product_id, fields, quantity, created)
-        writes.append(("XADD", store_keys.EVENTS, "MAXLEN", "~", EVENT_MAXLEN, "*",
+        events.append(("XADD", store_keys.EVENTS, "MAXLEN", "~", EVENT_MAXLEN, "*",
                        "type", "PRODUCT_CREATED", "product_id", product_id,
                        "quantity", quantity, "reserved", 0, "delta", 0, "reason", "",
                        "at", created))  # fmt: skip
@@ -212,6 +212,9 @@ def pack(
     writes += [("ZADD", key, *entries) for key, entries in batch.zadd.items()]
     writes += [("SADD", key, *members) for key, members in batch.sadd.items()]
     writes.append(("HSET", store_keys.CATEGORY_OF, *batch.category_of))
+    # The events last: a reader that sees one finds the product indexed (the near caches of
+    # running instances forget their listing pages on it).
+    writes += events
     return PackedBatch(tuple(_packed(writes)), len(batch.category_of) // 2, batch.in_category)
 
 

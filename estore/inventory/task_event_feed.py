@@ -13,13 +13,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
 
 from estore.common.errors import Unavailable
 from estore.common.tasks import stop_task
 from estore.inventory.errors import EventsTrimmed, TooManyWatchers
 from estore.inventory.models import InventoryEvent
-from estore.inventory.store_events import EVERYTHING, EventKey, EventLog, event_key
+from estore.inventory.store_events import (
+    EVERYTHING,
+    EventKey,
+    EventLog,
+    StreamReplaced,
+    event_key,
+)
 
 log = logging.getLogger("estore.inventory.events")
 
@@ -31,8 +38,37 @@ WATCHER_BUFFER = 1000
 # Events per catch-up read (one round trip on the shared pool).
 PAGE_SIZE = 100
 RETRY_SECONDS = 0.5
+# While nobody watches, the reader waits this long after a read that brought events, so that
+# under load one XREAD brings many (a round trip per event, about 0.1 ms of CPU each, would cost
+# a busy Inventory process several percent); it adds at most this to the near cache's window.
+# Watchers get each event as soon as it is read, as before.
+READ_PAUSE_SECONDS = 0.01
 
 Keyed = tuple[EventKey, InventoryEvent]
+
+
+class FeedListener(Protocol):
+    """Follows the reader (the near cache, cache_products.py)."""
+
+    def events_seen(self, events: Iterable[InventoryEvent]) -> None:
+        """The reader read these events."""
+
+    def caught_up(self) -> None:
+        """The reader read everything the stream held when its last read ran."""
+
+    def lost(self) -> None:
+        """The reader failed or stopped: events may have been missed."""
+
+
+class _Nobody:
+    def events_seen(self, events: Iterable[InventoryEvent]) -> None:
+        """Nothing to do."""
+
+    def caught_up(self) -> None:
+        """Nothing to do."""
+
+    def lost(self) -> None:
+        """Nothing to do."""
 
 
 class _Watcher:
@@ -82,9 +118,13 @@ class _Watcher:
 class EventFeed:
     """Every event of the stream, to every watcher of this process, from one reader."""
 
-    def __init__(self, events: EventLog, *, max_watchers: int) -> None:
+    def __init__(
+        self, events: EventLog, *, max_watchers: int, listener: FeedListener | None = None
+    ) -> None:
         self._events = events
         self._max_watchers = max_watchers
+        self._listener = listener if listener is not None else _Nobody()
+        self._starter: asyncio.Task[None] | None = None
         self._watchers: set[_Watcher] = set()
         self._position = EVERYTHING  # the newest event the reader handed out
         self._reader: asyncio.Task[None] | None = None
@@ -132,6 +172,22 @@ class EventFeed:
                 return
             cursor = page.events[-1].id
 
+    def start(self) -> None:
+        """Start the reader now and keep it running (the listener follows it), not only while
+        someone watches; while Redis is down, try again every RETRY_SECONDS."""
+        if self._starter is None:
+            self._starter = asyncio.create_task(self._keep_starting(), name="inventory-feed-start")
+
+    async def _keep_starting(self) -> None:
+        while True:
+            try:
+                await self._start_reader()
+                return
+            except Exception as error:
+                if not isinstance(error, Unavailable):
+                    log.exception("the inventory event reader could not start")
+                await asyncio.sleep(RETRY_SECONDS)
+
     async def _start_reader(self) -> None:
         """Start the reader at the stream's newest event, once."""
         async with self._starting:
@@ -142,8 +198,10 @@ class EventFeed:
     async def _read_loop(self) -> None:
         while True:
             try:
-                await self._read_once()
+                if await self._read_once() and not self._watchers:
+                    await asyncio.sleep(READ_PAUSE_SECONDS)
             except Exception as error:
+                self._listener.lost()
                 if not isinstance(error, Unavailable):
                     log.exception("the inventory event reader failed")
                 # Every watcher may have missed events: end each; clients resume with their
@@ -152,9 +210,16 @@ class EventFeed:
                     watcher.fail(Unavailable("the inventory event stream was interrupted"))
                 await asyncio.sleep(RETRY_SECONDS)
 
-    async def _read_once(self) -> None:
+    async def _read_once(self) -> int:
+        """Read and hand out the next events; how many there were."""
         position = self._position
-        batch = await self._events.wait_after(position, READ_COUNT)
+        try:
+            batch = await self._events.wait_after(position, READ_COUNT)
+        except StreamReplaced:
+            # A restore replaced the stream: follow the new one from its end (the listener
+            # forgets everything, the watchers are ended, as below).
+            self._position = await self._events.last_id()
+            raise
         if len(batch) == READ_COUNT:
             # A full batch: the reader may be so far behind that events it had not read were
             # trimmed. Then start again from the newest; the watchers are ended (above).
@@ -167,9 +232,17 @@ class EventFeed:
             keyed = [(event_key(event.id), event) for event in batch]
             for watcher in self._watchers:
                 watcher.offer(keyed)
+            self._listener.events_seen(batch)
+        if len(batch) < READ_COUNT:
+            self._listener.caught_up()
+        return len(batch)
 
     async def close(self) -> None:
-        """Stop the reader."""
+        """Stop the reader (the listener is told: nothing follows the stream any more)."""
+        if self._starter is not None:
+            await stop_task(self._starter)
+            self._starter = None
         if self._reader is not None:
             await stop_task(self._reader)
             self._reader = None
+        self._listener.lost()

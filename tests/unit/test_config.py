@@ -96,3 +96,11 @@ def test_limits_default_to_sane_values_and_can_be_set() -> None:
         {"ESTORE_MAX_MESSAGE_BYTES": "1048576", "ESTORE_INVENTORY_MAX_WATCHERS": "20"}
     )
     assert (settings.max_message_bytes, settings.inventory_max_watchers) == (1048576, 20)
+
+
+def test_the_near_cache_size_defaults_to_ten_thousand_and_zero_turns_it_off() -> None:
+    assert Settings.from_env({}).inventory_cache_products == 10_000
+    off = Settings.from_env({"ESTORE_INVENTORY_CACHE_PRODUCTS": "0"})
+    assert off.inventory_cache_products == 0
+    with pytest.raises(ConfigError, match="ESTORE_INVENTORY_CACHE_PRODUCTS"):
+        Settings.from_env({"ESTORE_INVENTORY_CACHE_PRODUCTS": "-1"})

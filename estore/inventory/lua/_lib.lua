@@ -1,4 +1,5 @@
--- Helpers shared by the inventory scripts; store_scripts.py puts this file in front of each script.
+-- Helpers shared by the inventory scripts; store_scripts.py puts this file in front of each script
+-- that uses them (list_products.lua uses none).
 -- Every key a script touches arrives in KEYS; the helpers only take keys from their callers.
 
 local EVENT_MAXLEN = '10000'

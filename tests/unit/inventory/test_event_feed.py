@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import cast
 
 import pytest
@@ -12,7 +12,7 @@ from estore.common.errors import Unavailable
 from estore.inventory import task_event_feed
 from estore.inventory.errors import EventsTrimmed, TooManyWatchers
 from estore.inventory.models import EventType, InventoryEvent
-from estore.inventory.store_events import EventLog, EventPage, event_key
+from estore.inventory.store_events import EventLog, EventPage, StreamReplaced, event_key
 from estore.inventory.task_event_feed import EventFeed
 
 
@@ -70,6 +70,7 @@ async def feed(stream: MemoryStream, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     monkeypatch.setattr(task_event_feed, "PAGE_SIZE", 3)
     monkeypatch.setattr(task_event_feed, "READ_COUNT", 4)
     monkeypatch.setattr(task_event_feed, "RETRY_SECONDS", 0.01)
+    monkeypatch.setattr(task_event_feed, "READ_PAUSE_SECONDS", 0)
     shared = EventFeed(cast(EventLog, stream), max_watchers=2)
     yield shared
     await shared.close()
@@ -168,3 +169,97 @@ async def test_watchers_beyond_the_cap_are_refused(stream, feed) -> None:
 )
 def test_what_counts_as_missed(cursor, oldest, newest, trimmed, missed) -> None:
     assert EventPage([], oldest, newest, trimmed).missed_after(cursor) is missed
+
+
+class Listener:
+    """Records what the feed tells the near cache."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.seen: list[str] = []
+
+    def events_seen(self, events: Iterable[InventoryEvent]) -> None:
+        self.seen += [event.product_id for event in events]
+        self.calls.append("events")
+
+    def caught_up(self) -> None:
+        self.calls.append("caught up")
+
+    def lost(self) -> None:
+        self.calls.append("lost")
+
+
+@pytest.fixture
+async def followed(
+    stream: MemoryStream, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[EventFeed, Listener]]:
+    monkeypatch.setattr(task_event_feed, "READ_COUNT", 4)
+    monkeypatch.setattr(task_event_feed, "RETRY_SECONDS", 0.01)
+    listener = Listener()
+    shared = EventFeed(cast(EventLog, stream), max_watchers=2, listener=listener)
+    yield shared, listener
+    await shared.close()
+
+
+async def _until(listener: Listener, call: str, after: int = 0) -> None:
+    """Wait until the listener is told `call` (after its first `after` calls)."""
+    for _ in range(200):
+        if call in listener.calls[after:]:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the listener was never told {call!r}: {listener.calls}")
+
+
+async def test_started_without_watchers_the_reader_tells_its_listener_everything(
+    stream, followed
+) -> None:
+    feed, listener = followed
+    feed.start()
+    await _until(listener, "caught up")  # the stream is empty: read to its end
+    before = len(listener.calls)
+    stream.add(6)  # more than one read of 4: the first read is full, so not yet caught up
+    await _until(listener, "caught up", before)
+    assert listener.seen == ["p"] * 6
+    assert listener.calls[-3:] == ["events", "events", "caught up"]
+    await feed.close()
+    assert listener.calls[-1] == "lost"
+
+
+async def test_a_failing_reader_tells_its_listener(
+    stream: MemoryStream, followed: tuple[EventFeed, Listener]
+) -> None:
+    feed, listener = followed
+
+    async def broken(position: str, count: int) -> list[InventoryEvent]:
+        raise RuntimeError("connection reset")
+
+    feed.start()
+    await _until(listener, "caught up")
+    stream.wait_after = broken  # type: ignore[method-assign]
+    await _until(listener, "lost")
+    del stream.wait_after  # the class's again
+    before = len(listener.calls)
+    stream.add(1)
+    await _until(listener, "caught up", before)  # it recovers by itself
+    assert listener.seen == ["p"]
+
+
+async def test_a_restore_moves_the_reader_to_the_new_stream_s_end(
+    stream: MemoryStream, followed: tuple[EventFeed, Listener]
+) -> None:
+    feed, listener = followed
+    replaced = asyncio.Event()
+    reading = stream.wait_after
+
+    async def restored_once(position: str, count: int) -> list[InventoryEvent]:
+        if not replaced.is_set():
+            replaced.set()
+            stream.add(3)  # the restored stream's events: history, not changes to follow
+            raise StreamReplaced()
+        return await reading(position, count)
+
+    stream.wait_after = restored_once  # type: ignore[method-assign]
+    feed.start()
+    await _until(listener, "caught up")
+    assert "lost" in listener.calls
+    assert listener.seen == []  # it went on from the restored stream's end

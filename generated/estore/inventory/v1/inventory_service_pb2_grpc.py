@@ -295,6 +295,17 @@ class InventoryServiceServicer:
         and adds them to the analytics in batches about once a second (and at a
         clean shutdown), so views lag the read by up to a second.
 
+        Freshness: each instance keeps the products it served in memory and
+        serves them again until they change. A change made through the same
+        instance (UpdateProduct, DeleteProduct, AdjustStock, ReserveStock,
+        CommitReservation, ReleaseReservation) shows in its next read. A change
+        made anywhere else (another instance, a reservation expiring, a bulk
+        load, a restore) shows once this instance has read the change's event
+        from the inventory event stream, normally within milliseconds; an
+        instance whose event reader has not reached the end of the stream within
+        the last 2 seconds (disconnected, failing or behind) reads every product
+        from Redis instead, so no read is staler than that.
+
         Who: anyone.
         Errors: NOT_FOUND PRODUCT_NOT_FOUND.
         """
@@ -309,6 +320,15 @@ class InventoryServiceServicer:
         catalogue may return a page with fewer than page_size products (even
         none) together with a next_page_token that continues the scan: keep
         paging until next_page_token is empty.
+
+        Freshness: each instance keeps the pages it listed (which products, in
+        which order, and the next page token) and the products' fields in
+        memory, with the same window as GetProduct: this instance's own changes
+        show at once, everyone else's once its event reader has read them
+        (normally milliseconds, never more than 2 seconds behind, else the page
+        is read from Redis). A page filtered by category_id is always read from
+        the indexes (category changes have no events); its products' fields
+        still come from memory.
 
         Who: anyone.
         Errors: INVALID_ARGUMENT INVALID_FIELD (bad order_by or filter);
