@@ -120,6 +120,26 @@ async def test_a_reservation_on_one_instance_shows_on_the_other(
     )
 
 
+async def test_batched_holds_and_sales_show_at_once_on_their_instance(
+    pair: tuple[Stub, Stub], callers: Callers
+) -> None:
+    a, _ = pair
+    product = await _created(a, callers)
+    await _warm(a, callers, product.id)
+    entry = pb.ReserveStockRequest(product_id=product.id, quantity=2, reservation_id="rb-1")
+    await a.BatchReserveStock(
+        pb.BatchReserveStockRequest(entries=[entry]), metadata=callers.service
+    )
+    assert (await _get(a, callers, product.id)).reserved == 2
+    # A commit that does not name its product is dropped by the product its answer names.
+    commit = pb.CommitReservationRequest(reservation_id="rb-1")
+    await a.BatchCommitReservations(
+        pb.BatchCommitReservationsRequest(entries=[commit]), metadata=callers.service
+    )
+    sold = await _get(a, callers, product.id)
+    assert (sold.quantity, sold.reserved) == (8, 0)
+
+
 async def test_with_the_reader_down_reads_go_to_redis(
     pair: tuple[Stub, Stub], callers: Callers, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
