@@ -101,6 +101,13 @@ class EmbeddedRedisCluster:
         """The ports of the nodes that are masters now."""
         return [port for port in self.ports if self.client(port).role()[0] == b"master"]
 
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on `port`, as a crash would (its replica takes over)."""
+        client = self._clients.pop(port, None)
+        if client is not None:
+            client.close()
+        self.nodes[self.ports.index(port)].kill()
+
     def flush(self) -> None:
         """Empty every master (replicas follow)."""
         for port in self.masters():

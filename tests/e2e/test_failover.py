@@ -1,0 +1,208 @@
+"""A Redis Cluster master SIGKILLed under an order load: no acknowledged order is lost, stock
+adds up once reservations expire, and orders flow again within cluster-node-timeout + 5 s."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from estore.common.auth import TokenIssuer, TokenVerifier
+from estore.common.config import Settings
+from estore.common.redis import RedisClient, connect_redis
+from estore.common.server import GrpcServer
+from estore.embedded.redis_cluster import NODE_TIMEOUT_MS, EmbeddedRedisCluster
+from estore.inventory.app import create_service as create_inventory
+from estore.payments.app import create_service as create_payments
+from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
+from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
+from generated.estore.payments.v1 import payment_service_pb2_grpc as pay_grpc
+from tests.e2e.order_load import (
+    OrderLoad,
+    Outcome,
+    add_card,
+    make_products,
+    stock_levels,
+    units_paid,
+)
+from tests.helpers import bearer
+
+RESERVATION_TTL_SECONDS = 10
+FLOW_BOUND_SECONDS = NODE_TIMEOUT_MS / 1000 + 5
+STOCK = 10_000
+
+
+@dataclass
+class Shop:
+    cluster: EmbeddedRedisCluster
+    inventory: inv_grpc.InventoryServiceStub
+    payments: pay_grpc.PaymentServiceStub
+    redis: RedisClient
+    issuer: TokenIssuer
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[EmbeddedRedisCluster]:
+    """A 3+3 cluster of this test's own: its master is killed, not the session's."""
+    cluster = EmbeddedRedisCluster(tmp_path / "cluster")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def shop(
+    own_cluster: EmbeddedRedisCluster,
+    tmp_path: Path,
+    token_issuer: TokenIssuer,
+    token_verifier: TokenVerifier,
+    feed_env: dict[str, str],
+) -> AsyncIterator[Shop]:
+    """Inventory and Payments on the test's cluster, with short reservations and sweeps."""
+    settings = Settings.from_env(
+        {
+            "ESTORE_REDIS_URL": own_cluster.url(),
+            "ESTORE_DATA_DIR": str(tmp_path),
+            "ESTORE_RESERVATION_TTL_SECONDS": str(RESERVATION_TTL_SECONDS),
+            "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.5",
+            "ESTORE_PAYMENTS_LEASE_SECONDS": "2",
+            **feed_env,
+        }
+    )
+    async with AsyncExitStack() as stack:
+        inventory = GrpcServer(await create_inventory(settings), token_verifier)
+        stack.push_async_callback(inventory.stop, 0)
+        settings = dataclasses.replace(
+            settings,
+            inventory_target=f"127.0.0.1:{await inventory.start()}",
+            service_token=token_issuer.mint_service_token("payments", ttl_seconds=600).token,
+        )
+        payments = GrpcServer(await create_payments(settings), token_verifier)
+        stack.push_async_callback(payments.stop, 0)
+        channels = [
+            grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+            for port in (inventory.port, await payments.start())
+        ]
+        for channel in channels:
+            stack.push_async_callback(channel.close)
+        redis = connect_redis(own_cluster.url(), "test")
+        stack.push_async_callback(redis.aclose)
+        yield Shop(
+            own_cluster,
+            inv_grpc.InventoryServiceStub(channels[0]),
+            pay_grpc.PaymentServiceStub(channels[1]),
+            redis,
+            token_issuer,
+        )
+
+
+def _token(shop: Shop, user_id: int, admin: bool = False) -> tuple[tuple[str, str], ...]:
+    minted = shop.issuer.issue_access_token(
+        user_id, is_admin=admin, is_verified=True, ttl_seconds=600
+    )
+    return bearer(minted.token)
+
+
+def _kill_busiest_master(cluster: EmbeddedRedisCluster) -> int:
+    """SIGKILL the master holding the most keys; its port."""
+    sizes = {port: int(cluster.client(port).dbsize()) for port in cluster.masters()}
+    port = max(sizes, key=lambda candidate: sizes[candidate])
+    cluster.kill(port)
+    return port
+
+
+def _unfinished(load: OrderLoad) -> list[tuple[str, str, str]]:
+    """Failed calls whose retries with the same request_id did not complete."""
+    return [
+        (outcome.request.request_id, str(outcome.code), outcome.message)
+        for outcome in load.retried
+        if outcome.order is None
+    ]
+
+
+async def _wait_until_reservations_expire(shop: Shop, products: list[str]) -> None:
+    deadline = time.monotonic() + RESERVATION_TTL_SECONDS + 15
+    while time.monotonic() < deadline:
+        levels = [await stock_levels(shop.redis, product) for product in products]
+        if all(level["reserved"] == 0 for level in levels):
+            return
+        await asyncio.sleep(0.5)
+
+
+async def test_a_master_killed_under_load_loses_no_acknowledged_order(shop: Shop) -> None:
+    admin = _token(shop, 9, admin=True)
+    products = await make_products(shop.inventory, admin, count=4, quantity=STOCK)
+    buyers = [(_token(shop, user), "") for user in range(1, 5)]
+    buyers = [(token, await add_card(shop.payments, token)) for token, _ in buyers]
+    load = OrderLoad(shop.payments, buyers, products)
+
+    running = asyncio.create_task(load.run(workers=8, seconds=40))
+    await asyncio.sleep(2)
+    killed_port = _kill_busiest_master(shop.cluster)
+    killed = time.monotonic()
+    flowing = await _wait_for_flow(load, killed)
+    await asyncio.sleep(2)  # orders keep flowing on the promoted replica
+    load.stop.set()
+    await running
+
+    acknowledged = load.acknowledged()
+    print(
+        f"\nfailover: killed master :{killed_port}; orders flowed again {flowing:.2f} s after"
+        f" the kill (bound {FLOW_BOUND_SECONDS:.0f} s); {len(acknowledged)} acknowledged,"
+        f" {len(load.failed())} failed first"
+    )
+    assert flowing <= FLOW_BOUND_SECONDS
+    codes = {outcome.code for outcome in load.failed()}
+    assert codes <= {grpc.StatusCode.UNAVAILABLE}, codes  # a clear, retryable error
+
+    lost = await _lost_orders(shop, acknowledged)
+    print(f"failover: {len(lost)} acknowledged orders lost")
+    assert not lost, lost
+
+    unfinished = _unfinished(load)
+    assert not unfinished, unfinished
+    orders = [o.order for o in acknowledged + load.retried if o.order is not None]
+    await _wait_until_reservations_expire(shop, products)
+    paid = units_paid(orders)
+    for product in products:
+        level = await stock_levels(shop.redis, product)
+        assert level["quantity"] + level["reserved"] + level["sold"] == level["added"], level
+        assert level["added"] == STOCK
+        assert level["reserved"] == 0, level
+        assert level["sold"] == paid[product], (product, level, paid[product])
+
+
+async def _wait_for_flow(load: OrderLoad, killed: float) -> float:
+    """Seconds from the kill to the first order placed after it that succeeded."""
+    deadline = killed + FLOW_BOUND_SECONDS + 20
+    while time.monotonic() < deadline:
+        after = [o.answered for o in load.acknowledged() if o.sent > killed]
+        if after:
+            return min(after) - killed
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no order succeeded within {deadline - killed:.0f} s of the kill")
+
+
+async def _lost_orders(shop: Shop, acknowledged: list[Outcome]) -> list[str]:
+    """Acknowledged orders that are gone, or whose status or money changed."""
+    lost = []
+    for outcome in acknowledged:
+        assert outcome.order is not None
+        request = pay_pb.GetOrderRequest(order_id=outcome.order.id)
+        try:
+            now = (await shop.payments.GetOrder(request, metadata=outcome.buyer)).order
+        except grpc.aio.AioRpcError as error:
+            lost.append(f"{outcome.order.id}: {error.code().name}")
+            continue
+        if (now.status, now.total) != (outcome.order.status, outcome.order.total):
+            lost.append(f"{outcome.order.id}: {now.status} {now.total} was {outcome.order}")
+    return lost
