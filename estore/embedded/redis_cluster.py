@@ -101,6 +101,12 @@ class EmbeddedRedisCluster:
         """The ports of the nodes that are masters now."""
         return [port for port in self.ports if self.client(port).role()[0] == b"master"]
 
+    def master_of(self, key: str, via: int | None = None) -> int:
+        """The port of the master serving `key`'s slot, as the node on `via` sees it."""
+        node = self.client(via or self.ports[0])
+        slot = int(node.cluster("KEYSLOT", key))
+        return next(int(e[2][1]) for e in node.cluster("SLOTS") if int(e[0]) <= slot <= int(e[1]))
+
     def kill(self, port: int) -> None:
         """SIGKILL the node on `port`, as a crash would (its replica takes over)."""
         client = self._clients.pop(port, None)

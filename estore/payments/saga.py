@@ -12,6 +12,7 @@ from estore.common.auth import Caller
 from estore.common.errors import Aborted, FieldViolation, InvalidArgument
 from estore.common.idempotency import Claim, Idempotency, fingerprint
 from estore.common.leases import kept_alive
+from estore.common.status import store_failure
 from estore.payments.basket import BasketLine, Baskets, asked_lines, canonical
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
 from estore.payments.errors import (
@@ -123,8 +124,12 @@ class OrderSaga:
         lease = self._lease_until() if method else None
         try:
             created = await self._store.create_order(order, lease)
-        except BaseException:
-            if not await self._written(order.id):  # a lost reply may hide a written order
+        except BaseException as error:
+            # With the store down (a failover, say) the order may be written and its reply lost,
+            # and in any case a retry with this request_id must find its holds: they are kept,
+            # and expire by themselves if no retry comes. Otherwise a lost reply may still hide
+            # a written order: look before releasing.
+            if store_failure(error) is None and not await self._written(order.id):
                 await self.settlement.release_quietly(order)
             raise
         if created is Creation.ABANDONED:  # stalled past its lease: recovery released the lines

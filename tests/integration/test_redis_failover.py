@@ -1,0 +1,77 @@
+"""The cluster client through a failover: a clear store-down error in the window, then the
+promoted replica, and no command run twice (it never retries one that may have run)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from estore.common.redis import connect_redis
+from estore.common.status import STORE_DOWN
+from estore.embedded.redis_cluster import NODE_TIMEOUT_MS, EmbeddedRedisCluster
+
+KEY = "{failover}:log"
+# Appends the call's id: an id found twice is a script that ran twice.
+APPEND = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"
+FLOW_BOUND_SECONDS = NODE_TIMEOUT_MS / 1000 + 5
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[EmbeddedRedisCluster]:
+    """A 3+3 cluster of this test's own: its master is killed, not the session's."""
+    cluster = EmbeddedRedisCluster(tmp_path / "cluster")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+async def test_a_failover_fails_calls_clearly_then_reaches_the_promoted_replica(
+    own_cluster: EmbeddedRedisCluster,
+) -> None:
+    redis = connect_redis(own_cluster.url(), "test")
+    append = redis.register_script(APPEND)
+    acknowledged: list[str] = []
+    failures: list[BaseException] = []
+    try:
+        for number in range(50):
+            await append(keys=[KEY], args=[f"before-{number}"])
+            acknowledged.append(f"before-{number}")
+        owner = own_cluster.master_of(KEY)
+        survivor = next(port for port in own_cluster.ports if port != owner)
+        own_cluster.kill(owner)
+        killed = time.monotonic()
+        recovered = None
+        number = 0
+        while recovered is None and time.monotonic() - killed < FLOW_BOUND_SECONDS + 10:
+            call = f"after-{number}"
+            number += 1
+            try:
+                await append(keys=[KEY], args=[call])
+            except Exception as error:  # what a service maps to UNAVAILABLE, or a bug
+                failures.append(error)
+                await asyncio.sleep(0.05)
+                continue
+            acknowledged.append(call)
+            recovered = time.monotonic() - killed
+        log = [
+            item if isinstance(item, str) else item.decode()
+            for item in await redis.lrange(KEY, 0, -1)
+        ]
+    finally:
+        await redis.aclose()
+
+    kinds = sorted({type(error).__name__ for error in failures})
+    print(f"\ncluster client: served again {recovered} s after the kill; failed: {kinds}")
+    assert recovered is not None, "the client never reached the promoted replica"
+    assert recovered <= FLOW_BOUND_SECONDS, recovered
+    assert own_cluster.master_of(KEY, via=survivor) != owner
+    unclear = [repr(error) for error in failures if not isinstance(error, STORE_DOWN)]
+    assert not unclear, unclear
+    assert len(log) == len(set(log)), "a call ran twice"
+    assert set(acknowledged) <= set(log), "an acknowledged call was lost"
