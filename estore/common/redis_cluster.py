@@ -148,6 +148,15 @@ class BoundedCluster(RedisCluster):
             raise ClusterUnreachable(str(error)) from error
         return self
 
+    async def aclose(self) -> None:
+        """Close every connection, also after a failed command."""
+        # A command that met a dead node sets `_initialize` ("re-read the layout"), and
+        # redis-py's aclose then closes nothing: a client dropped after a failure (the health
+        # probe's, during a failover) left its sockets to the live nodes open.
+        await super().aclose()
+        await self.nodes_manager.aclose()
+        await self.nodes_manager.aclose("startup_nodes")
+
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self.permit():
             return await super().execute_command(*args, **kwargs)

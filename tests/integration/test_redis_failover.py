@@ -9,9 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio.cluster import ClusterNode
+from redis.exceptions import ConnectionError
 
 from estore.common.redis import connect_redis
+from estore.common.redis_cluster import BoundedCluster
 from estore.common.status import STORE_DOWN
+from estore.embedded.ports import free_port
 from estore.embedded.redis_cluster import NODE_TIMEOUT_MS, EmbeddedRedisCluster
 
 KEY = "{failover}:log"
@@ -75,3 +79,22 @@ async def test_a_failover_fails_calls_clearly_then_reaches_the_promoted_replica(
     assert not unclear, unclear
     assert len(log) == len(set(log)), "a call ran twice"
     assert set(acknowledged) <= set(log), "an acknowledged call was lost"
+
+
+async def test_a_client_closed_after_a_failed_command_leaves_no_connection_open(
+    redis_cluster: EmbeddedRedisCluster,
+) -> None:
+    redis = connect_redis(redis_cluster.url(), "test")
+    assert isinstance(redis, BoundedCluster)
+    await redis.ping(target_nodes=BoundedCluster.PRIMARIES)
+    dead = ClusterNode("127.0.0.1", free_port())
+    with pytest.raises(ConnectionError):  # as the probe's PING meets a master that died
+        await redis.ping(target_nodes=dead)
+    await redis.aclose()
+    still_open = [
+        node.name
+        for node in redis.get_nodes()
+        for connection in node._connections
+        if connection.is_connected
+    ]
+    assert not still_open
