@@ -20,8 +20,11 @@ from estore.common.config import Settings
 from estore.common.redis import RedisClient, connect_redis
 from estore.common.server import GrpcServer
 from estore.embedded.redis_cluster import NODE_TIMEOUT_MS, EmbeddedRedisCluster
+from estore.inventory import store_keys
 from estore.inventory.app import create_service as create_inventory
 from estore.payments.app import create_service as create_payments
+from estore.payments.rules import order_id_for
+from estore.payments.store import order_key
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
 from generated.estore.payments.v1 import payment_service_pb2 as pay_pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as pay_grpc
@@ -35,9 +38,12 @@ from tests.e2e.order_load import (
 )
 from tests.helpers import bearer
 
-RESERVATION_TTL_SECONDS = 10
+# Longer than a retry can take to get through: the first attempt's request-id claim may outlive
+# it by its 6 s lease, and a retry waits for a live claim. Only holds no order took wait for it.
+RESERVATION_TTL_SECONDS = 25
 FLOW_BOUND_SECONDS = NODE_TIMEOUT_MS / 1000 + 5
 STOCK = 10_000
+BUYERS = range(1, 5)
 
 
 @dataclass
@@ -121,6 +127,33 @@ def _kill_busiest_master(cluster: EmbeddedRedisCluster) -> int:
     return port
 
 
+async def _explain(
+    shop: Shop, killed: int, load: OrderLoad, unfinished: list[tuple[str, str, str]]
+) -> str:
+    """What the store holds for each unfinished request, and which tags the dead master had."""
+    survivor = next(port for port in shop.cluster.ports if port != killed)
+    tags = {tag: shop.cluster.master_of(tag, via=survivor) for tag in ("{inv}", "{pay}", "{sim}")}
+    lines = [f"killed :{killed}; masters now {tags}"]
+    first = {outcome.request.request_id: outcome.sent for outcome in load.outcomes}
+    last = {outcome.request.request_id: outcome.answered for outcome in load.retried}
+    for request_id, code, message in unfinished:
+        took = last[request_id] - first[request_id]
+        lines.append(f"{request_id}: {code} {message}, {took:.1f} s after its first attempt")
+        for user in BUYERS:  # the order id derives from the buyer and the request id
+            order_id = order_id_for(user, request_id)
+            order = await shop.redis.hgetall(order_key(order_id))
+            held = await shop.redis.hgetall(store_keys.reservation(order_id))
+            if order or held:
+                lines.append(f"  user {user}: order {order} reservation {held}")
+    return "\n".join(lines)
+
+
+def _slowest_retry(load: OrderLoad) -> str:
+    first = {outcome.request.request_id: outcome.sent for outcome in load.outcomes}
+    took = [o.answered - first[o.request.request_id] for o in load.retried]
+    return f"the slowest retry answered {max(took, default=0):.1f} s after its first attempt"
+
+
 def _unfinished(load: OrderLoad) -> list[tuple[str, str, str]]:
     """Failed calls whose retries with the same request_id did not complete."""
     return [
@@ -142,7 +175,7 @@ async def _wait_until_reservations_expire(shop: Shop, products: list[str]) -> No
 async def test_a_master_killed_under_load_loses_no_acknowledged_order(shop: Shop) -> None:
     admin = _token(shop, 9, admin=True)
     products = await make_products(shop.inventory, admin, count=4, quantity=STOCK)
-    buyers = [(_token(shop, user), "") for user in range(1, 5)]
+    buyers = [(_token(shop, user), "") for user in BUYERS]
     buyers = [(token, await add_card(shop.payments, token)) for token, _ in buyers]
     load = OrderLoad(shop.payments, buyers, products)
 
@@ -166,10 +199,10 @@ async def test_a_master_killed_under_load_loses_no_acknowledged_order(shop: Shop
     codes = {outcome.code for outcome in load.failed()}
     assert codes <= {grpc.StatusCode.UNAVAILABLE}, codes  # a clear, retryable error
     lost = await _lost_orders(shop, acknowledged)
-    print(f"failover: {len(lost)} acknowledged orders lost")
+    print(f"failover: {len(lost)} acknowledged orders lost; {_slowest_retry(load)}")
     assert not lost, lost
     unfinished = _unfinished(load)
-    assert not unfinished, unfinished
+    assert not unfinished, await _explain(shop, killed_port, load, unfinished)
     orders = [o.order for o in acknowledged + load.retried if o.order is not None]
     await _stock_adds_up(shop, products, units_paid(orders))
 
