@@ -150,6 +150,14 @@ class BoundedCluster(RedisCluster):
 
     async def aclose(self) -> None:
         """Close every connection, also after a failed command."""
+        if _holding.get():
+            # redis-py resets the client from inside a command (after CLUSTERDOWN, or many
+            # MOVED): re-read the layout, but leave alone the connections other calls are
+            # using (one closed under a call fails it with AttributeError: INTERNAL).
+            self._initialize = True
+            for node in self.get_nodes():
+                await node.disconnect_free_connections()
+            return
         # A command that met a dead node sets `_initialize` ("re-read the layout"), and
         # redis-py's aclose then closes nothing: a client dropped after a failure (the health
         # probe's, during a failover) left its sockets to the live nodes open.

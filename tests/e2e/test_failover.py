@@ -180,14 +180,16 @@ async def test_a_master_killed_under_load_loses_no_acknowledged_order(shop: Shop
     load = OrderLoad(shop.payments, buyers, products)
 
     running = asyncio.create_task(load.run(workers=8, seconds=40))
-    await asyncio.sleep(2)
-    killed_port = _kill_busiest_master(shop.cluster)
-    killed = time.monotonic()
-    promoted = await _wait_for_promotion(shop.cluster, killed_port, killed)
-    flowing = await _wait_for_flow(load, killed)
-    await asyncio.sleep(2)  # orders keep flowing on the promoted replica
-    load.stop.set()
-    await running
+    try:
+        await asyncio.sleep(2)
+        killed_port = _kill_busiest_master(shop.cluster)
+        killed = time.monotonic()
+        promoted = await _wait_for_promotion(shop.cluster, killed_port, killed)
+        flowing = await _wait_for_flow(load, killed)
+        await asyncio.sleep(2)  # orders keep flowing on the promoted replica
+    finally:
+        load.stop.set()  # the workers end with their current call (and its retries)
+        await running
 
     acknowledged = load.acknowledged()
     print(

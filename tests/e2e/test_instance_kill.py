@@ -100,12 +100,14 @@ async def test_killing_an_inventory_instance_fails_no_order_a_retry_cannot_compl
         shop.payments, [(buyer, await add_card(shop.payments, buyer)) for buyer in buyers], products
     )
     running = asyncio.create_task(load.run(workers=6, seconds=30))
-    await asyncio.sleep(1.5)
-    before = len(load.acknowledged())
-    shop.inventories[0].kill()
-    await asyncio.sleep(3)  # orders go on through the survivor
-    load.stop.set()
-    await running
+    try:
+        await asyncio.sleep(1.5)
+        before = len(load.acknowledged())
+        shop.inventories[0].kill()
+        await asyncio.sleep(3)  # orders go on through the survivor
+    finally:
+        load.stop.set()
+        await running
 
     acknowledged, failed = load.acknowledged(), load.failed()
     print(

@@ -98,3 +98,19 @@ async def test_a_client_closed_after_a_failed_command_leaves_no_connection_open(
         if connection.is_connected
     ]
     assert not still_open
+
+
+async def test_a_reset_from_inside_a_command_leaves_other_calls_alone(
+    redis_cluster: EmbeddedRedisCluster,
+) -> None:
+    redis = connect_redis(redis_cluster.url(), "test")
+    assert isinstance(redis, BoundedCluster)
+    try:
+        waiting = asyncio.ensure_future(redis.blpop(["{reset}:list"], timeout=3))
+        await asyncio.sleep(0.3)
+        async with redis.permit():  # as redis-py resets the client after CLUSTERDOWN
+            await redis.aclose()
+        await redis.rpush("{reset}:list", "a")
+        assert tuple(await waiting or ()) == (b"{reset}:list", b"a")  # not closed under it
+    finally:
+        await redis.aclose()

@@ -8,6 +8,7 @@ import pytest
 import redis.exceptions
 
 from estore.common import errors
+from estore.common.redis import PoolExhausted
 from estore.payments.cards import CardInput
 from estore.payments.errors import CardDeclined, ProcessorUnavailable
 from estore.payments.models import OrderStatus, PaymentStatus
@@ -175,3 +176,18 @@ async def test_a_failed_order_write_keeps_its_hold_for_a_retry(
     assert order.status is OrderStatus.PAID
     assert payments.inventory.reservations[order.reservation_id].state == "COMMITTED"
     assert payments.inventory.available["tea"] == 8
+
+
+async def test_an_order_write_that_found_the_pool_busy_releases_its_hold(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    method = await add_card(payments)
+
+    async def busy(*args: object, **kwargs: object) -> object:
+        raise PoolExhausted("no Redis connection became free in time")  # nothing was sent
+
+    monkeypatch.setattr(payments.store, "create_order", busy)
+    with pytest.raises(PoolExhausted):
+        await payments.service.create_order(BUYER, "tea", 2, method, "r-busy")
+    assert payments.inventory.held() == 0
+    assert payments.inventory.available["tea"] == 10
