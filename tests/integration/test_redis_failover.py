@@ -114,3 +114,38 @@ async def test_a_reset_from_inside_a_command_leaves_other_calls_alone(
         assert tuple(await waiting or ()) == (b"{reset}:list", b"a")  # not closed under it
     finally:
         await redis.aclose()
+
+
+async def test_idle_connections_closed_under_busy_calls_fail_them_as_store_down(
+    redis_cluster: EmbeddedRedisCluster,
+) -> None:
+    # What a failover does to a busy client: each failed command closes its node's idle
+    # connections, racing the calls that are taking them.
+    redis = connect_redis(redis_cluster.url(), "test")
+    assert isinstance(redis, BoundedCluster)
+    failures: list[Exception] = []
+    resetting = True
+
+    async def reset() -> None:
+        while resetting:
+            for node in redis.get_nodes():
+                await node.disconnect_free_connections()
+            await asyncio.sleep(0)
+
+    async def call() -> None:
+        for _ in range(100):
+            try:
+                await redis.get("{race}:k")
+            except Exception as error:  # each failure is what the test counts
+                failures.append(error)
+
+    try:
+        await redis.set("{race}:k", 1)
+        resetter = asyncio.create_task(reset())
+        await asyncio.gather(*(call() for _ in range(20)))
+        resetting = False
+        await resetter
+    finally:
+        await redis.aclose()
+    unclear = {type(error).__name__ for error in failures if not isinstance(error, STORE_DOWN)}
+    assert not unclear  # AttributeError before: INTERNAL to a client
