@@ -74,14 +74,17 @@ async def shop(
     token_verifier: TokenVerifier,
     feed_env: dict[str, str],
 ) -> AsyncIterator[Shop]:
-    """Inventory and Payments on the test's cluster, with short reservations and sweeps."""
+    """Inventory and Payments on the test's cluster, with short reservations.
+
+    Payments' processing lease keeps its default (30 s): the client's retry, not recovery,
+    finishes an order whose call died with the master (a 2 s lease had recovery cancel it
+    while the retry was charging it).
+    """
     settings = Settings.from_env(
         {
             "ESTORE_REDIS_URL": own_cluster.url(),
             "ESTORE_DATA_DIR": str(tmp_path),
             "ESTORE_RESERVATION_TTL_SECONDS": str(RESERVATION_TTL_SECONDS),
-            "ESTORE_PAYMENTS_SWEEP_INTERVAL_SECONDS": "0.5",
-            "ESTORE_PAYMENTS_LEASE_SECONDS": "2",
             **feed_env,
         }
     )
