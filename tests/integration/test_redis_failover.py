@@ -48,6 +48,7 @@ async def test_a_failover_fails_calls_clearly_then_reaches_the_promoted_replica(
             acknowledged.append(f"before-{number}")
         owner = own_cluster.master_of(KEY)
         survivor = next(port for port in own_cluster.ports if port != owner)
+        own_cluster.wait_replicated(owner)  # about the client: no write in flight to lose
         own_cluster.kill(owner)
         killed = time.monotonic()
         recovered = None
