@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from redis._parsers import AsyncCommandsParser
+from redis.asyncio import connection as redis_connection
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
 from redis.exceptions import (
@@ -44,6 +45,27 @@ class ClusterPoolExhausted(ConnectionError):
 
 class ClusterUnreachable(ConnectionError):
     """No node of the cluster answered, or those that did do not serve every slot."""
+
+
+class ConnectionClosedUnderCall(ConnectionError):
+    """redis-py closed a connection while a call was using it: the call may have run."""
+
+
+@contextlib.contextmanager
+def _closed_connections_as_errors() -> Iterator[None]:
+    """Turn a connection closed under a call into a ConnectionError (UNAVAILABLE)."""
+    # After a failed command redis-py closes its node's idle connections without taking them
+    # out of the pool, so a call that has just taken one finds its reader or writer gone and
+    # raises AttributeError (INTERNAL), which happens to every busy client in a failover.
+    try:
+        yield
+    except AttributeError as error:
+        frame = error.__traceback__
+        while frame is not None and frame.tb_next is not None:
+            frame = frame.tb_next
+        if frame is None or frame.tb_frame.f_code.co_filename != redis_connection.__file__:
+            raise
+        raise ConnectionClosedUnderCall("a Redis connection was closed under the call") from error
 
 
 class NotACluster(RedisClusterException):
@@ -148,9 +170,27 @@ class BoundedCluster(RedisCluster):
             raise ClusterUnreachable(str(error)) from error
         return self
 
+    async def aclose(self) -> None:
+        """Close every connection, also after a failed command."""
+        if _holding.get():
+            # redis-py resets the client from inside a command (after CLUSTERDOWN, or many
+            # MOVED): re-read the layout, but leave alone the connections other calls are
+            # using (one closed under a call fails it with AttributeError: INTERNAL).
+            self._initialize = True
+            for node in self.get_nodes():
+                await node.disconnect_free_connections()
+            return
+        # A command that met a dead node sets `_initialize` ("re-read the layout"), and
+        # redis-py's aclose then closes nothing: a client dropped after a failure (the health
+        # probe's, during a failover) left its sockets to the live nodes open.
+        await super().aclose()
+        await self.nodes_manager.aclose()
+        await self.nodes_manager.aclose("startup_nodes")
+
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self.permit():
-            return await super().execute_command(*args, **kwargs)
+            with _closed_connections_as_errors():
+                return await super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
         if shard_hint:
@@ -183,4 +223,5 @@ class BoundedClusterPipeline(ClusterPipeline):
 
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
         async with self.cluster_client.permit():
-            return await super().execute(raise_on_error, allow_redirections)
+            with _closed_connections_as_errors():
+                return await super().execute(raise_on_error, allow_redirections)

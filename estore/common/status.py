@@ -72,6 +72,16 @@ def store_failure(error: BaseException) -> BaseException | None:
     return None
 
 
+def may_have_run(error: BaseException) -> bool:
+    """Whether a store command that failed with `error` may have run (its reply lost).
+
+    A store failure may come after the command was sent; a wait for a pooled connection
+    means it was never sent.
+    """
+    failure = store_failure(error)
+    return failure is not None and not isinstance(failure, POOL_WAIT)
+
+
 def status_code_of(error: errors.DomainError) -> grpc.StatusCode:
     """The status code for a domain error; an unlisted subclass takes its nearest base's."""
     for cls in type(error).__mro__:

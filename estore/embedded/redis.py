@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from mirakuru import TCPExecutor
 
@@ -23,6 +25,20 @@ def redis_server_binary() -> str:
             "(or set ESTORE_REDIS_URL)"
         )
     return binary
+
+
+class SessionExecutor(TCPExecutor):
+    """mirakuru's TCPExecutor, its process put in a session of its own without a preexec_fn."""
+
+    # mirakuru calls os.setsid through preexec_fn, which makes Python fork() the whole
+    # process: once gRPC's threads run (a test starting a cluster of its own), gRPC's fork
+    # handlers can abort the child before it execs. start_new_session does the same in C.
+    @property
+    def _popen_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(super()._popen_kwargs)
+        kwargs.pop("preexec_fn", None)
+        kwargs["start_new_session"] = True
+        return kwargs
 
 
 class EmbeddedRedis:
@@ -63,7 +79,7 @@ class EmbeddedRedis:
             *self._extra_args,
         ]  # fmt: skip
         log_file = (self.data_dir / "redis.log").open("ab")
-        self._executor = TCPExecutor(
+        self._executor = SessionExecutor(
             dying_with_parent(command),
             host=self.host,
             port=self.port,
@@ -82,6 +98,12 @@ class EmbeddedRedis:
     @property
     def running(self) -> bool:
         return self._executor is not None and self._executor.running()
+
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would: it saves nothing (failover tests)."""
+        if self._executor is not None:
+            self._executor.kill(sig=signal.SIGKILL)
+            self._executor = None
 
     def stop(self) -> None:
         """Stop the server (it saves first when persistence is on)."""

@@ -76,7 +76,8 @@ class EmbeddedRedisCluster:
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Return once every node reports the cluster OK and knows every other node."""
+        """Return once every node reports the cluster OK and knows every other node, and every
+        replica has its master's data (one still syncing would be promoted empty)."""
         deadline = time.monotonic() + timeout
         while not all(self._node_ready(port) for port in self.ports):
             if time.monotonic() > deadline:
@@ -87,9 +88,12 @@ class EmbeddedRedisCluster:
         with redis_sync.Redis(self.host, port) as client:
             info = client.cluster("INFO")
             slots = client.cluster("SLOTS")
+            replication = client.info("replication")
         served = sum(int(end) - int(start) + 1 for start, end, *_ in slots)
         known = int(info["cluster_known_nodes"])
-        return info["cluster_state"] == "ok" and served == 16384 and known == len(self.ports)
+        synced = replication["role"] == "master" or replication.get("master_link_status") == "up"
+        ready = info["cluster_state"] == "ok" and served == 16384 and known == len(self.ports)
+        return ready and synced
 
     def client(self, port: int) -> redis_sync.Redis:
         """A plain client of the node on `port`, kept open until stop()."""
@@ -100,6 +104,32 @@ class EmbeddedRedisCluster:
     def masters(self) -> list[int]:
         """The ports of the nodes that are masters now."""
         return [port for port in self.ports if self.client(port).role()[0] == b"master"]
+
+    def master_of(self, key: str, via: int | None = None) -> int:
+        """The port of the master serving `key`'s slot, as the node on `via` sees it."""
+        node = self.client(via or self.ports[0])
+        slot = int(node.cluster("KEYSLOT", key))
+        return next(int(e[2][1]) for e in node.cluster("SLOTS") if int(e[0]) <= slot <= int(e[1]))
+
+    def wait_replicated(self, port: int, timeout: float = 10) -> None:
+        """Return once every replica of the master on `port` has acknowledged all its writes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.client(port).info("replication")
+            replicas = [value for key, value in info.items() if key.startswith("slave")]
+            done = int(info["master_repl_offset"])
+            if replicas and all(int(replica["offset"]) >= done for replica in replicas):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the replicas of :{port} did not catch up")
+            time.sleep(0.05)  # a replica acknowledges about once a second
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on `port`, as a crash would (its replica takes over)."""
+        client = self._clients.pop(port, None)
+        if client is not None:
+            client.close()
+        self.nodes[self.ports.index(port)].kill()
 
     def flush(self) -> None:
         """Empty every master (replicas follow)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from estore.common.auth import Caller
 from estore.common.errors import Aborted, FieldViolation, InvalidArgument
 from estore.common.idempotency import Claim, Idempotency, fingerprint
 from estore.common.leases import kept_alive
+from estore.common.status import may_have_run
 from estore.payments.basket import BasketLine, Baskets, asked_lines, canonical
 from estore.payments.buckets import bucket_of_id, bucket_of_user
 from estore.payments.codec import order_from_json, order_to_json, to_ms, truncate_ms
@@ -44,6 +46,8 @@ from estore.payments.store import (
     method_key,
     order_key,
 )
+
+log = logging.getLogger("estore.payments.saga")
 
 
 class OrderSaga:
@@ -130,8 +134,12 @@ class OrderSaga:
         lease = self._lease_until() if method else None
         try:
             created = await self._store.create_order(order, lease)
-        except BaseException:
-            if not await self._written(order.id):  # a lost reply may hide a written order
+        except BaseException as error:
+            # The store failed (a failover, say): the order may be written, its reply lost, and
+            # a retry with this request_id must find its holds, so they are kept (they lapse if
+            # none comes). Otherwise a lost reply may still hide a written order: look first.
+            if not may_have_run(error) and not await self._written(order.id):
+                log.info("order %s not written (%r): its holds are released", order.id, error)
                 await self.settlement.release_quietly(order)
             raise
         if created is Creation.ABANDONED:  # stalled past its lease: recovery released the lines

@@ -35,18 +35,19 @@ FEED_SETTINGS = (
 )
 
 
-class PaymentsProcess:
-    """`estore serve payments` as a child process the test can kill."""
+class ServiceProcess:
+    """`estore serve SERVICE` as a child process the test can kill."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = int(env["ESTORE_PAYMENTS_PORT"])
+    def __init__(self, service: str, env: dict[str, str], log: Path) -> None:
+        self.service = service
+        self.port = int(env[f"ESTORE_{service.upper()}_PORT"])
         self._env = env
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, **overrides: str) -> None:
         self.process = subprocess.Popen(
-            [str(BIN / "estore"), "serve", "payments"],
+            [str(BIN / "estore"), "serve", self.service],
             env={**self._env, **overrides},
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
@@ -58,7 +59,14 @@ class PaymentsProcess:
             self.process.wait()
 
 
-async def wait_until_serving(payments: PaymentsProcess) -> None:
+class PaymentsProcess(ServiceProcess):
+    """`estore serve payments` as a child process the test can kill."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        super().__init__("payments", env, log)
+
+
+async def wait_until_serving(payments: ServiceProcess) -> None:
     deadline = time.monotonic() + 30
     async with grpc.aio.insecure_channel(f"127.0.0.1:{payments.port}") as channel:
         while time.monotonic() < deadline:
@@ -70,7 +78,7 @@ async def wait_until_serving(payments: PaymentsProcess) -> None:
             except TimeoutError:
                 continue
     log = payments.log.read_text(errors="replace")[-2000:]
-    raise AssertionError(f"payments never listened on {payments.port}:\n{log}")
+    raise AssertionError(f"{payments.service} never listened on {payments.port}:\n{log}")
 
 
 @dataclass

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis.exceptions
 
 from estore.common import errors
+from estore.common.redis import PoolExhausted
 from estore.payments.cards import CardInput
 from estore.payments.errors import CardDeclined, ProcessorUnavailable
 from estore.payments.models import OrderStatus, PaymentStatus
@@ -153,3 +155,39 @@ async def test_owners_only(payments: Payments) -> None:
     assert (await payments.service.get_order(ADMIN, order.id)).id == order.id
     noted = await payments.service.add_note(BUYER, order.id, "leave at the door")
     assert [n.text for n in noted.notes] == ["leave at the door"]
+
+
+async def test_a_failed_order_write_keeps_its_hold_for_a_retry(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    method = await add_card(payments)
+    write = payments.store.create_order
+
+    async def store_down(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(payments.store, "create_order", write)  # back for the retry
+        raise redis.exceptions.ConnectionError("the master is failing over")
+
+    monkeypatch.setattr(payments.store, "create_order", store_down)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await payments.service.create_order(BUYER, "tea", 2, method, "r-failover")
+    assert payments.inventory.held() == 2  # kept: a retry may come (else it expires)
+
+    order = await payments.service.create_order(BUYER, "tea", 2, method, "r-failover")
+    assert order.status is OrderStatus.PAID
+    assert payments.inventory.reservations[order.reservation_id].state == "COMMITTED"
+    assert payments.inventory.available["tea"] == 8
+
+
+async def test_an_order_write_that_found_the_pool_busy_releases_its_hold(
+    payments: Payments, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    method = await add_card(payments)
+
+    async def busy(*args: object, **kwargs: object) -> object:
+        raise PoolExhausted("no Redis connection became free in time")  # nothing was sent
+
+    monkeypatch.setattr(payments.store, "create_order", busy)
+    with pytest.raises(PoolExhausted):
+        await payments.service.create_order(BUYER, "tea", 2, method, "r-busy")
+    assert payments.inventory.held() == 0
+    assert payments.inventory.available["tea"] == 10

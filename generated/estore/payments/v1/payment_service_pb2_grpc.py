@@ -323,7 +323,12 @@ class PaymentServiceServicer:
         REQUEST_ID_REUSED; ABORTED REQUEST_IN_PROGRESS; UNAVAILABLE
         PROCESSOR_UNAVAILABLE (the processor kept failing: the order stays
         PENDING with its reservations; ErrorInfo metadata "order_id" names it;
-        retry with the same request_id or call PayOrder).
+        retry with the same request_id or call PayOrder); UNAVAILABLE
+        STORE_UNAVAILABLE (Payments' store failed, as in a Redis failover: if it
+        failed while the order was being written, the order may exist and its
+        stock holds are kept, so a retry with the same request_id within
+        ESTORE_RESERVATION_TTL_SECONDS, or ESTORE_PAYMENTS_LEASE_SECONDS for a
+        basket, completes it; without a retry the holds lapse).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
