@@ -15,18 +15,26 @@ async def kept_alive(
     renew: Callable[[], Awaitable[bool]], every: float, what: str
 ) -> AsyncIterator[None]:
     """Call `renew` every `every` seconds while the body runs, until it says the lease is gone."""
-    task = asyncio.create_task(_beat(renew, every, what), name=f"renew {what}")
+    stopped = asyncio.Event()
+    task = asyncio.create_task(_beat(renew, every, what, stopped), name=f"renew {what}")
     try:
         yield
     finally:
+        stopped.set()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # A renewal in flight may swallow its cancellation (a client library can turn it into
+        # an error of its own, which the beat survives): the flag ends the beat after it, and
+        # the holder waits at most one beat for that, never for ever.
+        await asyncio.wait({task}, timeout=every)
 
 
-async def _beat(renew: Callable[[], Awaitable[bool]], every: float, what: str) -> None:
-    while True:
+async def _beat(
+    renew: Callable[[], Awaitable[bool]], every: float, what: str, stopped: asyncio.Event
+) -> None:
+    while not stopped.is_set():
         await asyncio.sleep(every)
+        if stopped.is_set():
+            return
         try:
             if not await renew():
                 log.warning("the lease on %s was taken or finished elsewhere", what)
