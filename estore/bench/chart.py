@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only: no display needed
 
 import matplotlib.pyplot as plt
 
-from estore.bench.report import PROCESSES, Report
+from estore.bench.report import PROCESSES, Report, floor_cpu_ms_per_call
 
 
 def draw(report: Report, path: Path) -> Path:
@@ -44,13 +44,18 @@ def draw(report: Report, path: Path) -> Path:
     latency.set_title("latency", fontsize=9)
 
     bottom = [0.0] * len(results)
-    for process in PROCESSES:
-        heights = [result.cpu_ms_per_call.get(process, 0.0) for result in results]
+    for process in (*PROCESSES, "floors"):
+        heights = [
+            floor_cpu_ms_per_call(result)
+            if process == "floors"
+            else result.cpu_ms_per_call.get(process, 0.0)
+            for result in results
+        ]
         cpu.bar(positions, heights, bottom=bottom, label=process)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     cpu.set_ylabel("CPU ms per call")
     cpu.set_yscale("symlog", linthresh=1.0)
-    cpu.legend(fontsize=8, ncol=len(PROCESSES), loc="upper right")
+    cpu.legend(fontsize=8, ncol=len(PROCESSES) + 1, loc="upper right")
     cpu.set_title("server-side CPU per call, by process", fontsize=9)
 
     for axes in (ratios, latency, cpu):

@@ -13,12 +13,12 @@ import redis
 
 from estore.bench.client import Stream, Tally, run_load
 from estore.bench.seed import Shop
-from estore.bench.stack import Stack
+from estore.bench.stack import FLOORS, Stack
 from estore.bench.system import Cores, cpu_snapshot
 
 START_MARGIN_SECONDS = 0.5  # for the client processes to receive their share and connect
 SCRIPT_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"})
-SERVER_PROCESSES = ("users", "inventory", "payments", "redis", "postgres", "baseline")
+SERVER_PROCESSES = ("users", "inventory", "payments", "redis", "postgres", "baseline", *FLOORS)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,12 @@ from typing import Any
 from estore.bench.measure import Result
 
 PROCESSES = ("users", "inventory", "payments", "redis", "postgres")
+FLOOR_PREFIX = "floor_"  # the floor servers' processes, shown as one column
+
+
+def floor_cpu_ms_per_call(result: Result) -> float:
+    """CPU ms per call of the floor servers together (a two-hop floor is two processes)."""
+    return sum(ms for name, ms in result.cpu_ms_per_call.items() if name.startswith(FLOOR_PREFIX))
 
 
 @dataclass
@@ -76,7 +82,7 @@ def table(report: Report) -> str:
         f"{'scenario':<40} {'calls/s':>8} {'ratio':>6} {'target':>6} {'cpu r.':>6} "
         f"{'busy':>5} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} "
         + " ".join(f"{name[:5]:>6}" for name in PROCESSES)
-        + f" {'client':>6} {'redis cmd':>9}"
+        + f" {'floors':>6} {'client':>6} {'redis cmd':>9}"
     )
     lines = [head, "-" * len(head)]
     for result in [*report.baseline_runs, *report.scenarios]:
@@ -85,7 +91,8 @@ def table(report: Report) -> str:
             f"{result.title[:40]:<40} {result.throughput:>8.1f} {_cell(result.ratio):>6} "
             f"{_cell(result.target):>6} {_cell(result.cpu_ratio):>6} "
             f"{result.server_utilisation:>5.0%} {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} "
-            f"{sum(result.errors.values()):>6} {cpu} {result.client_cpu_ms_per_call:>6.3f} "
+            f"{sum(result.errors.values()):>6} {cpu} {floor_cpu_ms_per_call(result):>6.3f} "
+            f"{result.client_cpu_ms_per_call:>6.3f} "
             f"{result.redis_commands_per_call:>9.2f}"
         )
     runs = report.baseline_runs
@@ -97,8 +104,8 @@ def table(report: Report) -> str:
         "cpu r.: the baseline's server-side CPU per call over the scenario's: the ratio with "
         "the server core saturated by it alone (other load on the machine moves it less).",
         "busy: share of the server cores busy. Process columns: CPU ms per call (Login's less "
-        "its probes'); client: the load client's; redis cmd: Redis commands per call, script "
-        "bodies included.",
+        "its probes'); floors: the floor servers' (bare grpc.aio, no EStore code); client: the "
+        "load client's; redis cmd: Redis commands per call, script bodies included.",
         "baseline busy share of the server cores: "
         + ", ".join(f"{r.server_utilisation:.0%}" for r in runs)
         + "; of the client cores: "

@@ -119,10 +119,11 @@ def create_basket_call(bench: Bench, weight: int = 1) -> Call:
     )  # fmt: skip
 
 
-def health_check_call(bench: Bench) -> Call:
+def health_check_call(bench: Bench, server: str = "baseline") -> Call:
+    """Health/Check of the baseline server, or of a floor server (which does its work first)."""
     return Call(
         label="Health/Check",
-        target=bench.stack.targets["baseline"],
+        target=bench.stack.targets[server],
         method=HEALTH_CHECK,
         request=health_pb2.HealthCheckRequest().SerializeToString(),
     )
@@ -190,3 +191,25 @@ def mixed_shop(bench: Bench) -> Result:
         create_order_call(bench, weight=50),
     ]
     return closed_loop(bench, "mixed_shop", SCENARIOS["mixed_shop"].title, calls)
+
+
+# The floors (estore.bench.floors): bare servers doing only the store read or the hop an RPC of
+# that kind cannot avoid; no target, they say how far a target is from what the design allows.
+@scenario("floor_redis", "Floor: gRPC + one Redis HMGET")
+def floor_redis(bench: Bench) -> Result:
+    return floor(bench, "floor_redis")
+
+
+@scenario("floor_postgres", "Floor: gRPC + one PostgreSQL SELECT")
+def floor_postgres(bench: Bench) -> Result:
+    return floor(bench, "floor_postgres")
+
+
+@scenario("floor_two_hops", "Floor: a two-hop call")
+def floor_two_hops(bench: Bench) -> Result:
+    return floor(bench, "floor_two_hops")
+
+
+def floor(bench: Bench, name: str) -> Result:
+    """Measure the floor server `name` (its target is its scenario's name)."""
+    return closed_loop(bench, name, SCENARIOS[name].title, [health_check_call(bench, name)])

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import grpc
 
@@ -27,7 +30,10 @@ SEED_CONCURRENCY = 16
 # as several accounts, this many loops each.
 LOOPS_PER_ACCOUNT = 4
 
+READY_SECONDS = 30.0  # how long a service just started may refuse admin calls UNAVAILABLE
+RETRY_SECONDS = 0.2
 Metadata = tuple[tuple[str, str], ...]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,25 @@ def _product(n: int, currency: str, category_id: str) -> inv_pb.Product:
     )
 
 
+async def once_serving(call: Callable[[], Awaitable[T]], seconds: float = READY_SECONDS) -> T:
+    """`call()`, made again while it fails UNAVAILABLE (for up to `seconds`)."""
+    # A service answers health checks SERVING before it has first read UserService's
+    # revocation feed, and until then refuses admin calls UNAVAILABLE ("retry shortly").
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(RETRY_SECONDS)
+
+
 async def _catalogue(
     inventory: inv_grpc.InventoryServiceStub, admin: Metadata, currency: str, products: int
 ) -> list[str]:
-    reply = await inventory.CreateCategory(
-        inv_pb.CreateCategoryRequest(category=inv_pb.Category(name="Bench")), metadata=admin
-    )
+    request = inv_pb.CreateCategoryRequest(category=inv_pb.Category(name="Bench"))
+    reply = await once_serving(lambda: inventory.CreateCategory(request, metadata=admin))
     gate = asyncio.Semaphore(SEED_CONCURRENCY)
 
     async def create(n: int) -> str:

@@ -27,7 +27,10 @@ from estore.embedded.postgres import EmbeddedPostgres
 from estore.embedded.redis import EmbeddedRedis
 
 SERVICES = ("users", "inventory", "payments")
+# The floors (estore.bench.floors) and the bare backend the two-hop floor calls.
+FLOORS = ("floor_redis", "floor_postgres", "floor_two_hops", "floor_backend")
 DATABASE = "estore_users"
+FLOOR_DATABASE = "bench_floor"  # the PostgreSQL floor's table, apart from UserService's
 ADMIN = ("admin@bench.example", "bench-admin-password")
 START_TIMEOUT_SECONDS = 120.0
 # Variables that would point the services at real stores, keys, mail or TLS; the bench sets its own.
@@ -81,19 +84,33 @@ def _environment(settings: Settings, root: Path, urls: tuple[str, str]) -> dict[
     return env
 
 
-def _start_stores(root: Path, stack: ExitStack) -> tuple[str, str, int, int]:
+@dataclass(frozen=True)
+class Stores:
+    """The throwaway stores: where they listen and their processes."""
+
+    database_url: str
+    floor_database_url: str
+    redis_url: str
+    postgres_pid: int
+    redis_pid: int
+
+
+def _start_stores(root: Path, stack: ExitStack) -> Stores:
     postgres = EmbeddedPostgres(root / "postgres", durable=False)
     postgres.start()
     stack.callback(postgres.stop)
     with psycopg.connect(postgres.url(), autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{DATABASE}"')
+        for database in (DATABASE, FLOOR_DATABASE):
+            connection.execute(f'CREATE DATABASE "{database}"')
     redis = EmbeddedRedis(root / "redis")  # no persistence: a throwaway store
     redis.start()
     stack.callback(redis.stop)
     postgres_pid, redis_pid = postgres.pid, redis.pid
     assert postgres_pid is not None
     assert redis_pid is not None
-    return postgres.url(DATABASE), redis.url(), postgres_pid, redis_pid
+    return Stores(
+        postgres.url(DATABASE), postgres.url(FLOOR_DATABASE), redis.url(), postgres_pid, redis_pid
+    )
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path, stack: ExitStack) -> int:
@@ -141,6 +158,23 @@ def _alive(pid: int) -> bool:
     return finished == 0
 
 
+def _floor_commands(
+    settings: Settings, stores: Stores, ports: dict[str, int]
+) -> dict[str, list[str]]:
+    """The floor servers' command lines (on the services' event loop), and the bare backend's."""
+    loop = ["--asyncio"] if settings.event_loop == "asyncio" else []
+    floor = [sys.executable, "-m", "estore.bench.floors"]
+    backend = f"127.0.0.1:{ports['floor_backend']}"
+    return {
+        "floor_redis": [*floor, "redis", str(ports["floor_redis"]), stores.redis_url, *loop],
+        "floor_postgres": [
+            *floor, "postgres", str(ports["floor_postgres"]), stores.floor_database_url, *loop,
+        ],
+        "floor_two_hops": [*floor, "two_hops", str(ports["floor_two_hops"]), backend, *loop],
+        "floor_backend": [*floor, "bare", str(ports["floor_backend"]), "-", *loop],
+    }  # fmt: skip
+
+
 @contextmanager
 def running_stack(settings: Settings, cores: Cores, say: Callable[[str], None]) -> Iterator[Stack]:
     """Stores, services and the baseline server, pinned to the server cores; all gone after."""
@@ -150,9 +184,9 @@ def running_stack(settings: Settings, cores: Cores, say: Callable[[str], None]) 
         stack.callback(shutil.rmtree, root, ignore_errors=True)
         (root / "logs").mkdir()
         say("starting PostgreSQL and Redis ...")
-        database_url, redis_url, postgres_pid, redis_pid = _start_stores(root, stack)
-        env = _environment(settings, root, (database_url, redis_url))
-        ports = {name: free_port() for name in (*SERVICES, "baseline")}
+        stores = _start_stores(root, stack)
+        env = _environment(settings, root, (stores.database_url, stores.redis_url))
+        ports = {name: free_port() for name in (*SERVICES, "baseline", *FLOORS)}
         for name in SERVICES:
             env[f"ESTORE_{name.upper()}_PORT"] = str(ports[name])
         env["ESTORE_INVENTORY_TARGET"] = f"127.0.0.1:{ports['inventory']}"
@@ -161,19 +195,20 @@ def running_stack(settings: Settings, cores: Cores, say: Callable[[str], None]) 
         commands = {name: [sys.executable, "-m", "estore", "serve", name] for name in SERVICES} | {
             "baseline": [sys.executable, "-m", "estore.bench.baseline", str(ports["baseline"])]
         }
-        say("starting the services and the baseline server ...")
+        commands |= _floor_commands(settings, stores, ports)
+        say("starting the services, the baseline server and the floors ...")
         logs = {name: root / "logs" / f"{name}.log" for name in commands}
         pids = {name: _spawn(commands[name], env, logs[name], stack) for name in commands}
         for name in commands:  # each finds the others' ports in its settings: all start at once
             _await_serving(name, targets[name], pids[name], logs[name])
-        pids |= {"redis": redis_pid, "postgres": postgres_pid}
+        pids |= {"redis": stores.redis_pid, "postgres": stores.postgres_pid}
         if cores.pinned:
             for pid in pids.values():
                 pin_tree(pid, cores.server)
         yield Stack(
             targets=targets,
             pids=pids,
-            redis_url=redis_url,
+            redis_url=stores.redis_url,
             outbox=root / "outbox.jsonl",
             admin=ADMIN,
             currency=settings.currency,

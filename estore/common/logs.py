@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line, with the service and the request id.
 
 Records are queued on the calling thread and written by a listener thread, so a call never
-waits on the disk or a slow stderr reader.
+waits on the disk or a slow stderr reader. The listener writes in batches: woken for a record,
+it writes everything queued in one write, then lets the next records gather for a moment.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import logging
 import queue
 import sys
+import threading
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
@@ -71,6 +73,67 @@ class ContextQueueHandler(QueueHandler):
         return record
 
 
+# How long the listener lets records gather after writing a batch. Woken once per record, it
+# would contend for the GIL with the event loop on every call (about 0.1 ms of CPU per RPC
+# on a busy service); a line reaches the log at most this much later.
+BATCH_SECONDS = 0.05
+_STOP = None  # what stop() queues: the listener writes what came before it, then ends
+
+
+class BatchingListener(QueueListener):
+    """A QueueListener that writes every record waiting in one go, then pauses BATCH_SECONDS."""
+
+    def __init__(
+        self, records: queue.SimpleQueue[Any], *handlers: logging.Handler, pause: float
+    ) -> None:
+        super().__init__(records, *handlers)
+        self._records = records
+        self._pause = pause
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        self._stopping.clear()
+        super().start()
+
+    def enqueue_sentinel(self) -> None:
+        self._records.put_nowait(_STOP)
+        self._stopping.set()  # cuts the pause short: stopping writes out at once
+
+    def _monitor(self) -> None:
+        records = self._records
+        while True:
+            batch = [records.get()]  # an idle service's listener sleeps here, costing nothing
+            while True:
+                try:
+                    batch.append(records.get_nowait())
+                except queue.Empty:
+                    break
+            stopping = any(record is _STOP for record in batch)
+            self.write([record for record in batch if record is not _STOP])
+            if stopping:
+                return
+            self._stopping.wait(self._pause)
+
+    def write(self, batch: list[logging.LogRecord]) -> None:
+        """Write `batch` to each handler: a stream handler gets one write and one flush."""
+        for handler in self.handlers:
+            if not isinstance(handler, logging.StreamHandler):
+                for record in batch:
+                    handler.handle(record)
+                continue
+            lines = []
+            for record in batch:
+                if record.levelno >= handler.level and handler.filter(record):
+                    try:
+                        lines.append(handler.format(record) + handler.terminator)
+                    except Exception:  # as logging does: report it, keep the other lines
+                        handler.handleError(record)
+            if lines:
+                with handler.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+                    handler.stream.write("".join(lines))
+                    handler.flush()
+
+
 _listener: QueueListener | None = None
 
 
@@ -82,7 +145,18 @@ def stop_logging() -> None:
         _listener = None
 
 
-def configure_logging(service: str, level: str = "INFO", log_file: Path | None = None) -> None:
+def _skip_unused_record_fields() -> None:
+    """Stop filling in record fields no line of ours carries (the logging HOWTO's Optimization)."""
+    # Each costs time on every record, the caller's file and line most (a walk up the stack).
+    logging._srcfile = None  # documented in the HOWTO
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
+def configure_logging(
+    service: str, level: str = "INFO", log_file: Path | None = None, *, pause: float = BATCH_SECONDS
+) -> None:
     """Send the root logger's records as JSON lines to stderr, or to `log_file` (appended)."""
     handler: logging.Handler
     if log_file is None:
@@ -91,10 +165,11 @@ def configure_logging(service: str, level: str = "INFO", log_file: Path | None =
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(log_file)
     handler.setFormatter(JsonFormatter(service))
+    _skip_unused_record_fields()
     global _listener
     stop_logging()
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    _listener = QueueListener(records, handler)
+    _listener = BatchingListener(records, handler, pause=pause)
     _listener.start()
     root = logging.getLogger()
     queued = ContextQueueHandler(records)

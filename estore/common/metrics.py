@@ -62,13 +62,22 @@ class Metrics:
             ["service", "method"],
             registry=self.registry,
         )
+        self._counted: dict[tuple[str, str], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
         self._latest = _LatestSamples(service)
         self.registry.register(self._latest)
         self._http: tuple[WSGIServer, Thread] | None = None
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self._rpcs.labels(self.service, method, code).inc()
-        self._latency.labels(self.service, method).observe(seconds)
+        # Each method's (and code's) labelled child is looked up once, not on every call.
+        counted = self._counted.get((method, code))
+        if counted is None:
+            counted = self._counted[method, code] = self._rpcs.labels(self.service, method, code)
+        timed = self._timed.get(method)
+        if timed is None:
+            timed = self._timed[method] = self._latency.labels(self.service, method)
+        counted.inc()
+        timed.observe(seconds)
 
     def set_samples(self, samples: Sequence[Sample]) -> None:
         self._latest.samples = tuple(samples)

@@ -57,14 +57,12 @@ def database_url(settings: Settings) -> str:
 
 
 def _open_pool(url: str, max_size: int = POOL_MAX_SIZE) -> AsyncConnectionPool[Any]:
-    idle = IdleCheck()
     return AsyncConnectionPool(
         url,
         open=False,
         min_size=1,
         max_size=max_size,
-        check=idle.check,
-        reset=idle.returned,
+        check=IdleCheck().check,
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
         # Autocommit: a single-statement read needs no BEGIN / COMMIT round trips; writes
         # still run in explicit transactions (Repository._transaction).

@@ -22,7 +22,8 @@ _INSERT_USER = sql.SQL(
     "INSERT INTO users (email, hashed_password, is_admin, is_verified)"
     " VALUES (%s, %s, %s, %s) RETURNING {}"
 ).format(USER_COLUMNS)
-_SELECT_USER = sql.SQL("SELECT {} FROM users WHERE id = %s").format(USER_COLUMNS)
+# Rendered once: GetCurrentUser runs it on every call. Its columns are User's fields, in order.
+_SELECT_USER = sql.SQL("SELECT {} FROM users WHERE id = %s").format(USER_COLUMNS).as_bytes()
 _MAKE_ADMIN = sql.SQL(
     "UPDATE users SET is_admin = true, is_verified = true, is_active = true,"
     " hashed_password = %s, updated_at = now() WHERE id = %s RETURNING {}"
@@ -61,10 +62,8 @@ class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
 
     async def get_user(self, user_id: int) -> User | None:
         """The account with this id, if any."""
-        async with self._read() as cursor:
-            await cursor.execute(_SELECT_USER, (user_id,))
-            row = await cursor.fetchone()
-        return None if row is None else user_from_row(row)
+        row = await self._read_row(_SELECT_USER, (user_id,))
+        return None if row is None else User(*row)
 
     async def get_credentials(
         self, *, email: str | None = None, user_id: int | None = None

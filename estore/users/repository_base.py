@@ -68,27 +68,46 @@ class Repository:
         except psycopg.OperationalError as error:
             raise StoreUnavailable() from error
 
+    async def _read_row(self, query: bytes, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The one row (or none) of one read-only statement, as a tuple: the hot path's read."""
+        # `query` is rendered once (no sql.Composed joined on every call) and prepared at its
+        # first use, and the row stays a tuple (no dict built and read back): about 0.02 ms
+        # less CPU per GetCurrentUser. getconn/putconn rather than pool.connection(), which
+        # also enters the connection as a context whose exit commits (a lock and a wait) even
+        # in autocommit; putconn still rolls back or drops a connection left in a bad state.
+        try:
+            connection = await self._pool.getconn(timeout=self._timeout)
+            try:
+                cursor = await connection.execute(query, params, prepare=True)
+                row: tuple[Any, ...] | None = await cursor.fetchone()
+                return row
+            finally:
+                await self._pool.putconn(connection)
+        except psycopg.OperationalError as error:
+            raise StoreUnavailable() from error
+
 
 class IdleCheck:
-    """The pool's `check` and `reset`: checks a connection only when it sat idle a while."""
+    """The pool's `check`: checks a connection only when it was last handed out a while ago."""
 
-    # Checking every connection handed out costs a round trip per call; one returned to the
-    # pool moments ago is known to work. A database that went away in between is still seen:
-    # the call fails UNAVAILABLE, the breaker opens and the probe renews the pool.
+    # Checking every connection handed out costs a round trip per call; one handed out moments
+    # ago worked until it came back, later still. A database that went away in between is still
+    # seen: the call fails UNAVAILABLE, the breaker opens and the probe renews the pool.
+    # The time is noted when a connection goes out, not when it comes back: a `reset` callback
+    # would make psycopg_pool return every connection through its worker task (a task hop per
+    # call, about 0.015 ms of CPU), and going-out time is the earlier, so this checks no less.
 
     def __init__(self, idle_seconds: float = 1.0) -> None:
         self._idle_seconds = idle_seconds
-        self._returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._handed_out: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
     async def check(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        """Raise if `connection` idled longer than the limit and no longer answers."""
-        returned = self._returned.get(connection)
-        if returned is None or time.monotonic() - returned >= self._idle_seconds:
+        """Raise if `connection` was last handed out too long ago and no longer answers."""
+        now = time.monotonic()
+        last = self._handed_out.get(connection)
+        if last is None or now - last >= self._idle_seconds:
             await AsyncConnectionPool.check_connection(connection)
-
-    async def returned(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        """Note when `connection` came back to the pool (it worked until then)."""
-        self._returned[connection] = time.monotonic()
+        self._handed_out[connection] = now
 
 
 class DatabaseProbe:

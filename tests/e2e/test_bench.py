@@ -8,12 +8,21 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from estore.bench.catalogue import SHAPES as CATALOGUE_SHAPES
 from estore.bench.scenarios import SCENARIOS
 
 BIN = Path(sys.executable).parent
-PROCESSES = {"users", "inventory", "payments", "redis", "postgres", "baseline"}
+PROCESSES = {
+    "users", "inventory", "payments", "redis", "postgres", "baseline",
+    "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend",
+}  # fmt: skip
+FLOORS = {
+    "floor_redis": "Floor: gRPC + one Redis HMGET",
+    "floor_postgres": "Floor: gRPC + one PostgreSQL SELECT",
+    "floor_two_hops": "Floor: a two-hop call",
+}
 NUMBERS = (
     "calls", "seconds", "throughput", "p50_ms", "p99_ms", "client_cpu_ms_per_call",
     "server_utilisation", "client_utilisation", "redis_commands_per_call",
@@ -69,7 +78,7 @@ def test_a_quick_bench_writes_its_table_json_and_chart(tmp_path: Path) -> None:
     assert list(scenarios) == list(SCENARIOS)
     assert set(scenarios) >= {
         "get_product", "list_products", "get_current_user", "login", "create_order",
-        "create_order_basket", "mixed_shop",
+        "create_order_basket", "mixed_shop", *FLOORS,
     }  # fmt: skip
     for name, result in scenarios.items():
         _check_result(result)
@@ -86,9 +95,29 @@ def test_a_quick_bench_writes_its_table_json_and_chart(tmp_path: Path) -> None:
     # Three lines cost more Redis work than one, but far from three orders' worth.
     single = scenarios["create_order"]["redis_commands_per_call"]
     assert single < scenarios["create_order_basket"]["redis_commands_per_call"] < 3 * single
+    _check_floors(scenarios, table)
     mixed = set(scenarios["mixed_shop"]["by_label"])  # in a second and a half some may not come up
     assert "GetProduct" in mixed
     assert mixed <= {"GetProduct", "ListProducts", "GetCurrentUser", "CreateOrder"}
+
+
+def _check_floors(scenarios: dict[str, dict[str, Any]], table: str) -> None:
+    """Each floor is measured on its own server: its CPU there, its store touched as it says."""
+    for name, title in FLOORS.items():
+        floor = scenarios[name]
+        assert floor["title"] == title
+        assert floor["ratio_of"] == "baseline"
+        assert _finite(floor["cpu_ratio"]), name
+        assert floor["cpu_ms_per_call"][name] > 0, name  # its own server did the work
+        assert any(line.startswith(title) for line in table.splitlines()), name
+    # One HMGET a call (loosely: the window's edges and a loaded machine move the counts), and
+    # the others touch no Redis at all.
+    redis_floor = scenarios["floor_redis"]
+    assert next(iter(redis_floor["redis_top_commands"])) == "hmget"
+    assert 0.5 <= redis_floor["redis_top_commands"]["hmget"] <= 1.5
+    assert scenarios["floor_postgres"]["cpu_ms_per_call"]["postgres"] > 0
+    assert scenarios["floor_two_hops"]["cpu_ms_per_call"]["floor_backend"] > 0
+    assert scenarios["floor_two_hops"]["redis_commands_per_call"] < 0.5
 
 
 def test_bench_catalogue_writes_redis_time_per_page_by_size(tmp_path: Path) -> None:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import queue
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from estore.common import context
-from estore.common.logs import ContextQueueHandler, configure_logging, stop_logging
+from estore.common.logs import (
+    BatchingListener,
+    ContextQueueHandler,
+    JsonFormatter,
+    configure_logging,
+    stop_logging,
+)
 
 
 @pytest.fixture
@@ -67,3 +76,59 @@ def test_lines_are_written_off_the_calling_thread_with_its_request_id(tmp_path: 
     assert "ValueError: boom" in line["exception"]
     assert writers.threads
     assert "a-call" not in writers.threads
+
+
+class _CountingStream(io.StringIO):
+    """Counts the writes a handler makes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _record(message: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.makeLogRecord({"msg": message, "levelno": level, "levelname": "X"})
+
+
+def test_records_waiting_are_written_in_one_write_and_stop_writes_the_rest() -> None:
+    stream = _CountingStream()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("users"))
+    handler.setLevel(logging.INFO)
+    records: queue.SimpleQueue[logging.LogRecord | None] = queue.SimpleQueue()
+    listener = BatchingListener(records, handler, pause=3600)  # never wakes again by itself
+    for n in range(50):
+        records.put(_record(f"call {n}"))
+    records.put(_record("too quiet", logging.DEBUG))  # the handler's level still applies
+    listener.start()
+    deadline = time.monotonic() + 10
+    while stream.writes == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.writes == 1  # fifty lines, one write
+    records.put(_record("during the pause"))
+    listener.stop()  # not after the hour's pause: at once, with the line that waited
+    messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert messages == [*(f"call {n}" for n in range(50)), "during the pause"]
+    assert stream.writes == 2
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_records_skip_the_fields_no_line_carries(tmp_path: Path) -> None:
+    configure_logging("users", "INFO", log_file=tmp_path / "estore.log")
+    kept: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        kept.append(record)
+        return True
+
+    (queued,) = logging.getLogger().handlers
+    queued.addFilter(keep)
+    logging.getLogger("estore.rpc").info("rpc finished")
+    (record,) = kept
+    assert record.pathname == "(unknown file)"  # no walk up the stack for the caller's line
+    assert record.thread is None
+    assert record.process is None

@@ -1,0 +1,149 @@
+"""The floors: bare grpc.aio servers doing the least an EStore RPC of each kind must do.
+
+Run as `python -m estore.bench.floors KIND PORT ARG`; each serves Health/Check on 127.0.0.1:PORT
+until SIGTERM, with no EStore code (no interceptor, auth, logging, metrics or store layer):
+
+  redis URL          each call runs one HMGET (redis-py asyncio, hiredis) on a small hash;
+  postgres URL       each call runs one SELECT by primary key through a psycopg pool;
+  two_hops TARGET    each call makes one bare gRPC call (Health/Check) to TARGET;
+  bare -             each call answers at once (the two-hop floor's backend).
+
+Each answers SERVING, a small message. What an RPC reading Redis once, reading PostgreSQL once
+or calling another service costs beyond this is the cost of our own code; up to it, it is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import grpc
+import psycopg
+import redis.asyncio
+import uvloop
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg_pool import AsyncConnectionPool
+
+REDIS_KEY = "bench:floor:item"
+REDIS_FIELDS = ("name", "price", "quantity", "currency")
+FLOOR_ROW_ID = 1
+POOL_MAX_SIZE = 10  # as UserService's pool
+HOP_TIMEOUT_SECONDS = 5.0
+SERVING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS floor_row (id bigint PRIMARY KEY, email text NOT NULL,"
+    " is_active boolean NOT NULL, is_verified boolean NOT NULL, is_admin boolean NOT NULL,"
+    " created_at timestamptz NOT NULL, updated_at timestamptz)"
+)
+_INSERT = (
+    "INSERT INTO floor_row VALUES (%s, 'floor@bench.example', true, true, false, now(), NULL)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+_SELECT = (
+    "SELECT id, email, is_active, is_verified, is_admin, created_at, updated_at"
+    " FROM floor_row WHERE id = %s"
+)
+
+Work = Callable[[], Awaitable[object]]
+
+
+class FloorHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+    """Health/Check that does `work` once, then answers SERVING."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    async def Check(self, request: Any, context: Any) -> health_pb2.HealthCheckResponse:  # noqa: N802 - grpc's name
+        await self._work()
+        return SERVING
+
+
+async def redis_work(url: str, stack: AsyncExitStack) -> Work:
+    """One HMGET of a four-field hash, written once here."""
+    client = redis.asyncio.Redis.from_url(url)
+    stack.push_async_callback(client.aclose)
+    await client.hset(REDIS_KEY, mapping={field: f"{field}-value" for field in REDIS_FIELDS})
+
+    async def work() -> object:
+        return await client.hmget(REDIS_KEY, REDIS_FIELDS)
+
+    return work
+
+
+async def postgres_work(url: str, stack: AsyncExitStack) -> Work:
+    """One SELECT by primary key of a row shaped like an account, in a pool of connections."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        await connection.execute(_CREATE)
+        await connection.execute(_INSERT, (FLOOR_ROW_ID,))
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url, open=False, max_size=POOL_MAX_SIZE, kwargs={"autocommit": True}
+    )
+    await pool.open(wait=True)
+    stack.push_async_callback(pool.close)
+
+    async def work() -> object:
+        async with pool.connection() as connection:
+            cursor = await connection.execute(_SELECT, (FLOOR_ROW_ID,))
+            return await cursor.fetchone()
+
+    return work
+
+
+async def two_hops_work(target: str, stack: AsyncExitStack) -> Work:
+    """One bare gRPC call to `target`'s Health/Check, with a deadline, on one channel."""
+    channel = grpc.aio.insecure_channel(target)
+    stack.push_async_callback(channel.close)
+    check = health_pb2_grpc.HealthStub(channel).Check
+    request = health_pb2.HealthCheckRequest()
+
+    async def work() -> object:
+        return await check(request, timeout=HOP_TIMEOUT_SECONDS)
+
+    return work
+
+
+async def bare_work(_: str, __: AsyncExitStack) -> Work:
+    """Nothing: the bare backend the two-hop floor calls, on the same loop as the floors."""
+
+    async def work() -> object:
+        return None
+
+    return work
+
+
+KINDS: dict[str, Callable[[str, AsyncExitStack], Awaitable[Work]]] = {
+    "bare": bare_work,
+    "redis": redis_work,
+    "postgres": postgres_work,
+    "two_hops": two_hops_work,
+}
+
+
+async def serve(kind: str, port: int, argument: str) -> None:
+    """Serve the `kind` floor on 127.0.0.1:`port` until SIGTERM or SIGINT."""
+    async with AsyncExitStack() as stack:
+        work = await KINDS[kind](argument, stack)
+        server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(FloorHealth(work), server)
+        if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
+            raise OSError(f"cannot listen on 127.0.0.1:{port}")
+        await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await server.stop(0)
+
+
+if __name__ == "__main__":
+    kind, port, argument = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    # The services' loop (ESTORE_EVENT_LOOP=uvloop, the default): a floor must not be slower
+    # than the services only because it runs on the standard library's loop.
+    factory = None if "--asyncio" in sys.argv[4:] else uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(kind, port, argument))
