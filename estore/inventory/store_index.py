@@ -7,8 +7,9 @@ backwards), which also appends each to the merged stream that watchers and near 
 This instance's writes are therefore listed when its call returns. A stock change that
 moves the product between no stock sets changes no listing: its events are left to the
 indexer, which appends them to the merged stream within its lag (one index call fewer per
-hold); a product's next event that changes a listing brings them along first, so that the
-merged stream keeps each product's events in order. Should the process die between the two
+hold): the writing process applies them in one batch at its indexer's next pass (`flush`,
+every 0.1 s), and a product's next event that changes a listing brings them along first, so
+that the merged stream keeps each product's events in order. Should the process die between the two
 steps, the indexer (task_indexer.py) applies the events from the bucket's stream: listings and
 other instances then see the change within the indexer's lag.
 """
@@ -33,6 +34,7 @@ EVENT_FIELDS = (
     "type", "product_id", "quantity", "reserved", "delta", "reason", "at", "ix", "min", "sync",
 )  # fmt: skip
 APPLY_BATCH = 500  # events per index_apply.lua call
+DEFERRED_KEPT = 100_000  # events left for `flush` kept at most (Redis down: the indexer has them)
 INDEX_KEYS = [
     store_keys.INDEXED,
     store_keys.BY_CREATED,
@@ -99,6 +101,7 @@ class IndexWriter:
         self._redis = redis
         self._scripts = scripts
         self.rung: set[int] = set()  # buckets written since the indexer last sent the rings
+        self.deferred: list[Event] = []  # events that change no listing, applied by `flush`
 
     async def run(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run an emitting script (store_scripts.EMITTING), apply its events; its reply."""
@@ -114,8 +117,21 @@ class IndexWriter:
         # Events that change no listing are the indexer's (they need no read-your-writes), or
         # applied with their product's next synced event (_lib.lua's catch_up).
         synced = {fields["product_id"] for _, fields in events if fields.get("sync") != "0"}
-        await self.apply([e for e in events if every or e[1]["product_id"] in synced])
+        now = [e for e in events if every or e[1]["product_id"] in synced]
+        self.deferred += [e for e in events if not (every or e[1]["product_id"] in synced)]
+        del self.deferred[:-DEFERRED_KEPT]  # the bucket's indexer applies what is dropped
+        await self.apply(now)
         return [reply for reply, _ in answers]
+
+    async def flush(self) -> int:
+        """Apply the events left for later (the indexer's pass calls it): in one batch, sooner
+        than the bucket's lease holder reads them; it skips them then. How many were new."""
+        deferred, self.deferred = self.deferred, []
+        try:
+            return await self.apply(deferred)
+        except Exception:
+            self.deferred = deferred + self.deferred
+            raise
 
     async def apply(self, events: Sequence[Event]) -> int:
         """Apply events to the indexes (each at most once); how many were new."""

@@ -67,6 +67,7 @@ class Indexer:
 
     async def run_once(self) -> int:
         """Apply what the held buckets' streams hold; how many events were read."""
+        await self._writer.flush()
         await self._send_rings()
         buckets = await self._leases.buckets()
         fresh = [bucket for bucket in buckets if bucket not in self._adopted]

@@ -74,11 +74,23 @@ local function file_stock(id_key, name_key, id, member, add, was)
 end
 
 local filing = {KEYS[11], KEYS[12], KEYS[13]}
+-- Every product's record, read in one HMGET and written back in one HSET.
+local ids, records, changed = {}, {}, {}
+for a = 1, #ARGV, 11 do
+  if records[ARGV[a + 2]] == nil then
+    records[ARGV[a + 2]] = false
+    ids[#ids + 1] = ARGV[a + 2]
+  end
+end
+local found = redis.call('HMGET', KEYS[1], unpack(ids))
+for i, id in ipairs(ids) do
+  records[id] = found[i]
+end
 local applied = 0
 for a = 1, #ARGV, 11 do
   local event_id, etype, id, quantity = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
   local ix, min_level = ARGV[a + 8], tonumber(ARGV[a + 9])
-  local seen = redis.call('HGET', KEYS[1], id)
+  local seen = records[id]
   local last, stock, old_ix = '0-0', '??', ''
   if seen then
     last, stock, old_ix = string.match(seen, '^([^|]*)|([^|]*)|(.*)$')
@@ -113,7 +125,8 @@ for a = 1, #ARGV, 11 do
       file_stock(KEYS[6], KEYS[7], id, member, string.sub(new_stock, 1, 1) == '1', was_in)
       file_stock(KEYS[8], KEYS[9], id, member, string.sub(new_stock, 2, 2) == '1', was_low)
     end
-    redis.call('HSET', KEYS[1], id, event_id .. '|' .. new_stock .. '|' .. ix)
+    records[id] = event_id .. '|' .. new_stock .. '|' .. ix
+    changed[id] = true
     applied = applied + 1
   end
   if etype ~= 'REINDEX' and is_newer then
@@ -121,5 +134,13 @@ for a = 1, #ARGV, 11 do
       'product_id', id, 'quantity', ARGV[a + 3], 'reserved', ARGV[a + 4],
       'delta', ARGV[a + 5], 'reason', ARGV[a + 6], 'at', ARGV[a + 7])
   end
+end
+local updates = {}
+for id in pairs(changed) do
+  updates[#updates + 1] = id
+  updates[#updates + 1] = records[id]
+end
+if #updates > 0 then
+  redis.call('HSET', KEYS[1], unpack(updates))
 end
 return applied

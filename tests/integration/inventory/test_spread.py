@@ -7,6 +7,7 @@ from estore.common.redis import connect_redis
 from estore.embedded.redis_cluster import EmbeddedRedisCluster
 from estore.inventory.models import ProductFilter
 from estore.inventory.store_stock import Hold
+from estore.inventory.task_indexer import Indexer, leases
 from tests.integration.inventory.conftest import FakeClock, build_inventory
 
 PRODUCTS = 60
@@ -35,15 +36,21 @@ async def test_an_order_load_spreads_over_every_master(redis_cluster: EmbeddedRe
         for master in masters:
             master.config_resetstat()
         stock, now = inventory.store.stock, inventory.clock.now
+        indexer = Indexer(redis, inventory.store.index, leases(redis, 30))
         for n in range(ORDERS):
             # A basket of two products, as Payments holds and then sells it.
             basket = [products[n % PRODUCTS].id, products[(7 * n + 3) % PRODUCTS].id]
             holds = [Hold(p, f"order-{n}-{k}", 1, now + 60_000) for k, p in enumerate(basket)]
             await stock.reserve_many(holds, now)
             await stock.commit_many([(hold.id, hold.product_id) for hold in holds], now)
+            if n % 10 == 9:  # the indexer's pass: this instance's held-back events, the buckets
+                await indexer.run_once()
+        await indexer.run_once()
         assert await inventory.stock.expire_due_reservations() == 0
         listed = await inventory.products.list_products(ProductFilter(), "", 100, "")
         assert len(listed.products) == PRODUCTS
+        events = await inventory.store.events.read_after("0-0", 1000)
+        assert len(events.events) == PRODUCTS + 4 * ORDERS  # every event merged, once
     finally:
         await redis.aclose()
     keys = [sum(1 for _ in master.scan_iter(match="inv:*", count=1000)) for master in masters]
