@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from estore.common import errors
-from estore.common.buckets import BUCKETS, bucket_of
+from estore.common.buckets import bucket_of
 from estore.common.errors import DomainError
 from estore.common.idempotency import fingerprint
-from estore.common.redis import RedisClient, text
+from estore.common.redis import text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import as_hash, product_from_hash, reservation_from_hash
 from estore.inventory.errors import (
@@ -26,28 +25,20 @@ from estore.inventory.errors import (
 )
 from estore.inventory.models import Product, Reservation
 from estore.inventory.store_errors import store_errors
-from estore.inventory.store_index import IndexWriter
-from estore.inventory.store_scripts import Scripts
+from estore.inventory.store_expiry import (
+    DAY_MS,
+    KEEP_FINAL_MS,
+    ReservationExpiry,
+    by_bucket,
+    in_order,
+)
 
-DAY_MS = 24 * 3600 * 1000
-# Reservations in a final state are kept this long so that retries still see them.
-KEEP_FINAL_MS = DAY_MS
 MAX_QUANTITY = 2**31 - 1  # Product.quantity is an int32
-SWEEP_BATCH = 100
 
 
 @store_errors
-class StockStore:
+class StockStore(ReservationExpiry):
     """Available, reserved and sold counters, and the reservations that move units between them."""
-
-    def __init__(self, redis: RedisClient, scripts: Scripts, writer: IndexWriter) -> None:
-        self._redis = redis
-        self._scripts = scripts
-        self._writer = writer
-        # The earliest expiry of this instance's own holds per bucket: its sweeps look there
-        # when due, whoever holds the bucket's lease (the leased sweep covers every bucket,
-        # about once a second, for holds whose instance is gone).
-        self._expiring: dict[int, int] = {}
 
     async def adjust(
         self, product_id: str, delta: int, reason: str, now: int, request_id: str = ""
@@ -124,7 +115,7 @@ class StockStore:
         """reserve_stock_batch.lua's reply for each hold, a script per bucket at once."""
         if not holds:
             return []
-        groups = _by_bucket(holds, lambda hold: hold.product_id)
+        groups = by_bucket(holds, lambda hold: hold.product_id)
         calls = []
         for bucket, entries in groups.items():
             script_keys = [store_keys.bucket_expiry(bucket), store_keys.bucket_events(bucket)]
@@ -138,7 +129,7 @@ class StockStore:
             calls.append((self._scripts.reserve_stock_batch, script_keys, args))
             soonest = min(hold.expires_at for _, hold in entries)
             self._expiring[bucket] = min(self._expiring.get(bucket, soonest), soonest)
-        return _in_order(groups, await self._writer.run_many(calls), len(holds))
+        return in_order(groups, await self._writer.run_many(calls), len(holds))
 
     async def product_of(self, reservation_id: str) -> str | None:
         """The product a reservation holds (the index slot's map, written before its hold)."""
@@ -169,7 +160,7 @@ class StockStore:
         found = await self._redis.hmget(store_keys.RESERVATION_PRODUCTS, unnamed) if unnamed else []
         products = dict(zip(unnamed, (text(p) if p else "" for p in found), strict=True))
         known = [(rid, pid or products[rid], pid) for rid, pid in holds if pid or products[rid]]
-        groups = _by_bucket(known, lambda entry: entry[1])
+        groups = by_bucket(known, lambda entry: entry[1])
         calls = []
         for bucket, entries in groups.items():
             script_keys = [store_keys.bucket_expiry(bucket), store_keys.bucket_events(bucket)]
@@ -181,7 +172,7 @@ class StockStore:
                 ]
                 args.append(named)
             calls.append((script, script_keys, args))
-        replies = _in_order(groups, await self._writer.run_many(calls), len(known))
+        replies = in_order(groups, await self._writer.run_many(calls), len(known))
         answers = dict(zip((rid for rid, _, _ in known), replies, strict=True))
         await self._named_another(holds, answers)
         return [answers.get(rid) for rid, _ in holds]
@@ -226,100 +217,6 @@ class StockStore:
         """`release` for each (reservation id, product id), in one script; each on its own."""
         replies = await self._finish_many(self._scripts.release_reservation_batch, holds, now)
         return [_answer(_released, r, rid) for (rid, _), r in zip(holds, replies, strict=True)]
-
-    async def expire_due(
-        self, now: int, batch: int = SWEEP_BATCH, buckets: Sequence[int] | None = None
-    ) -> int:
-        """Expire up to `batch` held reservations per bucket due by `now`, in `buckets` (all if
-        None); returns how many this call expired."""
-        return await self.expire(await self.due(now, batch, buckets), now)
-
-    async def count_held(self) -> int:
-        """How many reservations hold stock right now (a ZCARD per bucket, pipelined)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for bucket in range(BUCKETS):
-                pipe.zcard(store_keys.bucket_expiry(bucket))
-            return sum(int(count) for count in await pipe.execute())
-
-    async def due(
-        self, now: int, batch: int = SWEEP_BATCH, buckets: Sequence[int] | None = None
-    ) -> list[Due]:
-        """Up to `batch` reservations per bucket whose expiry is at or before `now`."""
-        buckets = range(BUCKETS) if buckets is None else sorted({*buckets, *self._soon(now)})
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for bucket in buckets:
-                key = store_keys.bucket_expiry(bucket)
-                pipe.zrange(key, "-inf", now, byscore=True, offset=0, num=batch)
-            found = await pipe.execute()
-        return [
-            Due(bucket, text(member))
-            for bucket, members in zip(buckets, found, strict=True)
-            for member in members
-        ]
-
-    def _soon(self, now: int) -> list[int]:
-        """The buckets where this instance's own holds are due by `now` (forgotten once told:
-        a bucket with more due than a batch is in the next leased sweep or the next hold's)."""
-        due = [bucket for bucket, at in self._expiring.items() if at <= now]
-        for bucket in due:
-            del self._expiring[bucket]
-        return due
-
-    async def expire(self, due: Sequence[Due], now: int) -> int:
-        """Expire those of `due` still held and due, a script per bucket; how many it expired."""
-        if not due:
-            return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry in due:
-                pipe.hget(store_keys.reservation_in(entry.bucket, entry.id), "product_id")
-            product_ids = await pipe.execute()
-        groups = _by_bucket(due, lambda entry: entry.bucket)
-        calls = []
-        for bucket, entries in groups.items():
-            script_keys = [store_keys.bucket_expiry(bucket), store_keys.bucket_events(bucket)]
-            for k, entry in entries:
-                # A vanished reservation still gets a product key (of nothing) to keep pairs.
-                found = product_ids[k]
-                script_keys += [
-                    store_keys.reservation_in(bucket, entry.id),
-                    store_keys.product_in(bucket, text(found) if found else ""),
-                ]
-            args = [now, KEEP_FINAL_MS, *(entry.id for _, entry in entries)]
-            calls.append((self._scripts.expire_reservations, script_keys, args))
-        # A background sweep: its events go to the merged stream at once, for the near caches.
-        replies = await self._writer.run_many(calls, every=True)
-        return sum(int(expired) for expired in replies)
-
-
-@dataclass(frozen=True)
-class Due:
-    """A reservation due to expire, in its bucket's expiry index."""
-
-    bucket: int
-    id: str
-
-
-E = TypeVar("E")
-
-
-def _by_bucket(entries: Sequence[E], bucket: Callable[[E], Any]) -> dict[int, list[tuple[int, E]]]:
-    """Entries grouped by bucket (int) or product id (its bucket), each with its position."""
-    groups: dict[int, list[tuple[int, E]]] = defaultdict(list)
-    for k, entry in enumerate(entries):
-        found = bucket(entry)
-        groups[found if isinstance(found, int) else bucket_of(found)].append((k, entry))
-    return groups
-
-
-def _in_order(
-    groups: dict[int, list[tuple[int, Any]]], replies: Sequence[Any], n: int
-) -> list[Any]:
-    """Each group's script replies (one per entry) put back at their entries' positions."""
-    ordered: list[Any] = [None] * n
-    for entries, reply in zip(groups.values(), replies, strict=True):
-        for (k, _), answer in zip(entries, reply, strict=True):
-            ordered[k] = answer
-    return ordered
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from estore.common.tasks import stop_task
-from estore.inventory.store_stock import SWEEP_BATCH
+from estore.inventory.store_expiry import SWEEP_BATCH
 
 log = logging.getLogger("estore.inventory.task_sweeper")
 
