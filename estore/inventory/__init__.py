@@ -12,7 +12,10 @@ servicer.py → service_products.py (rules_listing.py) → store_catalog.py → 
 - `rules_*.py`: pure rules with no I/O: field limits (`rules_fields`), listing order, filters and
   page tokens (`rules_listing`), how names split into words (`rules_words`).
 - `service_*.py`: who may do what, per resource: products, categories, stock, watch.
-- `store.py` and `store_*.py`: the only modules that talk to Redis; `store.py` is the facade.
-- `task_*.py`: background work inside the process: the reservation sweeper, the event feed,
-  GetProduct's view counts (saved in batches).
+- `store.py` and `store_*.py`: the only modules that talk to Redis; `store.py` is the facade
+  (and the key layout: a product's keys in its bucket, the indexes in `{inv}`); `store_index.py`
+  applies each bucket script's events to the global indexes.
+- `task_*.py`: background work inside the process: the reservation sweeper, the indexer (the
+  bucket streams into the indexes and the merged event stream), the event feed, GetProduct's
+  view counts (saved in batches).
 """

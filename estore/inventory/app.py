@@ -16,6 +16,7 @@ from estore.common.redis import (
 )
 from estore.common.runtime import follow_revocations
 from estore.common.server import ServiceDefinition
+from estore.inventory import task_indexer
 from estore.inventory.cache_products import ProductCache
 from estore.inventory.codec_wire import BytesReplies, ProductEncoder
 from estore.inventory.models import Clock, system_clock
@@ -27,7 +28,7 @@ from estore.inventory.service_watch import WatchService
 from estore.inventory.servicer import InventoryServicer
 from estore.inventory.store import InventoryStore
 from estore.inventory.task_event_feed import EventFeed
-from estore.inventory.task_sweeper import ReservationSweeper
+from estore.inventory.task_sweeper import LeasedSlices, ReservationSweeper
 from estore.inventory.task_view_counts import ViewCounts
 from generated.estore.inventory.v1 import inventory_service_pb2 as inventory_pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
@@ -84,24 +85,43 @@ async def create_service(
     with contextlib.suppress(Unavailable):  # Redis down now: scripts load on first use
         await store.load_scripts()
         await store.layout.ready()  # re-index older data now (else before the first listing)
-    sweeper = ReservationSweeper(stock.expire_due_reservations, interval=sweep_interval)
+    # The reservation sweep and the indexer share the bucket leases: each bucket is swept and
+    # indexed by one live instance, and a dead one's buckets are taken within a lease.
+    held = task_indexer.leases(redis, lease_seconds=max(3 * sweep_interval, 1.0))
+    indexer = task_indexer.Indexer(redis, store.index, held)
+
+    leased = LeasedSlices(held.buckets, sweep_interval)
+
+    async def sweep() -> int:
+        return await stock.expire_due_reservations(await leased())
+
+    sweeper = ReservationSweeper(sweep, interval=sweep_interval)
     sweeper.start()
+    indexer.start()
     views.start()
     feed.start()  # the near cache serves only while the reader follows the stream
 
     async def close_redis() -> None:
         await probe.close()
+        with contextlib.suppress(Exception):  # Redis down: the leases lapse on their own
+            await held.release()
         for client in (redis, reader):
             await client.aclose()
 
     async def sampler() -> list[Sample]:
-        held = Sample(
+        reservations = Sample(
             "estore_reservations_held",
             "Stock reservations holding units now",
             await store.stock.count_held(),
         )
         streams = Sample("estore_watch_streams", "Open WatchInventory streams", feed.watchers)
-        return [held, streams, *connection_samples(redis), *revocations.samples()]
+        return [
+            reservations,
+            streams,
+            *indexer.samples(),
+            *connection_samples(redis),
+            *revocations.samples(),
+        ]
 
     return ServiceDefinition(
         name="inventory",
@@ -111,7 +131,14 @@ async def create_service(
         ),
         probe=probe,
         # Views still in memory are saved before Redis closes: a clean shutdown loses none.
-        on_stop=(stop_following, sweeper.stop, views.stop, feed.close, close_redis),
+        on_stop=(
+            stop_following,
+            sweeper.stop,
+            indexer.stop,
+            views.stop,
+            feed.close,
+            close_redis,
+        ),
         sampler=sampler,
         # Open WatchInventory streams count as calls in progress: room for them on top.
         max_concurrent_rpcs=settings.max_concurrent_rpcs + settings.inventory_max_watchers,

@@ -163,9 +163,10 @@ class StockService:
         _check_finish(caller, reservation_id, product_id)
         return await self._store.stock.release(reservation_id, self._clock(), product_id)
 
-    async def expire_due_reservations(self) -> int:
-        """Expire the held reservations that are due, giving their stock back."""
-        return await self._store.stock.expire_due(self._clock())
+    async def expire_due_reservations(self, buckets: Sequence[int] | None = None) -> int:
+        """Expire the held reservations that are due in `buckets` (all if None), giving their
+        stock back."""
+        return await self._store.stock.expire_due(self._clock(), buckets=buckets)
 
 
 @dataclass(frozen=True)

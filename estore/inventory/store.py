@@ -1,20 +1,33 @@
 """InventoryService's Redis store: one facade over the product, category, stock, index and
 event stores (store_*.py, store_catalog.py), which are the only modules that send Redis commands.
 
-Key layout (store_keys.py). Every key carries the one hash tag `{inv}`:
+Key layout (store_keys.py). A product's own keys carry its bucket's hash tag `{inv:<b>}`, where
+b = crc32(product id) % 1024 (estore.common.buckets), so products spread over every master of a
+Redis Cluster; the listing indexes, categories and the merged event stream carry `{inv}`:
 
-    inv:{inv}:product:<id>              hash: fields, price_minor, quantity/reserved/sold/added,
-                                        created_at/updated_at (epoch ms), rev, sort_key
-    inv:{inv}:analytics:<id>            hash: views, last_viewed, stock_updates, last_stock_update
+    inv:{inv:<b>}:product:<id>          hash: fields, price_minor, quantity/reserved/sold/added,
+                                        created_at/updated_at (epoch ms), rev, sort_key, ix
+                                        (its index entry: what index_apply.lua files it under)
+    inv:{inv:<b>}:analytics:<id>        hash: views, last_viewed, stock_updates, last_stock_update
+    inv:{inv:<b>}:reservation:<id>      hash (in its product's bucket); kept 24 h once final
+    inv:{inv:<b>}:reservations:expiry   zset of the bucket's held reservation ids by expires_at
+    inv:{inv:<b>}:events                stream of the bucket's events, each with the product's
+                                        index entry (read by the indexer's group `indexer`)
+    inv:{inv:<b>}:adjust_applied:<sha>  marker: AdjustStock changed stock; its fingerprint (24 h)
+    inv:{inv:<b>}:views_added:<batch>   marker: a batch of views was added to this bucket
+    inv:{inv}:events                    the merged stream, XADD MAXLEN ~ 10000 (index_apply.lua;
+                                        read by WatchInventory and the near cache)
+    inv:{inv}:indexed                   hash: product id -> "<event id>|<stock state>|<entry>",
+                                        the last event applied to the indexes for it
+    inv:{inv}:reservation-products      hash: reservation id -> product id (claimed before a hold)
+    inv:{inv}:indexer:rung              zset: buckets with new events (the indexer's doorbell)
+    inv:{inv}:sweep:sweepers, :sweep:sweep-lease:<i>   the bucket leases (sweep and indexer)
     inv:{inv}:category:<id>             hash: id, name, description, parent_id, sort_key
     inv:{inv}:category:<id>:children    zset, score 0, "<lower name>\\0<child id>"
     inv:{inv}:categories:roots          the same for root categories
     inv:{inv}:categories:by_name        the same for every category
     inv:{inv}:categories:parents        hash: category id -> parent id ("" for a root)
     inv:{inv}:categories:subtree_products  hash: category id -> products in its subtree
-    inv:{inv}:reservation:<id>          hash; kept 24 h once final (PEXPIRE)
-    inv:{inv}:reservations:expiry       zset of held reservation ids by expires_at
-    inv:{inv}:events                    stream, XADD MAXLEN ~ 10000 (read by task_event_feed.py)
     inv:{inv}:ix:id:created|price       zset of product ids by created_at | price_minor
     inv:{inv}:ix:nm:name                zset, score 0, "<lower name>\\0<id>" (ZRANGE BYLEX)
     inv:{inv}:ix:nm:price               zset of "<lower name>\\0<id>" by price_minor
@@ -27,18 +40,19 @@ Key layout (store_keys.py). Every key carries the one hash tag `{inv}`:
     inv:{inv}:ix:cr:price_band:<b>      zset by created_at: products whose price has b bits
     inv:{inv}:ix:id:category_of         hash: product id -> category id ("" for none)
     inv:{inv}:ix:version                the listing layout the data is at (store_catalog_layout.py)
-    inv:{inv}:adjust_applied:<sha256>   marker: AdjustStock changed stock; its fingerprint (24 h)
     inv:{inv}:idem:<rpc>:<rid>          AIP-155 request-id records (estore.common.idempotency)
     inv:{inv}:page_token_secret         shared page-token key when none is configured
 
-Why one hash tag for everything rather than one per product: the catalogue indexes are global
-(a price index, a tag set, a word set spans every product), and each write must change a product
-and all of its index entries in one Lua script so that the indexes are exact at every instant.
-On Redis Cluster a script may only touch keys of one slot, so a per-product tag would make that
-atomic index maintenance impossible. With `{inv}` every script's keys share a slot and the same
-scripts run unchanged on a single Redis and on a cluster; the price is that the inventory lives
-on one shard (scale reads with replicas). Scripts take every key they touch in KEYS, never
-building key names themselves.
+Why two steps per product write (store_index.py): the catalogue indexes are global (a price
+index, a tag set, a word set spans every product) and a Redis Cluster script may only touch one
+slot. A product's script changes it on its bucket's slot and appends an event carrying its
+whole index entry; its caller then applies the event to the indexes on `{inv}` (idempotent,
+never backwards by the event's id), and the indexer (task_indexer.py) applies every event
+again from the bucket streams, repairing a process that died between the two. Listings are
+therefore exact for this instance's writes and within the indexer's lag for others'; the stock
+check at purchase and every counter stay exact on the product's shard. Scripts take every key
+in KEYS, but index_apply.lua, which files a product under the keys its entry names (all in its
+own slot).
 
 Why each filter set is kept once per order: a page walks the smallest source that is in its
 order (the order index or a filter, from the cursor) and tests each row against the other
@@ -64,6 +78,7 @@ from estore.inventory.store_catalog_layout import CatalogLayout
 from estore.inventory.store_categories import CategoryStore
 from estore.inventory.store_errors import store_errors
 from estore.inventory.store_events import EventLog
+from estore.inventory.store_index import IndexWriter
 from estore.inventory.store_products import ProductStore
 from estore.inventory.store_scripts import Scripts
 from estore.inventory.store_stock import StockStore
@@ -82,10 +97,11 @@ class InventoryStore:
     ) -> None:
         self.redis = redis
         self.scripts = Scripts.register(redis)
-        self.products = ProductStore(redis, self.scripts)
+        self.index = IndexWriter(redis, self.scripts)
         self.categories = CategoryStore(redis, self.scripts)
-        self.stock = StockStore(redis, self.scripts)
-        self.layout = CatalogLayout(redis, self.scripts)
+        self.products = ProductStore(redis, self.scripts, self.index, self.categories)
+        self.stock = StockStore(redis, self.scripts, self.index)
+        self.layout = CatalogLayout(redis, self.scripts, self.index)
         self.catalog = CatalogIndex(
             redis,
             self.scripts,

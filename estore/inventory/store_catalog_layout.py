@@ -10,22 +10,24 @@ before the first listing) every category and every product is brought up to date
 script call so that Redis is never held for long, and the old sets are unlinked. Each batch is
 idempotent, so a re-index that stops half way resumes, and several instances may run it at
 once. Old-version writers must be stopped first: they would not keep the new structures.
+
+Layout 4 (issue 14) moves each product's keys to its bucket (store_layout_buckets.py) and files
+it through index_apply.lua, which records what it indexed for the product.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from estore.common.redis import RedisClient, text
-from estore.inventory import store_keys
-from estore.inventory.rules_words import name_words
+from estore.inventory import store_keys, store_layout_buckets
 from estore.inventory.store_errors import store_errors
+from estore.inventory.store_index import IndexWriter
 from estore.inventory.store_scripts import Scripts
 
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 BATCH = 500  # products or categories per script call: well under a millisecond each
 
 log = logging.getLogger("estore.inventory")
@@ -35,9 +37,10 @@ log = logging.getLogger("estore.inventory")
 class CatalogLayout:
     """Knows whether the listing indexes are at LAYOUT_VERSION, and re-indexes them if not."""
 
-    def __init__(self, redis: RedisClient, scripts: Scripts) -> None:
+    def __init__(self, redis: RedisClient, scripts: Scripts, writer: IndexWriter) -> None:
         self._redis = redis
         self._scripts = scripts
+        self._writer = writer
         self._ready = False
         self._lock = asyncio.Lock()
 
@@ -57,6 +60,7 @@ class CatalogLayout:
         """Bring every category and product to the current layout; (categories, products)."""
         categories = await self._in_batches(store_keys.CATEGORIES_BY_NAME, self._file_categories)
         products = await self._in_batches(store_keys.BY_CREATED, self._file_products)
+        await store_layout_buckets.move_reservations(self._redis)
         await self._unlink_old_sets()
         await self._redis.set(store_keys.INDEX_VERSION, LAYOUT_VERSION)
         if categories or products:
@@ -83,34 +87,8 @@ class CatalogLayout:
         return int(await self._scripts.reindex_categories(keys=script_keys))
 
     async def _file_products(self, ids: list[str]) -> int:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for product_id in ids:
-                key = store_keys.product(product_id)
-                pipe.hmget(key, "rev", "name", "category_id", "tags", "price_minor")
-            found = await pipe.execute()
-        script_keys = [
-            store_keys.CATEGORY_OF,
-            store_keys.CATEGORY_PARENTS,
-            store_keys.SUBTREE_PRODUCTS,
-            *store_keys.stock_sets(),
-        ]
-        args: list[str | int] = []
-        for product_id, (rev, name, category, tags, price) in zip(ids, found, strict=True):
-            if rev is None:  # deleted meanwhile
-                continue
-            sets = [
-                key
-                for flavour in store_keys.FLAVOURS
-                for key in store_keys.product_sets(
-                    flavour, text(category), tuple(json.loads(tags)), name_words(text(name))
-                )
-            ]
-            band = store_keys.price_band(store_keys.band_of(int(price)))
-            script_keys += [store_keys.product(product_id), *sets, band]
-            args += [text(rev), len(sets) // 3]
-        if not args:
-            return 0
-        return int(await self._scripts.reindex_products(keys=script_keys, args=args))
+        await store_layout_buckets.move_products(self._redis, ids)
+        return await store_layout_buckets.file_products(self._redis, self._writer, ids)
 
     async def _unlink_old_sets(self) -> None:
         """Unlink the plain filter sets of older layouts (the zsets beside them stay)."""

@@ -1,10 +1,34 @@
-"""Inventory's Redis key names; every one carries the single hash tag `{inv}` (see store.py)."""
+"""Inventory's Redis key names: a product's own keys carry its bucket's hash tag
+`{inv:<bucket>}`, the global indexes and the merged event stream the tag `{inv}` (see store.py)."""
 
 from __future__ import annotations
 
 import hashlib
 
-PREFIX = "inv:{inv}"
+from estore.common.buckets import bucket_of
+
+PREFIX = "inv:{inv}"  # the index slot
+
+
+def tag(bucket: int) -> str:
+    """The prefix of every key of a bucket."""
+    return f"inv:{{inv:{bucket}}}"
+
+
+def product_tag(product_id: str) -> str:
+    """The prefix of a product's own keys: its hash, analytics and reservations."""
+    return tag(bucket_of(product_id))
+
+
+def bucket_events(bucket: int) -> str:
+    """Stream of a bucket's events, each carrying what the indexes need (the indexer's input)."""
+    return f"{tag(bucket)}:events"
+
+
+def bucket_expiry(bucket: int) -> str:
+    """Sorted set of a bucket's held reservation ids by expires_at."""
+    return f"{tag(bucket)}:reservations:expiry"
+
 
 # Product filter indexes come in flavours, one per order, each a sorted set in that order so
 # that a page can walk the smallest of them from its cursor instead of the whole catalogue:
@@ -22,17 +46,27 @@ FLAVOURS = (CREATED, PRICED, NAME)
 
 def product(product_id: str) -> str:
     """Hash of one product's fields and stock counters."""
-    return f"{PREFIX}:product:{product_id}"
+    return product_in(bucket_of(product_id), product_id)
+
+
+def product_in(bucket: int, product_id: str) -> str:
+    """A product's hash named by its bucket (the expiry sweep knows the bucket)."""
+    return f"{tag(bucket)}:product:{product_id}"
+
+
+def reservation_in(bucket: int, reservation_id: str) -> str:
+    """A reservation's hash named by its bucket (the expiry index's)."""
+    return f"{tag(bucket)}:reservation:{reservation_id}"
 
 
 def analytics(product_id: str) -> str:
     """Hash of one product's view and stock-update counters."""
-    return f"{PREFIX}:analytics:{product_id}"
+    return f"{product_tag(product_id)}:analytics:{product_id}"
 
 
-def reservation(reservation_id: str) -> str:
-    """Hash of one reservation."""
-    return f"{PREFIX}:reservation:{reservation_id}"
+def reservation(product_id: str, reservation_id: str) -> str:
+    """Hash of one reservation, in its product's bucket."""
+    return reservation_in(bucket_of(product_id), reservation_id)
 
 
 def category(category_id: str) -> str:
@@ -52,8 +86,14 @@ CATEGORIES_BY_NAME = f"{PREFIX}:categories:by_name"
 CATEGORY_PARENTS = f"{PREFIX}:categories:parents"
 # Hash: category id -> products filed in it or anywhere below it (plans subtree listings).
 SUBTREE_PRODUCTS = f"{PREFIX}:categories:subtree_products"
-RESERVATION_EXPIRY = f"{PREFIX}:reservations:expiry"
+# Hash: reservation id -> product id, for Commit/Release calls that name no product.
+RESERVATION_PRODUCTS = f"{PREFIX}:reservation-products"
+# The merged stream: every bucket's events, appended once each by the index script.
 EVENTS = f"{PREFIX}:events"
+# Hash: product id -> "<event id>|<stock state>|<index entry>" as last applied (index_apply.lua).
+INDEXED = f"{PREFIX}:indexed"
+# Sorted set: buckets with events not yet read by their indexer (member bucket, score range).
+DOORBELL = f"{PREFIX}:indexer:rung"
 # Stream: one entry each time `estore restore` replaced the data (near caches are emptied).
 RESETS = f"{PREFIX}:resets"
 PAGE_TOKEN_SECRET = f"{PREFIX}:page_token_secret"
@@ -115,16 +155,16 @@ def band_of(price_minor: int) -> int:
     return max(0, price_minor).bit_length()
 
 
-def views_added(batch_id: str) -> str:
-    """Marks a batch of views as added, so a batch sent again is not counted twice."""
-    return f"{PREFIX}:views_added:{batch_id}"
+def views_added(bucket: int, batch_id: str) -> str:
+    """Marks a batch's views of one bucket as added, so a batch sent again is not counted twice."""
+    return f"{tag(bucket)}:views_added:{batch_id}"
 
 
-def stock_applied(request_id: str) -> str:
+def stock_applied(product_id: str, request_id: str) -> str:
     """Marker that an AdjustStock with this request id changed the stock (never twice)."""
     # A request id is free-form text: hashed, it never becomes part of a key as written.
     digest = hashlib.sha256(request_id.encode()).hexdigest()
-    return f"{PREFIX}:adjust_applied:{digest}"
+    return f"{product_tag(product_id)}:adjust_applied:{digest}"
 
 
 def product_sets(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from estore.common.buckets import bucket_of
 from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys, store_products_bulk
 from estore.inventory.codec_redis import (
@@ -14,8 +17,6 @@ from estore.inventory.codec_redis import (
     analytics_from_hash,
     as_hash,
     fields_hash,
-    new_product_hash,
-    product_fields,
     product_from_fields,
     product_from_hash,
 )
@@ -26,63 +27,18 @@ from estore.inventory.errors import (
     ProductNotFound,
 )
 from estore.inventory.models import Product, ProductAnalytics, ProductFields
-from estore.inventory.rules_words import name_words
 from estore.inventory.store_errors import store_errors
+from estore.inventory.store_index import IndexWriter, index_entry, new_record
 from estore.inventory.store_scripts import Scripts
+
+if TYPE_CHECKING:  # store_categories imports this module
+    from estore.inventory.store_categories import CategoryStore
 
 # Optimistic writes re-read and retry this often before answering ABORTED.
 ATTEMPTS = 5
 # How long a batch of views is remembered as added: far longer than any retry of it takes.
 VIEWS_BATCH_MARK_SECONDS = 3600
 NewRecord = store_products_bulk.NewRecord
-# The keys that file a product under its category for subtree listings (see _lib.lua).
-_FILING = [store_keys.CATEGORY_OF, store_keys.CATEGORY_PARENTS, store_keys.SUBTREE_PRODUCTS]
-
-
-def _catalogue_keys(product_id: str) -> list[str]:
-    """The keys every product write script touches first, in the order the scripts expect."""
-    return [
-        store_keys.product(product_id),
-        store_keys.analytics(product_id),
-        store_keys.BY_CREATED,
-        store_keys.BY_PRICE,
-        store_keys.BY_NAME,
-        store_keys.BY_PRICE_NAMED,
-        *store_keys.stock_sets(),
-        store_keys.EVENTS,
-        *_FILING,
-    ]
-
-
-def _static_sets(fields: ProductFields) -> tuple[int, list[str]]:
-    """How many filter sets a product is in per flavour, and their keys as add_to_filters in
-    _lib.lua takes them: by created_at, by price, by name, then the price band."""
-    words = name_words(fields.name)
-    keys = [
-        key
-        for flavour in store_keys.FLAVOURS
-        for key in store_keys.product_sets(flavour, fields.category_id, fields.tags, words)
-    ]
-    return len(keys) // 3, [*keys, store_keys.price_band(store_keys.band_of(fields.price_minor))]
-
-
-def _create_call(record: Hash, fields: ProductFields) -> tuple[list[str], list[str | int]]:
-    """KEYS and ARGV of create_product.lua for one new product's hash."""
-    product_id = record["id"]
-    n, filters = _static_sets(fields)
-    category = [store_keys.category(fields.category_id)] if fields.category_id else []
-    script_keys = [*_catalogue_keys(product_id), *category, *filters]
-    args: list[str | int] = [
-        json.dumps(record),
-        product_id,
-        record["sort_key"],
-        record["created_at"],
-        "1" if category else "0",
-        n,
-        fields.price_minor,
-        fields.category_id,
-    ]
-    return script_keys, args
 
 
 def _status(reply: Sequence[Any]) -> str:
@@ -93,19 +49,33 @@ def _status(reply: Sequence[Any]) -> str:
 class ProductStore:
     """The product hashes, their analytics, and every index a product is in."""
 
-    def __init__(self, redis: RedisClient, scripts: Scripts) -> None:
+    def __init__(
+        self, redis: RedisClient, scripts: Scripts, writer: IndexWriter, categories: CategoryStore
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
+        self._writer = writer
+        self._categories = categories
+
+    async def _check_category(self, category_id: str) -> None:
+        """CategoryNotFound unless the category exists. Read before the write, not atomic with
+        it: the category lives in the index slot, the product in its bucket."""
+        if category_id and not await self._categories.exists(category_id):
+            raise CategoryNotFound(category_id)
 
     async def create(
         self, product_id: str, fields: ProductFields, quantity: int, created_by: int, now: int
     ) -> Product:
         """Store a new product and index it; CategoryNotFound if its category is gone."""
-        record = new_product_hash(product_id, fields, quantity, created_by, now)
-        script_keys, args = _create_call(record, fields)
-        reply = await self._scripts.create_product(keys=script_keys, args=args)
-        if _status(reply) == "CATEGORY_NOT_FOUND":
-            raise CategoryNotFound(fields.category_id)
+        await self._check_category(fields.category_id)
+        record = new_record(product_id, fields, quantity, created_by, now)
+        script_keys = [
+            store_keys.product(product_id),
+            store_keys.analytics(product_id),
+            store_keys.bucket_events(bucket_of(product_id)),
+        ]
+        args = [json.dumps(record), product_id, record["created_at"]]
+        reply = await self._writer.run(self._scripts.create_product, script_keys, args)
         if _status(reply) != "OK":
             raise ConcurrentModification()
         return product_from_hash(record)
@@ -126,23 +96,42 @@ class ProductStore:
     async def add_views(self, batch_id: str, views: Mapping[str, tuple[int, int]]) -> None:
         """Add one batch of views (product id -> (views, last viewed at)) to existing products,
         a few hundred products at most; a batch id already added is skipped."""
-        script_keys = [store_keys.views_added(batch_id)]
-        args: list[int] = [VIEWS_BATCH_MARK_SECONDS]
+        by_bucket: dict[int, tuple[list[str], list[int]]] = {}
         for product_id, (count, last_viewed) in views.items():
+            bucket = bucket_of(product_id)
+            if bucket not in by_bucket:
+                marker = store_keys.views_added(bucket, batch_id)
+                by_bucket[bucket] = [marker], [VIEWS_BATCH_MARK_SECONDS]
+            script_keys, args = by_bucket[bucket]
             script_keys += [store_keys.product(product_id), store_keys.analytics(product_id)]
             args += [count, last_viewed]
-        await self._scripts.add_views(keys=script_keys, args=args)
+        await asyncio.gather(
+            *(self._scripts.add_views(keys=k, args=a) for k, a in by_bucket.values())
+        )
 
     async def get_many(self, product_ids: Sequence[str]) -> list[Product]:
         """The products that still exist among `product_ids`, in that order (one round trip)."""
         if not product_ids:
             return []
-        found = await self._scripts.get_products(
-            keys=[store_keys.product(product_id) for product_id in product_ids],
-            args=PRODUCT_FIELDS,
+        by_bucket: dict[int, list[str]] = defaultdict(list)
+        for product_id in product_ids:
+            by_bucket[bucket_of(product_id)].append(product_id)
+        replies = await asyncio.gather(
+            *(
+                self._scripts.get_products(
+                    keys=[store_keys.product(product_id) for product_id in ids],
+                    args=PRODUCT_FIELDS,
+                )
+                for ids in by_bucket.values()
+            )
         )
-        products = (product_from_fields(values) for values in found)
-        return [product for product in products if product is not None]
+        found = {
+            product.id: product
+            for reply in replies
+            for product in map(product_from_fields, reply)
+            if product is not None
+        }
+        return [found[product_id] for product_id in product_ids if product_id in found]
 
     async def _read(self, product_id: str) -> tuple[Product, Hash]:
         found = await self._redis.hgetall(store_keys.product(product_id))
@@ -158,56 +147,39 @@ class ProductStore:
         for _ in range(ATTEMPTS):
             current, record = await self._read(product_id)
             fields = change(current)
+            if fields.category_id != current.category_id:
+                await self._check_category(fields.category_id)
             reply = await self._update_once(current, record, fields, now)
             status = _status(reply)
             if status == "OK":
                 return product_from_hash(as_hash(reply[1]))
             if status == "NOT_FOUND":
                 raise ProductNotFound(product_id)
-            if status == "CATEGORY_NOT_FOUND":
-                raise CategoryNotFound(fields.category_id)
         raise ConcurrentModification()
 
     async def _update_once(
         self, current: Product, record: Hash, fields: ProductFields, now: int
     ) -> Any:
-        n_old, old_filters = _static_sets(product_fields(current))
-        n_new, new_filters = _static_sets(fields)
         changed = fields_hash(fields, current.id) | {"updated_at": str(now)}
-        category = [store_keys.category(fields.category_id)] if fields.category_id else []
+        changed["ix"] = index_entry(current.id, fields, current.created_at)
         script_keys = [
             store_keys.product(current.id),
-            store_keys.BY_PRICE,
-            store_keys.BY_NAME,
-            store_keys.BY_PRICE_NAMED,
-            *store_keys.stock_sets(),
-            store_keys.EVENTS,
-            *_FILING,
-            *category,
-            *old_filters,
-            *new_filters,
+            store_keys.bucket_events(bucket_of(current.id)),
         ]
-        args: list[str | int] = [
-            json.dumps(changed),
-            record["rev"],
-            record["sort_key"],
-            changed["sort_key"],
-            fields.price_minor,
-            "1" if category else "0",
-            n_old,
-            n_new,
-            now,
-            fields.category_id,
-        ]
-        return await self._scripts.update_product(keys=script_keys, args=args)
+        args = [json.dumps(changed), record["rev"], now]
+        return await self._writer.run(self._scripts.update_product, script_keys, args)
 
     async def delete(self, product_id: str, now: int) -> None:
         """Delete the product, its analytics and its index entries, unless stock is held."""
         for _ in range(ATTEMPTS):
-            current, record = await self._read(product_id)
-            n, filters = _static_sets(product_fields(current))
-            reply = await self._scripts.delete_product(
-                keys=[*_catalogue_keys(product_id), *filters], args=[record["rev"], n, now]
+            _, record = await self._read(product_id)
+            script_keys = [
+                store_keys.product(product_id),
+                store_keys.analytics(product_id),
+                store_keys.bucket_events(bucket_of(product_id)),
+            ]
+            reply = await self._writer.run(
+                self._scripts.delete_product, script_keys, [record["rev"], now]
             )
             status = _status(reply)
             if status == "OK":

@@ -1,13 +1,15 @@
 """Many new products at once (bulk loads): a few grouped commands instead of a script each.
 
-create_product.lua files one product with some thirty commands, so a million products would
-cost thirty million. Here a batch is checked first (which ids are there already, whether each
-category exists), then written as one HSET per product hash and its analytics, one variadic
-ZADD, SADD, HSET or HINCRBY per index key for the whole batch, and last one XADD per
-PRODUCT_CREATED event. The commands are packed by hiredis (C) and their replies read off one
-connection, which is several times faster than redis-py's pipeline for hundreds of thousands of
-commands. The keys end up as create_product.lua would have left them (the bulk catalogue test
-compares the two key by key). A batch is not atomic: the hashes go first, so a listing that
+CreateProduct writes a product in its bucket and then some thirty index commands, so a million
+products would cost thirty million. Here a batch is checked first (which ids are there already,
+whether each category exists), then written as one HSET per product hash and its analytics (to
+the server of each bucket), then one variadic ZADD, SADD, HSET or HINCRBY per index key for the
+whole batch (to the index slot's server, with each product's index record as index_apply.lua
+keeps it), and last one XADD per PRODUCT_CREATED event to the merged stream. The bulk load
+writes no bucket events: it indexes the products itself. The commands are packed by hiredis (C)
+and their replies read off one connection per server, which is several times faster than
+redis-py's pipeline for hundreds of thousands of commands. The index keys end up as the
+indexer would have left them. A batch is not atomic: the hashes go first, so a listing that
 reads an index entry always finds its product; a reader may meanwhile miss a product that is
 not indexed yet, as it would have before its CreateProduct.
 """
@@ -19,19 +21,20 @@ import contextlib
 import math
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import hiredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import ClusterDownError, ResponseError
 
+from estore.common.buckets import bucket_of
 from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
-from estore.inventory.codec_redis import new_product_hash
 from estore.inventory.errors import CategoryNotFound
 from estore.inventory.models import ProductFields
 from estore.inventory.rules_words import name_words
+from estore.inventory.store_index import new_record
 
 NewRecord = tuple[str, ProductFields, int]  # id, fields, initial quantity
 Command = tuple[str | int, ...]
@@ -50,10 +53,14 @@ class _Batch:
         self.zadd: dict[str, list[str | int]] = defaultdict(list)
         self.sadd: dict[str, list[str]] = defaultdict(list)
         self.category_of: list[str] = []
+        self.indexed: list[str] = []
         self.in_category: dict[str, int] = defaultdict(int)
 
-    def index(self, product_id: str, fields: ProductFields, quantity: int, now: int) -> str:
-        """Group every index entry of one new product; returns its name sort member."""
+    def index(
+        self, product_id: str, fields: ProductFields, quantity: int, now: int, ix: str
+    ) -> str:
+        """Group every index entry of one new product (`ix`: its hash's index entry); returns its
+        name sort member."""
         member = f"{fields.name.lower()}\0{product_id}"
         price = fields.price_minor
         self.zadd[store_keys.BY_CREATED] += [now, product_id]
@@ -75,6 +82,9 @@ class _Batch:
             if held:
                 self.sadd[key_of(store_keys.ID)].append(product_id)
                 self.zadd[key_of(store_keys.NAME)] += [0, member]
+        state = "".join("1" if held else "0" for held, _ in stock)
+        # Applied as of no event: the product's first event is newer (index_apply.lua).
+        self.indexed += [product_id, f"0-0|{state}|{ix}"]
         self.category_of += [product_id, fields.category_id]
         if fields.category_id:
             self.in_category[fields.category_id] += 1
@@ -90,9 +100,10 @@ class PackedBatch:
     """One batch's writes packed as RESP (chunks of bytes and how many commands each holds),
     and how many products it files under each category (the subtree counts need the tree)."""
 
-    chunks: tuple[tuple[bytes, int], ...]
+    chunks: tuple[tuple[bytes, int], ...]  # the index slot's writes
     products: int
     in_category: dict[str, int]
+    buckets: dict[int, tuple[Command, ...]] = field(default_factory=dict)  # each one's writes
 
 
 def _packed(commands: Sequence[Command]) -> list[tuple[bytes, int]]:
@@ -114,15 +125,10 @@ def _packed(commands: Sequence[Command]) -> list[tuple[bytes, int]]:
 
 
 @contextlib.asynccontextmanager
-async def _connection(redis: RedisClient) -> AsyncIterator[Connection]:
-    """A connection to the server that holds the inventory's keys (one hash tag, so one node
-    of a cluster)."""
+async def _connection(redis: RedisClient, key: str) -> AsyncIterator[Connection]:
+    """A connection to the server that holds `key` (a node of a cluster)."""
     if isinstance(redis, RedisCluster):
-        if not redis.get_nodes():
-            await redis.initialize()
-        node = redis.get_node_from_key(store_keys.EVENTS)
-        if node is None:  # no node serves the slot: the cluster is failing over
-            raise ClusterDownError("no node serves the inventory's slot")
+        node = await _node(redis, key)
         async with redis.permit():  # counted among the client's connections, as every call
             connection = node.acquire_connection()
             try:
@@ -138,12 +144,36 @@ async def _connection(redis: RedisClient) -> AsyncIterator[Connection]:
         await pool.release(connection)
 
 
-async def _send(redis: RedisClient, chunks: Sequence[tuple[bytes, int]]) -> list[object]:
-    """Send the chunks on one connection, reading each one's replies before the next (so that
-    Redis's reply buffer never fills while nobody reads it); ResponseError: the first error,
-    after every reply is read."""
-    async with _connection(redis) as connection:
+async def _node(redis: RedisCluster, key: str) -> ClusterNode:
+    """The node that serves `key`'s slot."""
+    if not redis.get_nodes():
+        await redis.initialize()
+    node = redis.get_node_from_key(key)
+    if node is None:  # no node serves the slot: the cluster is failing over
+        raise ClusterDownError(f"no node serves the slot of {key}")
+    return node
+
+
+async def _send(
+    redis: RedisClient, chunks: Sequence[tuple[bytes, int]], key: str = store_keys.EVENTS
+) -> list[object]:
+    """Send the chunks on one connection to the server of `key`, reading each one's replies
+    before the next (so that Redis's reply buffer never fills while nobody reads it);
+    ResponseError: the first error, after every reply is read."""
+    async with _connection(redis, key) as connection:
         return await _exchange(connection, chunks)
+
+
+async def _send_buckets(redis: RedisClient, buckets: dict[int, tuple[Command, ...]]) -> None:
+    """Send each bucket's writes to its server, the servers at once."""
+    by_server: dict[str, tuple[str, list[Command]]] = {}
+    for bucket, commands in buckets.items():
+        key = store_keys.tag(bucket)
+        server = (await _node(redis, key)).name if isinstance(redis, RedisCluster) else ""
+        by_server.setdefault(server, (key, []))[1].extend(commands)
+    await asyncio.gather(
+        *(_send(redis, _packed(commands), key) for key, commands in by_server.values())
+    )
 
 
 async def _exchange(connection: Connection, chunks: Sequence[tuple[bytes, int]]) -> list[object]:
@@ -195,14 +225,16 @@ def pack(
     """The writes that create the products of `drafts` but those in `skip`, the k-th created at
     now + k * apart_ms. No I/O, so that worker processes can build batches."""
     batch, writes, events = _Batch(), list[Command](), list[Command]()
+    buckets: dict[int, list[Command]] = defaultdict(list)
     for k, (product_id, fields, quantity) in enumerate(drafts):
         if product_id in skip:
             continue
         created = now + k * apart_ms
-        record = new_product_hash(product_id, fields, quantity, created_by, created)
-        writes.append(("HSET", store_keys.product(product_id), *_flat(record)))
-        writes.append(("HSET", store_keys.analytics(product_id), "views", 0, "stock_updates", 0))
-        batch.index(product_id, fields, quantity, created)
+        record = new_record(product_id, fields, quantity, created_by, created)
+        own = buckets[bucket_of(product_id)]
+        own.append(("HSET", store_keys.product(product_id), *_flat(record)))
+        own.append(("HSET", store_keys.analytics(product_id), "views", 0, "stock_updates", 0))
+        batch.index(product_id, fields, quantity, created, record["ix"])
         events.append(("XADD", store_keys.EVENTS, "MAXLEN", "~", EVENT_MAXLEN, "*",
                        "type", "PRODUCT_CREATED", "product_id", product_id,
                        "quantity", quantity, "reserved", 0, "delta", 0, "reason", "",
@@ -212,16 +244,23 @@ def pack(
     writes += [("ZADD", key, *entries) for key, entries in batch.zadd.items()]
     writes += [("SADD", key, *members) for key, members in batch.sadd.items()]
     writes.append(("HSET", store_keys.CATEGORY_OF, *batch.category_of))
+    writes.append(("HSET", store_keys.INDEXED, *batch.indexed))
     # The events last: a reader that sees one finds the product indexed (the near caches of
     # running instances forget their listing pages on it).
     writes += events
-    return PackedBatch(tuple(_packed(writes)), len(batch.category_of) // 2, batch.in_category)
+    return PackedBatch(
+        tuple(_packed(writes)),
+        len(batch.category_of) // 2,
+        batch.in_category,
+        {bucket: tuple(commands) for bucket, commands in buckets.items()},
+    )
 
 
 async def write(redis: RedisClient, batch: PackedBatch) -> int:
     """Send a packed batch and count its products in their subtrees; how many it created."""
     if not batch.products:
         return 0
+    await _send_buckets(redis, batch.buckets)
     await _send(redis, batch.chunks)
     chains = await _ancestors(redis, list(batch.in_category))
     counts: dict[str, int] = defaultdict(int)
@@ -239,9 +278,12 @@ async def present(
     redis: RedisClient, ids: Sequence[str], categories: Sequence[str] = ()
 ) -> frozenset[str]:
     """The products among `ids` already there; CategoryNotFound if a category is missing."""
-    checks: list[Command] = [("EXISTS", store_keys.category(c)) for c in categories]
-    checks += [("EXISTS", store_keys.product(product_id)) for product_id in ids]
-    found = await _send(redis, _packed(checks))
+    async with redis.pipeline(transaction=False) as pipe:
+        for category in categories:
+            pipe.exists(store_keys.category(category))
+        for product_id in ids:
+            pipe.exists(store_keys.product(product_id))
+        found = await pipe.execute()
     for category, there in zip(categories, found, strict=False):
         if not there:
             raise CategoryNotFound(category)

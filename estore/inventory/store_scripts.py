@@ -15,6 +15,20 @@ _LUA = Path(__file__).parent / "lua"
 # Scripts that use none of the shared helpers: without them in front, each call skips defining
 # them (a few microseconds of Redis time per ListProducts page).
 _STANDALONE = frozenset({"list_products"})
+# Scripts that append to a bucket's stream: each returns {its reply, the events it appended}
+# (EMITTED in _lib.lua), which its caller applies to the global indexes (index_apply.lua).
+EMITTING = frozenset(
+    {
+        "create_product",
+        "update_product",
+        "delete_product",
+        "adjust_stock",
+        "reserve_stock_batch",
+        "commit_reservation_batch",
+        "release_reservation_batch",
+        "expire_reservations",
+    }
+)
 
 
 def source(name: str) -> str:
@@ -23,6 +37,8 @@ def source(name: str) -> str:
     if name in _STANDALONE:
         return own
     helpers = [(_LUA / f"{part}.lua").read_text() for part in ("_lib", "_stock")]
+    if name in EMITTING:
+        own = f"local function main()\n{own}\nend\nreturn {{main(), EMITTED}}"
     return "\n".join([*helpers, own])
 
 
@@ -37,9 +53,6 @@ class Scripts:
     delete_product: AsyncScript
     list_products: AsyncScript
     adjust_stock: AsyncScript
-    reserve_stock: AsyncScript
-    commit_reservation: AsyncScript
-    release_reservation: AsyncScript
     reserve_stock_batch: AsyncScript
     commit_reservation_batch: AsyncScript
     release_reservation_batch: AsyncScript
@@ -48,8 +61,8 @@ class Scripts:
     update_category: AsyncScript
     delete_category: AsyncScript
     reindex_categories: AsyncScript
-    reindex_products: AsyncScript
     read_events: AsyncScript
+    index_apply: AsyncScript
 
     @classmethod
     def register(cls, redis: RedisClient) -> Scripts:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from estore.common import errors
+from estore.common.buckets import bucket_of
 from estore.common.errors import DomainError
 from estore.common.idempotency import fingerprint
-from estore.common.redis import RedisClient, text
+from estore.common.redis import text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import as_hash, product_from_hash, reservation_from_hash
 from estore.inventory.errors import (
@@ -24,40 +25,37 @@ from estore.inventory.errors import (
 )
 from estore.inventory.models import Product, Reservation
 from estore.inventory.store_errors import store_errors
-from estore.inventory.store_scripts import Scripts
+from estore.inventory.store_expiry import (
+    DAY_MS,
+    KEEP_FINAL_MS,
+    ReservationExpiry,
+    by_bucket,
+    in_order,
+)
 
-DAY_MS = 24 * 3600 * 1000
-# Reservations in a final state are kept this long so that retries still see them.
-KEEP_FINAL_MS = DAY_MS
 MAX_QUANTITY = 2**31 - 1  # Product.quantity is an int32
-SWEEP_BATCH = 100
 
 
 @store_errors
-class StockStore:
+class StockStore(ReservationExpiry):
     """Available, reserved and sold counters, and the reservations that move units between them."""
-
-    def __init__(self, redis: RedisClient, scripts: Scripts) -> None:
-        self._redis = redis
-        self._scripts = scripts
 
     async def adjust(
         self, product_id: str, delta: int, reason: str, now: int, request_id: str = ""
     ) -> Product:
         """Add `delta` to available stock (never below zero); at most once per request id."""
-        marker = [store_keys.stock_applied(request_id)] if request_id else []
+        marker = [store_keys.stock_applied(product_id, request_id)] if request_id else []
         # The marker holds what it was set for, so it answers only a retry of the same request.
         applied = fingerprint(product_id, delta, reason)
         script_keys = [
             store_keys.product(product_id),
             store_keys.analytics(product_id),
-            *store_keys.stock_sets(),
-            store_keys.EVENTS,
+            store_keys.bucket_events(bucket_of(product_id)),
             *marker,
         ]
         has_marker = "1" if marker else "0"
         args: list[str | int] = [delta, reason, now, MAX_QUANTITY, has_marker, DAY_MS, applied]
-        reply = await self._scripts.adjust_stock(keys=script_keys, args=args)
+        reply = await self._writer.run(self._scripts.adjust_stock, script_keys, args)
         status = text(reply[0])
         if status == "REUSED":
             raise RequestIdReused()
@@ -75,71 +73,126 @@ class StockStore:
         self, product_id: str, reservation_id: str, quantity: int, now: int, expires_at: int
     ) -> Reservation:
         """Hold `quantity` units, or return the existing reservation with this id."""
-        script_keys = [
-            store_keys.product(product_id),
-            store_keys.reservation(reservation_id),
-            store_keys.RESERVATION_EXPIRY,
-            *store_keys.stock_sets(),
-            store_keys.EVENTS,
-        ]
-        args: list[str | int] = [product_id, reservation_id, quantity, now, expires_at]
-        reply = await self._scripts.reserve_stock(keys=script_keys, args=args)
-        return _held(reply, product_id, reservation_id)
+        hold = Hold(product_id, reservation_id, quantity, expires_at)
+        (answer,) = await self._reserve_replies([hold], now)
+        return _held(answer, product_id, reservation_id)
 
     async def reserve_many(
         self, holds: Sequence[Hold], now: int
     ) -> list[Reservation | DomainError]:
-        """`reserve` for each hold, in one script; each answered on its own (its reservation,
-        or the error `reserve` would raise)."""
-        script_keys = [store_keys.RESERVATION_EXPIRY, *store_keys.stock_sets(), store_keys.EVENTS]
-        args: list[str | int] = [now]
-        for hold in holds:
-            script_keys += [store_keys.product(hold.product_id), store_keys.reservation(hold.id)]
-            args += [hold.product_id, hold.id, hold.quantity, hold.expires_at]
-        replies = await self._scripts.reserve_stock_batch(keys=script_keys, args=args)
+        """`reserve` for each hold, in one script per bucket; each answered on its own (its
+        reservation, or the error `reserve` would raise)."""
+        replies = await self._reserve_replies(holds, now)
         return [
             _answer(_held, reply, hold.product_id, hold.id)
             for hold, reply in zip(holds, replies, strict=True)
         ]
 
-    async def get_reservation(self, reservation_id: str) -> Reservation | None:
+    async def _reserve_replies(self, holds: Sequence[Hold], now: int) -> list[Any]:
+        """reserve_stock_batch.lua's reply for each hold, a script per bucket at once; REUSED
+        for a reservation id another product holds. Each id is claimed for its product in the
+        index slot's map before its hold (HSETNX): an id is one product's for ever, and a claim
+        left by a hold that never ran is harmless."""
+        mine = await self._claim(holds)
+        claimed = [hold for hold, ok in zip(holds, mine, strict=True) if ok]
+        replies = iter(await self._hold(claimed, now))
+        return [next(replies) if ok else [b"REUSED"] for ok in mine]
+
+    async def _claim(self, holds: Sequence[Hold]) -> list[bool]:
+        """Whether each hold's reservation id is (now) its product's."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for hold in holds:
+                pipe.hsetnx(store_keys.RESERVATION_PRODUCTS, hold.id, hold.product_id)
+            fresh = await pipe.execute()
+        taken = [hold.id for hold, new in zip(holds, fresh, strict=True) if not new]
+        owners = await self._redis.hmget(store_keys.RESERVATION_PRODUCTS, taken) if taken else []
+        owner_of = {rid: text(owner) for rid, owner in zip(taken, owners, strict=True) if owner}
+        return [
+            new or owner_of.get(h.id) == h.product_id for h, new in zip(holds, fresh, strict=True)
+        ]
+
+    async def _hold(self, holds: Sequence[Hold], now: int) -> list[Any]:
+        """reserve_stock_batch.lua's reply for each hold, a script per bucket at once."""
+        if not holds:
+            return []
+        groups = by_bucket(holds, lambda hold: hold.product_id)
+        calls = []
+        for bucket, entries in groups.items():
+            script_keys = [store_keys.bucket_expiry(bucket), store_keys.bucket_events(bucket)]
+            args: list[str | int] = [now]
+            for _, hold in entries:
+                script_keys += [
+                    store_keys.product(hold.product_id),
+                    store_keys.reservation(hold.product_id, hold.id),
+                ]
+                args += [hold.product_id, hold.id, hold.quantity, hold.expires_at]
+            calls.append((self._scripts.reserve_stock_batch, script_keys, args))
+            soonest = min(hold.expires_at for _, hold in entries)
+            self._expiring[bucket] = min(self._expiring.get(bucket, soonest), soonest)
+        return in_order(groups, await self._writer.run_many(calls), len(holds))
+
+    async def product_of(self, reservation_id: str) -> str | None:
+        """The product a reservation holds (the index slot's map, written before its hold)."""
+        found = await self._redis.hget(store_keys.RESERVATION_PRODUCTS, reservation_id)
+        return text(found) if found is not None else None
+
+    async def get_reservation(
+        self, reservation_id: str, product_id: str = ""
+    ) -> Reservation | None:
         """The reservation, or None."""
-        found = await self._redis.hgetall(store_keys.reservation(reservation_id))
+        product_id = product_id or await self.product_of(reservation_id) or ""
+        if not product_id:
+            return None
+        found = await self._redis.hgetall(store_keys.reservation(product_id, reservation_id))
         return reservation_from_hash(as_hash(found)) if found else None
 
     async def _finish(self, script: Any, reservation_id: str, now: int, product_id: str) -> Any:
-        """Run a commit or release script; `product_id` ('' if the caller named none) saves
-        reading the reservation for its product first."""
-        named = product_id
-        if not named:
-            found = await self._redis.hget(store_keys.reservation(reservation_id), "product_id")
-            if found is None:
-                raise ReservationNotFound(reservation_id)
-            product_id = text(found)
-        script_keys = [
-            store_keys.reservation(reservation_id),
-            store_keys.product(product_id),
-            store_keys.RESERVATION_EXPIRY,
-            *store_keys.stock_sets(),
-            store_keys.EVENTS,
-        ]
-        return await script(keys=script_keys, args=[now, KEEP_FINAL_MS, named])
+        """Run a commit or release batch script for one reservation."""
+        (reply,) = await self._finish_many(script, [(reservation_id, product_id)], now)
+        return reply
 
     async def _finish_many(
         self, script: Any, holds: Sequence[tuple[str, str]], now: int
     ) -> list[Any]:
-        """Run a batch commit or release script for (reservation id, product id) pairs."""
-        script_keys = [store_keys.RESERVATION_EXPIRY, *store_keys.stock_sets(), store_keys.EVENTS]
-        args: list[str | int] = [now, KEEP_FINAL_MS]
-        for reservation_id, product_id in holds:
-            script_keys += [store_keys.reservation(reservation_id), store_keys.product(product_id)]
-            args.append(product_id)
-        replies: list[Any] = await script(keys=script_keys, args=args)
-        return replies
+        """Run a batch commit or release script per bucket for (reservation id, product id)
+        pairs; a pair naming no product ('') finds it in the map (None: no such reservation)."""
+        unnamed = [rid for rid, pid in holds if not pid]
+        found = await self._redis.hmget(store_keys.RESERVATION_PRODUCTS, unnamed) if unnamed else []
+        products = dict(zip(unnamed, (text(p) if p else "" for p in found), strict=True))
+        known = [(rid, pid or products[rid], pid) for rid, pid in holds if pid or products[rid]]
+        groups = by_bucket(known, lambda entry: entry[1])
+        calls = []
+        for bucket, entries in groups.items():
+            script_keys = [store_keys.bucket_expiry(bucket), store_keys.bucket_events(bucket)]
+            args: list[str | int] = [now, KEEP_FINAL_MS]
+            for _, (reservation_id, product_id, named) in entries:
+                script_keys += [
+                    store_keys.reservation(product_id, reservation_id),
+                    store_keys.product(product_id),
+                ]
+                args.append(named)
+            calls.append((script, script_keys, args))
+        replies = in_order(groups, await self._writer.run_many(calls), len(known))
+        answers = dict(zip((rid for rid, _, _ in known), replies, strict=True))
+        await self._named_another(holds, answers)
+        return [answers.get(rid) for rid, _ in holds]
+
+    async def _named_another(
+        self, holds: Sequence[tuple[str, str]], answers: dict[str, Any]
+    ) -> None:
+        """A reservation not found in the bucket of the product named may be another
+        product's: the map says so, and the answer is WRONG_PRODUCT (as if found)."""
+        missing = [rid for rid, pid in holds if pid and text(answers[rid][0]) == "NOT_FOUND"]
+        if not missing:
+            return
+        found = await self._redis.hmget(store_keys.RESERVATION_PRODUCTS, missing)
+        for rid, product in zip(missing, found, strict=True):
+            if product is not None:
+                answers[rid] = [b"WRONG_PRODUCT"]
 
     async def commit(self, reservation_id: str, now: int, product_id: str = "") -> Reservation:
         """Sell a held reservation's units; a committed one is returned unchanged."""
-        script = self._scripts.commit_reservation
+        script = self._scripts.commit_reservation_batch
         return _committed(
             await self._finish(script, reservation_id, now, product_id), reservation_id
         )
@@ -153,7 +206,7 @@ class StockStore:
 
     async def release(self, reservation_id: str, now: int, product_id: str = "") -> Reservation:
         """Give a held reservation's units back; a released or expired one is returned as is."""
-        script = self._scripts.release_reservation
+        script = self._scripts.release_reservation_batch
         return _released(
             await self._finish(script, reservation_id, now, product_id), reservation_id
         )
@@ -164,41 +217,6 @@ class StockStore:
         """`release` for each (reservation id, product id), in one script; each on its own."""
         replies = await self._finish_many(self._scripts.release_reservation_batch, holds, now)
         return [_answer(_released, r, rid) for (rid, _), r in zip(holds, replies, strict=True)]
-
-    async def expire_due(self, now: int, batch: int = SWEEP_BATCH) -> int:
-        """Expire up to `batch` held reservations due by `now`; returns how many this call did."""
-        return await self.expire(await self.due(now, batch), now)
-
-    async def count_held(self) -> int:
-        """How many reservations hold stock right now."""
-        return int(await self._redis.zcard(store_keys.RESERVATION_EXPIRY))
-
-    async def due(self, now: int, batch: int = SWEEP_BATCH) -> list[str]:
-        """Ids of up to `batch` reservations whose expiry is at or before `now`."""
-        due = await self._redis.zrange(
-            store_keys.RESERVATION_EXPIRY, "-inf", now, byscore=True, offset=0, num=batch
-        )
-        return [text(member) for member in due]
-
-    async def expire(self, reservation_ids: list[str], now: int) -> int:
-        """Expire those of `reservation_ids` still held and due; returns how many it expired."""
-        if not reservation_ids:
-            return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for reservation_id in reservation_ids:
-                pipe.hget(store_keys.reservation(reservation_id), "product_id")
-            product_ids = await pipe.execute()
-        script_keys = [store_keys.RESERVATION_EXPIRY, *store_keys.stock_sets(), store_keys.EVENTS]
-        for reservation_id, product_id in zip(reservation_ids, product_ids, strict=True):
-            # A vanished reservation still gets a product key (of nothing) to keep pairs aligned.
-            script_keys += [
-                store_keys.reservation(reservation_id),
-                store_keys.product(text(product_id) if product_id else ""),
-            ]
-        expired = await self._scripts.expire_reservations(
-            keys=script_keys, args=[now, KEEP_FINAL_MS, *reservation_ids]
-        )
-        return int(expired)
 
 
 @dataclass(frozen=True)
@@ -231,6 +249,8 @@ def _held(reply: Any, product_id: str, reservation_id: str) -> Reservation:
 
 
 def _finished(reply: Any, reservation_id: str) -> tuple[str, Reservation]:
+    if reply is None:  # no product found for it
+        raise ReservationNotFound(reservation_id)
     status = text(reply[0])
     if status == "NOT_FOUND":
         raise ReservationNotFound(reservation_id)

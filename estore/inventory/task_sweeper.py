@@ -1,7 +1,9 @@
 """The reservation sweeper: a background task that expires due reservations.
 
-Every instance runs one; the expiry script re-checks each reservation's state, so sweepers
-running at once never give the same stock back twice.
+Every instance runs one, over the buckets it leases (a slice of them each pass, so that each is
+looked at about once a second) and the buckets where its own holds are due; the expiry script
+re-checks each reservation's state, so sweepers running at once never give the same stock back
+twice.
 """
 
 from __future__ import annotations
@@ -11,9 +13,23 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from estore.common.tasks import stop_task
-from estore.inventory.store_stock import SWEEP_BATCH
+from estore.inventory.store_expiry import SWEEP_BATCH
 
 log = logging.getLogger("estore.inventory.task_sweeper")
+
+
+class LeasedSlices:
+    """The leased buckets in slices: each call the next slice, a full turn about every second."""
+
+    def __init__(self, buckets: Callable[[], Awaitable[list[int]]], interval: float) -> None:
+        self._buckets = buckets
+        self._slices = max(1, round(1.0 / interval))
+        self._next = 0
+
+    async def __call__(self) -> list[int]:
+        held = await self._buckets()
+        self._next = (self._next + 1) % self._slices
+        return held[self._next :: self._slices]
 
 
 class ReservationSweeper:

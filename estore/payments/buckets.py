@@ -15,17 +15,18 @@ which cannot change, and a moved order would need a lookup on every call).
 from __future__ import annotations
 
 import re
-import zlib
 
-BUCKETS = 1024  # never change without a migration of every key (see above)
+from estore.common.buckets import BUCKETS as BUCKETS
+from estore.common.buckets import RANGE as RANGE
+from estore.common.buckets import bucket_of, spans
+
 LEGACY = -1  # the place of ids made before buckets: the old `{pay}` slot
-RANGE = 16  # buckets per sweep lease: 64 ranges, plus the legacy slot's own
 _PREFIXED = re.compile(r"(\d{4})_")
 
 
 def bucket_of_user(user_id: int) -> int:
     """The bucket of a user's keys, stable for ever."""
-    return zlib.crc32(str(user_id).encode()) % BUCKETS
+    return bucket_of(str(user_id))
 
 
 def bucket_of_id(made_id: str) -> int:
@@ -56,5 +57,4 @@ def id_tag(made_id: str) -> str:
 
 def ranges() -> list[tuple[int, ...]]:
     """The sweep leases' ranges of buckets; the last one is the legacy slot alone."""
-    spans = [tuple(range(start, start + RANGE)) for start in range(0, BUCKETS, RANGE)]
-    return [*spans, (LEGACY,)]
+    return [*spans(), (LEGACY,)]

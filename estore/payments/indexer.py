@@ -51,7 +51,7 @@ class Indexer:
             (Path(__file__).parent / "lua" / "index_apply.lua").read_text()
         )
         self._take_rung = redis.register_script(
-            (Path(__file__).parent / "lua" / "index_dirty.lua").read_text()
+            (Path(__file__).parents[1] / "common" / "lua" / "index_dirty.lua").read_text()
         )
         self._adopted: set[int] = set()
         self._busy: set[int] = set()  # buckets whose last read was full: read again at once

@@ -139,13 +139,14 @@ async def _explain(
     lines = [f"killed :{killed}; masters now {tags}"]
     first = {outcome.request.request_id: outcome.sent for outcome in load.outcomes}
     last = {outcome.request.request_id: outcome.answered for outcome in load.retried}
+    product = {outcome.request.request_id: outcome.request.product_id for outcome in load.outcomes}
     for request_id, code, message in unfinished:
         took = last[request_id] - first[request_id]
         lines.append(f"{request_id}: {code} {message}, {took:.1f} s after its first attempt")
         for user in BUYERS:  # the order id derives from the buyer and the request id
             order_id = order_id_for(user, request_id)
             order = await shop.redis.hgetall(order_key(order_id))
-            held = await shop.redis.hgetall(store_keys.reservation(order_id))
+            held = await shop.redis.hgetall(store_keys.reservation(product[request_id], order_id))
             if order or held:
                 lines.append(f"  user {user}: order {order} reservation {held}")
     return "\n".join(lines)

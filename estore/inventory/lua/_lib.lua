@@ -9,49 +9,63 @@ local function int(n)
   return string.format('%d', n)
 end
 
--- Append an event to the capped stream; returns its id.
-local function emit(stream, etype, product_id, quantity, reserved, delta, reason, now)
-  return redis.call('XADD', stream, 'MAXLEN', '~', EVENT_MAXLEN, '*',
-    'type', etype, 'product_id', product_id, 'quantity', quantity, 'reserved', reserved,
-    'delta', delta, 'reason', reason, 'at', now)
-end
+-- The events this script appended to its bucket's stream, each {id, fields}: the script returns
+-- them (store_scripts.py wraps it) so that its caller applies them to the indexes at once.
+local EMITTED = {}
+local CAUGHT_UP = {}
+-- How far back a synced event looks for its product's unsynced events (see emit).
+local CATCH_UP = 200
 
--- Put the product in, or take it out of, the in-stock and low-stock sets (both flavours; the
--- name flavour's are sorted sets at score 0, see store_keys.py).
--- sets = {in_stock id, in_stock nl, low_stock id, low_stock nl}.
-local function index_stock(product_key, sets)
-  local f = redis.call('HMGET', product_key, 'id', 'sort_key', 'quantity', 'min_stock_level')
-  local id, member, quantity, min_level = f[1], f[2], tonumber(f[3]), tonumber(f[4])
-  if quantity > 0 then
-    redis.call('SADD', sets[1], id)
-    redis.call('ZADD', sets[2], 0, member)
-  else
-    redis.call('SREM', sets[1], id)
-    redis.call('ZREM', sets[2], member)
+-- Before a product's first synced event of this script: its unsynced events among the bucket's
+-- last CATCH_UP (those the indexer may not have applied yet), so that its caller applies them
+-- first, in order (index_apply.lua applies each at most once, whoever comes first).
+local function catch_up(stream, product_id)
+  if CAUGHT_UP[product_id] then
+    return
   end
-  if quantity <= min_level then
-    redis.call('SADD', sets[3], id)
-    redis.call('ZADD', sets[4], 0, member)
-  else
-    redis.call('SREM', sets[3], id)
-    redis.call('ZREM', sets[4], member)
+  CAUGHT_UP[product_id] = true
+  local recent = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', CATCH_UP)
+  for i = #recent, 1, -1 do
+    local fields = recent[i][2]
+    if fields[4] == product_id and fields[20] == '0' then
+      EMITTED[#EMITTED + 1] = recent[i]
+    end
   end
 end
 
--- Record a change of available (delta) or reserved stock: a STOCK_CHANGED event, and a
--- LOW_STOCK event when the available quantity changed and is now at or below the threshold.
-local function stock_changed(product_key, sets, stream, delta, reason, now)
-  index_stock(product_key, sets)
-  local f = redis.call('HMGET', product_key, 'id', 'quantity', 'reserved', 'min_stock_level')
-  emit(stream, 'STOCK_CHANGED', f[1], f[2], f[3], int(delta), reason, now)
+-- Append an event to the bucket's capped stream, with what the indexes need: the product's
+-- index entry ('ix', '' once deleted) and stock threshold (ix and min, as its caller read
+-- them). sync '0' (default '1'): the event changes no listing (the product stays in and out of
+-- the same stock sets), so its caller leaves it to the indexer (or to the product's next synced
+-- event). Returns its id.
+local function emit(stream, etype, product_id, quantity, reserved, delta, reason, now, ix, min,
+    sync)
+  sync = sync or '1'
+  if sync == '1' then
+    catch_up(stream, product_id)
+  end
+  local fields = {'type', etype, 'product_id', product_id, 'quantity', quantity,
+    'reserved', reserved, 'delta', delta, 'reason', reason, 'at', now, 'ix', ix or '',
+    'min', min or '0', 'sync', sync}
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', EVENT_MAXLEN, '*', unpack(fields))
+  EMITTED[#EMITTED + 1] = {id, fields}
+  return id
+end
+
+-- Record a change of available (delta) stock: a STOCK_CHANGED event, and a LOW_STOCK event
+-- when the available quantity is now at or below the threshold.
+local function stock_changed(product_key, stream, delta, reason, now)
+  local f = redis.call('HMGET', product_key, 'id', 'quantity', 'reserved', 'min_stock_level',
+    'ix')
+  emit(stream, 'STOCK_CHANGED', f[1], f[2], f[3], int(delta), reason, now, f[5], f[4])
   if delta ~= 0 and tonumber(f[2]) <= tonumber(f[4]) then
-    emit(stream, 'LOW_STOCK', f[1], f[2], f[3], '0', reason, now)
+    emit(stream, 'LOW_STOCK', f[1], f[2], f[3], '0', reason, now, f[5], f[4])
   end
 end
 
 -- A product's stock counters as a table, in one HMGET that also reads the `extra` fields (the
 -- raw reply, f, holds them after the counters); nil (and f) when there is no such product.
-local STOCK_FIELDS = {'id', 'sort_key', 'quantity', 'reserved', 'sold', 'min_stock_level'}
+local STOCK_FIELDS = {'id', 'sort_key', 'quantity', 'reserved', 'sold', 'min_stock_level', 'ix'}
 local function read_stock(product_key, extra)
   local names = {unpack(STOCK_FIELDS)}
   for _, name in ipairs(extra or {}) do
@@ -62,27 +76,16 @@ local function read_stock(product_key, extra)
     return nil, f
   end
   return {id = f[1], member = f[2], quantity = tonumber(f[3]), reserved = tonumber(f[4]) or 0,
-    sold = tonumber(f[5]) or 0, min_level = tonumber(f[6]) or 0}, f
+    sold = tonumber(f[5]) or 0, min_level = tonumber(f[6]) or 0, ix = f[7] or ''}, f
 end
 
--- Put a product in (add true) or take it out of one id set and one name set.
-local function file_stock(id_set, name_set, s, add)
-  if add then
-    redis.call('SADD', id_set, s.id)
-    redis.call('ZADD', name_set, 0, s.member)
-  else
-    redis.call('SREM', id_set, s.id)
-    redis.call('ZREM', name_set, s.member)
-  end
-end
-
--- Move a product's units between available, reserved and sold (s from read_stock) in one HSET.
--- The stock sets are exact before every change (each script keeps them so), so only a set whose
--- membership changes is touched. Then the STOCK_CHANGED event, and LOW_STOCK as stock_changed.
-local function move_stock(product_key, s, sets, stream, d_available, d_reserved, d_sold, reason,
-    now)
+-- Move a product's units between available, reserved and sold (s from read_stock) in one HSET,
+-- then the STOCK_CHANGED event, and LOW_STOCK as stock_changed; they are synced at once only
+-- when the product moves between stock sets (see emit).
+local function move_stock(product_key, s, stream, d_available, d_reserved, d_sold, reason, now)
   local before = s.quantity
-  s.quantity, s.reserved, s.sold = before + d_available, s.reserved + d_reserved, s.sold + d_sold
+  s.quantity, s.reserved, s.sold = s.quantity + d_available, s.reserved + d_reserved,
+    s.sold + d_sold
   local args = {'reserved', int(s.reserved), 'updated_at', now}
   if d_available ~= 0 then
     table.insert(args, 'quantity')
@@ -93,16 +96,15 @@ local function move_stock(product_key, s, sets, stream, d_available, d_reserved,
     table.insert(args, int(s.sold))
   end
   redis.call('HSET', product_key, unpack(args))
-  if (before > 0) ~= (s.quantity > 0) then
-    file_stock(sets[1], sets[2], s, s.quantity > 0)
-  end
-  if (before <= s.min_level) ~= (s.quantity <= s.min_level) then
-    file_stock(sets[3], sets[4], s, s.quantity <= s.min_level)
-  end
   local quantity, reserved = int(s.quantity), int(s.reserved)
-  emit(stream, 'STOCK_CHANGED', s.id, quantity, reserved, int(d_available), reason, now)
+  local moved = (before > 0) ~= (s.quantity > 0) or
+    (before <= s.min_level) ~= (s.quantity <= s.min_level)
+  local sync = moved and '1' or '0'
+  local min = int(s.min_level)
+  emit(stream, 'STOCK_CHANGED', s.id, quantity, reserved, int(d_available), reason, now, s.ix,
+    min, sync)
   if d_available ~= 0 and s.quantity <= s.min_level then
-    emit(stream, 'LOW_STOCK', s.id, quantity, reserved, '0', reason, now)
+    emit(stream, 'LOW_STOCK', s.id, quantity, reserved, '0', reason, now, s.ix, min, sync)
   end
 end
 
@@ -126,11 +128,11 @@ end
 
 -- Give a held reservation's units (id res_id, quantity units) back to available stock and mark
 -- it final.
-local function give_back(res_key, res_id, quantity, product_key, sets, stream, expiry, state,
+local function give_back(res_key, res_id, quantity, product_key, stream, expiry, state,
     reason, now, keep_ms)
   local s = read_stock(product_key)
   if s then
-    move_stock(product_key, s, sets, stream, quantity, -quantity, 0, reason, now)
+    move_stock(product_key, s, stream, quantity, -quantity, 0, reason, now)
   end
   redis.call('HSET', res_key, 'state', state)
   redis.call('ZREM', expiry, res_id)

@@ -1,14 +1,13 @@
 -- Holds on stock, shared by the single scripts and their batch forms (store_scripts.py puts this
 -- file after _lib.lua in front of every script). Each takes its keys as arguments, so a batch
 -- script runs one per entry, each entry on its own: a refused entry changes nothing.
--- sets = {in_stock id, in_stock nl, low_stock id, low_stock nl}.
 
 -- Hold units of a product for a reservation: available -= q, reserved += q.
 -- Idempotent on the reservation id: an existing reservation for the same product and quantity
 -- is returned as it now is.
 -- Returns {'OK', reservation} | {'EXISTING', reservation} | {'REUSED'} | {'NOT_FOUND'}
 --   | {'INSUFFICIENT', available}.
-local function reserve_hold(product_key, res_key, expiry, sets, stream, product_id, res_id,
+local function reserve_hold(product_key, res_key, expiry, stream, product_id, res_id,
     quantity_text, now, expires_at)
   local quantity = tonumber(quantity_text)
   local held = redis.call('HMGET', res_key, 'product_id', 'quantity')
@@ -37,7 +36,7 @@ local function reserve_hold(product_key, res_key, expiry, sets, stream, product_
   if rest * 2 >= 100 then
     unit_price = unit_price + 1
   end
-  move_stock(product_key, s, sets, stream, -quantity, quantity, 0, 'reserve', now)
+  move_stock(product_key, s, stream, -quantity, quantity, 0, 'reserve', now)
   local reservation = {'id', res_id, 'product_id', product_id, 'quantity', quantity_text,
     'unit_price_minor', int(unit_price), 'state', 'HELD', 'created_at', now,
     'expires_at', expires_at}
@@ -50,7 +49,7 @@ end
 -- A held reservation past its expiry expires here instead (its stock goes back).
 -- named: the product id the caller named ('' if none: product_key is the reservation's own).
 -- Returns {'OK' | 'RELEASED' | 'EXPIRED', reservation} | {'NOT_FOUND'} | {'WRONG_PRODUCT'}.
-local function commit_hold(res_key, product_key, expiry, sets, stream, now, keep_ms, named)
+local function commit_hold(res_key, product_key, expiry, stream, now, keep_ms, named)
   local reservation, f = read_reservation(res_key)
   if not reservation then
     return {'NOT_FOUND'}
@@ -60,7 +59,7 @@ local function commit_hold(res_key, product_key, expiry, sets, stream, now, keep
   end
   local quantity = tonumber(f[3])
   if f[5] == 'HELD' and tonumber(f[7]) <= tonumber(now) then
-    give_back(res_key, f[1], quantity, product_key, sets, stream, expiry, 'EXPIRED', 'expire',
+    give_back(res_key, f[1], quantity, product_key, stream, expiry, 'EXPIRED', 'expire',
       now, keep_ms)
     reservation[STATE_AT] = 'EXPIRED'
     return {'EXPIRED', reservation}
@@ -68,7 +67,7 @@ local function commit_hold(res_key, product_key, expiry, sets, stream, now, keep
   if f[5] == 'HELD' then
     local s = read_stock(product_key)
     if s then
-      move_stock(product_key, s, sets, stream, 0, -quantity, quantity, 'commit', now)
+      move_stock(product_key, s, stream, 0, -quantity, quantity, 'commit', now)
     end
     redis.call('HSET', res_key, 'state', 'COMMITTED')
     redis.call('ZREM', expiry, f[1])
@@ -86,7 +85,7 @@ end
 -- expired reservation is a no-op; a held one past its expiry becomes EXPIRED instead.
 -- named: as commit_hold's.
 -- Returns {'OK' | 'COMMITTED', reservation} | {'NOT_FOUND'} | {'WRONG_PRODUCT'}.
-local function release_hold(res_key, product_key, expiry, sets, stream, now, keep_ms, named)
+local function release_hold(res_key, product_key, expiry, stream, now, keep_ms, named)
   local reservation, f = read_reservation(res_key)
   if not reservation then
     return {'NOT_FOUND'}
@@ -99,7 +98,7 @@ local function release_hold(res_key, product_key, expiry, sets, stream, now, kee
     if tonumber(f[7]) <= tonumber(now) then
       state, reason = 'EXPIRED', 'expire'
     end
-    give_back(res_key, f[1], tonumber(f[3]), product_key, sets, stream, expiry, state, reason,
+    give_back(res_key, f[1], tonumber(f[3]), product_key, stream, expiry, state, reason,
       now, keep_ms)
     reservation[STATE_AT] = state
     return {'OK', reservation}
@@ -111,13 +110,12 @@ local function release_hold(res_key, product_key, expiry, sets, stream, now, kee
 end
 
 -- Run `hold` (commit_hold or release_hold) for every entry of a batch script: KEYS 1 expiry
--- index, 2-5 stock sets, 6 events, then per entry its reservation and its product; ARGV 1 now,
--- 2 how long to keep a final reservation (ms), then per entry the product id it named.
+-- index, 2 events, then per entry its reservation and its product; ARGV 1 now, 2 how long to
+-- keep a final reservation (ms), then per entry the product id it named.
 local function finish_each(hold)
-  local sets = {KEYS[2], KEYS[3], KEYS[4], KEYS[5]}
   local replies = {}
   for i = 1, #ARGV - 2 do
-    replies[i] = hold(KEYS[5 + 2 * i], KEYS[6 + 2 * i], KEYS[1], sets, KEYS[6], ARGV[1], ARGV[2],
+    replies[i] = hold(KEYS[1 + 2 * i], KEYS[2 + 2 * i], KEYS[1], KEYS[2], ARGV[1], ARGV[2],
       ARGV[2 + i])
   end
   return replies

@@ -9,6 +9,7 @@ import psycopg
 import redis
 from psycopg_pool import AsyncConnectionPool
 
+from estore.inventory import store_keys
 from estore.users.models import NewToken, TokenPurpose
 from estore.users.repository import UserRepository
 
@@ -16,6 +17,7 @@ USER_TABLES = (
     "users", "verification_tokens", "login_failures", "service_secrets", "schema_migrations",
 )  # fmt: skip
 RESERVATION = b"inv:{inv}:reservation:r1"
+RESETS = store_keys.RESETS.encode()
 IDEMPOTENCY = b"pay:{pay}:idem:k1"
 
 
@@ -86,9 +88,12 @@ def _value(client: redis.Redis, key: bytes, kind: str) -> Any:
 
 
 def redis_contents(client: redis.Redis) -> dict[bytes, tuple[str, Any]]:
-    """Every key of the client's database: its type and its value."""
+    """Every key of the client's database: its type and its value (but the restore's own
+    announcement to running Inventory instances, `inv:{inv}:resets`)."""
     contents = {}
     for key in client.scan_iter():
+        if key == RESETS:
+            continue
         raw = client.type(key)
         kind = raw.decode() if isinstance(raw, bytes) else raw
         contents[key] = (kind, _value(client, key, kind))

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from estore.cli import main
-from estore.inventory import store_keys
 from estore.users.repository import UserRepository
 from tests.integration.backup.conftest import Stores
 from tests.integration.backup.contents import (
@@ -29,15 +27,6 @@ from tests.integration.backup.contents import (
 async def estore(*argv: str) -> int:
     """Run the `estore` command in a thread, as a separate process would not block this loop."""
     return await asyncio.to_thread(main, list(argv))
-
-
-def restored(contents: dict[bytes, tuple[str, Any]]) -> dict[bytes, tuple[str, Any]]:
-    """What a restore brought back, less the one announcement it appends for Inventory's
-    near caches (store_events.announce_restore), which it checks is there."""
-    kind, (entries, _) = contents.pop(store_keys.RESETS.encode())
-    assert kind == "stream"
-    assert len(entries) == 1
-    return contents
 
 
 def wipe(stores: Stores) -> None:
@@ -70,7 +59,7 @@ async def test_restore_brings_back_every_user_product_and_order(
     assert await estore("restore", str(backup), "--yes") == 0
 
     assert users_contents(stores.users_url) == users
-    assert restored(redis_contents(stores.inventory)) == keys
+    assert redis_contents(stores.inventory) == keys
     assert_ttls_kept(ttls, expiring(stores.inventory))
     assert "checksums match" in capsys.readouterr().err
     async with AsyncConnectionPool(stores.users_url, open=False, min_size=1, max_size=1) as pool:
@@ -96,6 +85,6 @@ async def test_separate_redis_urls_are_saved_and_restored_each_on_its_own(
     wipe(stores)
     assert await estore("restore", str(backup), "--yes") == 0
 
-    assert restored(redis_contents(stores.inventory)) == inventory
+    assert redis_contents(stores.inventory) == inventory
     assert redis_contents(stores.payments) == payments
     assert len(users_contents(stores.users_url)["users"]) == 2

@@ -107,11 +107,19 @@ async def test_moves_and_product_changes_keep_subtrees_exact(inventory: Inventor
 
 async def _as_layout_1(redis: RedisClient) -> None:
     """Turn the data into what the version before issue 11 wrote."""
+    # Before issue 14: every product under the one `{inv}` slot, with no index records.
+    for raw in await redis.zrange(store_keys.BY_CREATED, 0, -1):
+        product_id = text(raw)
+        record = await redis.hgetall(store_keys.product(product_id))
+        del record[b"ix"]
+        await redis.hset(f"{store_keys.PREFIX}:product:{product_id}", mapping=record)  # type: ignore[arg-type]
+        await redis.delete(store_keys.product(product_id))
     await redis.delete(
         store_keys.CATEGORY_OF,
         store_keys.CATEGORY_PARENTS,
         store_keys.SUBTREE_PRODUCTS,
         store_keys.INDEX_VERSION,
+        store_keys.INDEXED,
     )
     async for raw in redis.scan_iter(f"{store_keys.PREFIX}:ix:nl:*"):
         key = text(raw)
@@ -145,13 +153,14 @@ async def test_data_from_before_issue_11_is_reindexed_once(inventory: Inventory)
     page = await restarted.products.list_products(in_stock, "name desc", 10, "")
     assert [p.name for p in page.products] == ["Item 4", "Item 3", "Item 2", "Item 1"]
     assert await _counts(restarted) == counts
-    assert await redis.get(store_keys.INDEX_VERSION) == b"3"
+    assert await redis.get(store_keys.INDEX_VERSION) == b"4"
+    assert not await redis.exists(f"{store_keys.PREFIX}:product:{made[0].id}")  # moved
     assert not await redis.exists(store_keys.in_stock("nm"))  # layout 1's sets are gone
     assert not await redis.exists(store_keys.in_category(store_keys.ID, a.id))
     priced = await restarted.products.list_products(ProductFilter(query="item"), "price", 10, "")
     assert len(priced.products) == 5  # the ordered sets are back
     # Idempotent: running it again (another instance, or a resumed run) changes nothing.
-    assert await restarted.store.layout.reindex() == (4, 5)
+    assert await restarted.store.layout.reindex() == (4, 0)  # every product already filed
     assert await _counts(restarted) == counts
     page = await restarted.products.list_products(in_stock, "name", 10, "")
     assert [p.name for p in page.products] == ["Item 1", "Item 2", "Item 3", "Item 4"]

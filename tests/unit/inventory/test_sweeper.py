@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from estore.inventory.task_sweeper import ReservationSweeper
+from estore.inventory.task_sweeper import LeasedSlices, ReservationSweeper
 
 
 async def test_stop_ends_the_sweeper_even_when_a_sweep_swallows_the_cancellation() -> None:
@@ -34,3 +34,13 @@ async def test_stop_ends_the_sweeper_even_when_a_sweep_swallows_the_cancellation
         stopping.cancel()  # without the fix, this cancellation reaches the sweep and ends it
         with contextlib.suppress(asyncio.CancelledError):
             await stopping
+
+
+async def test_leased_buckets_are_swept_in_slices_a_full_turn_a_second() -> None:
+    async def held() -> list[int]:
+        return list(range(10))
+
+    leased = LeasedSlices(held, interval=0.25)  # four passes a second: four slices
+    turn = [await leased() for _ in range(4)]
+    assert sorted(b for part in turn for b in part) == list(range(10))
+    assert await leased() == turn[0]

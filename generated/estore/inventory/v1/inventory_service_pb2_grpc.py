@@ -281,6 +281,11 @@ class InventoryServiceServicer:
         created_at, reserved (0) and effective_price; quantity is the initial
         available stock.
 
+        The product is stored on its own shard (its bucket) and then filed in the
+        listing indexes, which live apart. The category is checked before the
+        product is written, not atomically with it: a category deleted in
+        between leaves the product filed under an id that names no category.
+
         Who: admins.
         Errors: INVALID_ARGUMENT INVALID_FIELD (see the limits on Product's
         fields); NOT_FOUND CATEGORY_NOT_FOUND (category_id names no category).
@@ -330,6 +335,15 @@ class InventoryServiceServicer:
         the indexes (category changes have no events); its products' fields
         still come from memory.
 
+        Consistency: products live on their own shards and the listing indexes
+        apart, kept from each product's events. A change made through this
+        instance is listed when its call returns; a change made through another
+        instance is listed within the indexer's lag (normally well under a
+        second; should that instance die between writing the product and
+        filing it, the indexer files it within a few seconds). The stock check
+        of ReserveStock and every stock counter are always exact: they are read
+        and written on the product's own shard, never from the indexes.
+
         Who: anyone.
         Errors: INVALID_ARGUMENT INVALID_FIELD (bad order_by or filter);
         NOT_FOUND CATEGORY_NOT_FOUND (filter.category_id names no category).
@@ -348,7 +362,8 @@ class InventoryServiceServicer:
         Who: admins.
         Errors: INVALID_ARGUMENT INVALID_FIELD (empty update_mask, unknown or
         output-only path, or a bad value); NOT_FOUND PRODUCT_NOT_FOUND;
-        NOT_FOUND CATEGORY_NOT_FOUND.
+        NOT_FOUND CATEGORY_NOT_FOUND. A new category_id is checked before the
+        write, not atomically with it (see CreateProduct).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -554,6 +569,15 @@ class InventoryServiceServicer:
         deadline passes. To resume after a disconnect, call again with
         after_event_id set to the id of the last event received: every event
         after that id is delivered, in order, once.
+
+        Each product's events are written on its own shard and merged into this
+        one stream: a change shows here within the indexer's lag (normally well
+        under a second). A product's events keep their order; events of
+        different products are in the merge's order, not always the order in
+        which they happened. When two instances change the same product at the
+        same moment, the older of the two events may be left out: the newest
+        event of a product always shows, with the product's quantity and
+        reserved at that moment.
 
         The Redis Stream keeps about the last 10,000 events. When some events
         after after_event_id are no longer kept, the call fails with OUT_OF_RANGE
