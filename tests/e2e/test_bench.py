@@ -111,13 +111,13 @@ def _check_floors(scenarios: dict[str, dict[str, Any]], table: str) -> None:
         assert floor["cpu_ms_per_call"][name] > 0, name  # its own server did the work
         assert any(line.startswith(title) for line in table.splitlines()), name
     # One HMGET a call (loosely: the window's edges and a loaded machine move the counts), and
-    # the others touch no Redis at all.
+    # the others touch no Redis at all. Redis also serves the idle services' bucket sweeps in
+    # every window (ZRANGEBYSCORE, XREADGROUP), so the floors' own command is counted by name.
     redis_floor = scenarios["floor_redis"]
-    assert next(iter(redis_floor["redis_top_commands"])) == "hmget"
     assert 0.5 <= redis_floor["redis_top_commands"]["hmget"] <= 1.5
     assert scenarios["floor_postgres"]["cpu_ms_per_call"]["postgres"] > 0
     assert scenarios["floor_two_hops"]["cpu_ms_per_call"]["floor_backend"] > 0
-    assert scenarios["floor_two_hops"]["redis_commands_per_call"] < 0.5
+    assert scenarios["floor_two_hops"]["redis_top_commands"].get("hmget", 0) < 0.1
 
 
 def test_bench_catalogue_writes_redis_time_per_page_by_size(tmp_path: Path) -> None:
