@@ -57,17 +57,22 @@ class Recovery:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
-    async def run_once(self) -> int:
+    async def run_once(self, *, spread_over: float = 0.0) -> int:
         """One pass over every index of the buckets this instance holds; how many entries it
-        settled (or tried to)."""
+        settled (or tried to). Its reads of the buckets are spread over `spread_over` seconds,
+        so that a pass over a thousand buckets is no burst on a core it shares."""
         pending, handled = await self._leases.buckets(), 0
         for _ in range(MAX_BATCHES):
             full: set[int] = set()
-            for start in range(0, len(pending), CHUNK):
+            starts = range(0, len(pending), CHUNK)
+            pause = spread_over / len(starts) if starts else 0.0
+            for start in starts:
+                if start and pause:
+                    await asyncio.sleep(pause)
                 settled, more = await self._batch(pending[start : start + CHUNK])
                 handled += settled
                 full |= more
-            pending = sorted(full)
+            pending, spread_over = sorted(full), 0.0  # busy buckets are read again at once
             if not pending:
                 break
         return handled
@@ -116,7 +121,7 @@ class Recovery:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.run_once()
+                await self.run_once(spread_over=self._interval / 2)
             except Exception:
                 log.warning("recovery pass failed", exc_info=True)
             await asyncio.sleep(self._interval)

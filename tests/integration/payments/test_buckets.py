@@ -151,3 +151,17 @@ async def test_a_card_saved_before_buckets_still_lists_and_pays(
     order = await payments.service.create_order(BUYER, "tea", 1, old.id, "with-old-card")
     assert order.status is OrderStatus.PAID
     assert order.payment_method_id == old.id
+
+
+async def test_a_pass_spreads_its_reads_over_the_time_it_is_given(
+    payments: Payments, redis: RedisClient
+) -> None:
+    """The background pass reads a thousand buckets in paced chunks, not in one burst that
+    would hold up the calls sharing its core; what it settles is the same."""
+    payments.inventory.available["tea"] = 100
+    leases = BucketLeases(redis, LEASE, "alone")
+    await stuck_orders(payments, range(1, 4))
+    started = time.monotonic()
+    assert await sweeper(payments, leases).run_once(spread_over=0.8) == 3
+    paced = time.monotonic() - started
+    assert paced >= 0.8 * (1 - 1 / 9)  # 1,025 buckets in 9 chunks: 8 pauses of 0.8 / 9 s
