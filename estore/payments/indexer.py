@@ -8,138 +8,62 @@ should a ring be lost) with the consumer group `indexer`, applies each event (in
 idempotent, never backwards by the order's version) and acknowledges it. On taking a bucket
 over, it claims the entries its previous owner read but did not acknowledge (XAUTOCLAIM), so
 every event is applied at least once. Admin listings therefore lag by `lag_ms`; a user's own
-listing is exact.
+listing is exact. The machinery is shared with Inventory's indexer (estore.common.stream_indexer).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
-from estore.common.metrics import Sample
 from estore.common.redis import RedisClient, text
-from estore.common.tasks import stop_task
+from estore.common.stream_indexer import GROUP, StreamIndexer
 from estore.payments.buckets import bucket_of_id
 from estore.payments.keys import DOORBELL, IX, events_key, index, legacy_admin_index, range_of
 from estore.payments.models import OrderStatus
 from estore.payments.sweep_leases import BucketLeases
 
-log = logging.getLogger("estore.payments.indexer")
-GROUP = "indexer"
-BATCH = 200  # entries read per bucket and pass
-SAFETY_SECONDS = 5.0  # every held bucket's stream is read at least this often, rung or not
+__all__ = ["GROUP", "Doorbell", "Indexer", "copy_legacy_listings"]
 VERSIONS = f"{IX}:order-versions"
 LEGACY_COPIED = f"{IX}:legacy-copied"
 Event = tuple[str, str, str, str]  # order id, version, status, index member
 
 
-class Indexer:
+class Indexer(StreamIndexer):
     """Applies the events of the buckets this instance holds; safe with several instances."""
 
+    DOORBELL = DOORBELL
+    METRIC = "estore_payments_indexer_lag_ms"
+    METRIC_HELP = "Admin order listings' lag behind the order events, in milliseconds"
+    TASK_NAME = "payments-indexer"
+    log = logging.getLogger("estore.payments.indexer")
+
     def __init__(self, redis: RedisClient, leases: BucketLeases, interval: float = 0.1) -> None:
-        self._redis = redis
-        self._leases = leases
-        self._interval = interval
+        super().__init__(redis, leases, interval)
         self._apply = redis.register_script(
             (Path(__file__).parent / "lua" / "index_apply.lua").read_text()
         )
-        self._take_rung = redis.register_script(
-            (Path(__file__).parents[1] / "common" / "lua" / "index_dirty.lua").read_text()
-        )
-        self._adopted: set[int] = set()
-        self._busy: set[int] = set()  # buckets whose last read was full: read again at once
-        self._slice = 0  # which part of the held buckets the safety read covers next
         self._copied = False
-        self.lag_ms = 0.0  # between the last applied event's append and its application
-        self._task: asyncio.Task[None] | None = None
 
-    async def run_once(self) -> int:
-        """Apply what the held buckets' streams hold; how many events were read."""
+    def stream_key(self, bucket: int) -> str:
+        """The bucket's stream of order changes."""
+        return events_key(bucket)
+
+    async def apply_entries(self, entries: list[Any]) -> None:
+        """Apply the order events to the admin listings."""
+        await self.apply([_event(fields) for _, fields in entries if fields])
+
+    async def before_pass(self) -> None:
+        """Send the doorbell's rings; once, copy the listings kept before the indexer."""
         await Doorbell.of(self._redis).send()
         if not self._copied:
             await copy_legacy_listings(self._redis, self.apply)
             self._copied = True
-        buckets = await self._leases.buckets()
-        fresh = [bucket for bucket in buckets if bucket not in self._adopted]
-        read = await self._adopt(fresh) if fresh else 0
-        self._adopted = set(buckets)
-        return read + await self._read(await self._due(buckets))
-
-    async def _due(self, buckets: list[int]) -> list[int]:
-        """The held buckets to read now: rung, busy, and this pass's slice of the rest."""
-        ranges: list[str | int] = list(self._leases.held_ranges)
-        rung = (
-            {int(b) for b in await self._take_rung(keys=[DOORBELL], args=ranges)}
-            if ranges
-            else set()
-        )
-        slices = max(1, round(SAFETY_SECONDS / self._interval))
-        self._slice = (self._slice + 1) % slices
-        safety = set(buckets[self._slice :: slices])
-        return sorted((rung | self._busy | safety) & set(buckets))
-
-    async def _adopt(self, buckets: list[int]) -> int:
-        """Make sure each bucket's group exists, and claim what its previous owner left."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for bucket in buckets:
-                pipe.xgroup_create(events_key(bucket), GROUP, id="0", mkstream=True)
-            await pipe.execute(raise_on_error=False)  # BUSYGROUP: it exists
-        read, pending = 0, {bucket: "0-0" for bucket in buckets}
-        while pending:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for bucket, start in pending.items():
-                    pipe.xautoclaim(
-                        events_key(bucket), GROUP, self._leases.instance, 0, start, count=BATCH
-                    )
-                replies = await pipe.execute()
-            entries = [reply[1] for reply in replies]
-            read += await self._settle(list(pending), entries)
-            pending = {
-                bucket: text(reply[0])
-                for bucket, reply in zip(pending, replies, strict=True)
-                if text(reply[0]) != "0-0"
-            }
-        return read
-
-    async def _read(self, buckets: list[int]) -> int:
-        """Read, apply and acknowledge the new entries of every held bucket."""
-        if not buckets:
-            return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for bucket in buckets:
-                key = events_key(bucket)
-                pipe.xreadgroup(GROUP, self._leases.instance, {key: ">"}, count=BATCH)
-            replies = await pipe.execute(raise_on_error=False)
-        entries = []
-        for bucket, reply in zip(buckets, replies, strict=True):
-            if isinstance(reply, ResponseError):  # NOGROUP: the stream was removed
-                self._adopted.discard(bucket)
-                reply = None
-            entries.append(_stream_entries(reply))
-        self._busy = {b for b, found in zip(buckets, entries, strict=True) if len(found) == BATCH}
-        return await self._settle(buckets, entries)
-
-    async def _settle(self, buckets: Sequence[int], entries: Sequence[list[Any]]) -> int:
-        """Apply the entries read from each bucket, then acknowledge them."""
-        events = [_event(fields) for found in entries for _, fields in found if fields]
-        if not any(entries):
-            return 0
-        await self.apply(events)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for bucket, found in zip(buckets, entries, strict=True):
-                if found:
-                    pipe.xack(events_key(bucket), GROUP, *(entry_id for entry_id, _ in found))
-            await pipe.execute()
-        appended = [int(text(entry_id).split("-")[0]) for found in entries for entry_id, _ in found]
-        self.lag_ms = max(0.0, time.time() * 1000 - min(appended))
-        return len(appended)
 
     async def apply(self, events: Sequence[Event]) -> int:
         """Apply events to the admin listings (each at most once, never backwards)."""
@@ -152,34 +76,6 @@ class Indexer:
                 args += list(event)
             applied += int(await self._apply(keys=keys, args=args))
         return applied
-
-    def samples(self) -> list[Sample]:
-        help_text = "Admin order listings' lag behind the order events, in milliseconds"
-        return [Sample("estore_payments_indexer_lag_ms", help_text, self.lag_ms)]
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.warning("indexer pass failed", exc_info=True)
-            await asyncio.sleep(self._interval)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="payments-indexer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task)
-
-
-def _stream_entries(reply: Any) -> list[Any]:
-    """The entries of a one-stream XREADGROUP reply (RESP2 list or RESP3 map)."""
-    if not reply:
-        return []
-    if isinstance(reply, dict):
-        return [entry for found in reply.values() for entry in found[0]]
-    return list(reply[0][1])
 
 
 def _event(fields: dict[Any, Any]) -> Event:
