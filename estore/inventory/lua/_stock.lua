@@ -45,17 +45,27 @@ local function reserve_hold(product_key, res_key, expiry, stream, product_id, re
   return {'OK', reservation}
 end
 
+-- The reservation at res_key and its fields, when it exists and is of the product named ('' for
+-- any); else nil, nil and the refusal to answer: {'NOT_FOUND'} | {'WRONG_PRODUCT'}.
+local function named_reservation(res_key, named)
+  local reservation, f = read_reservation(res_key)
+  if not reservation then
+    return nil, nil, {'NOT_FOUND'}
+  end
+  if named ~= '' and f[2] ~= named then
+    return nil, nil, {'WRONG_PRODUCT'}
+  end
+  return reservation, f
+end
+
 -- Turn a held reservation into a sale: reserved -= q, sold += q. Committing again is a no-op.
 -- A held reservation past its expiry expires here instead (its stock goes back).
 -- named: the product id the caller named ('' if none: product_key is the reservation's own).
 -- Returns {'OK' | 'RELEASED' | 'EXPIRED', reservation} | {'NOT_FOUND'} | {'WRONG_PRODUCT'}.
 local function commit_hold(res_key, product_key, expiry, stream, now, keep_ms, named)
-  local reservation, f = read_reservation(res_key)
-  if not reservation then
-    return {'NOT_FOUND'}
-  end
-  if named ~= '' and f[2] ~= named then
-    return {'WRONG_PRODUCT'}
+  local reservation, f, refused = named_reservation(res_key, named)
+  if refused then
+    return refused
   end
   local quantity = tonumber(f[3])
   if f[5] == 'HELD' and tonumber(f[7]) <= tonumber(now) then
@@ -86,12 +96,9 @@ end
 -- named: as commit_hold's.
 -- Returns {'OK' | 'COMMITTED', reservation} | {'NOT_FOUND'} | {'WRONG_PRODUCT'}.
 local function release_hold(res_key, product_key, expiry, stream, now, keep_ms, named)
-  local reservation, f = read_reservation(res_key)
-  if not reservation then
-    return {'NOT_FOUND'}
-  end
-  if named ~= '' and f[2] ~= named then
-    return {'WRONG_PRODUCT'}
+  local reservation, f, refused = named_reservation(res_key, named)
+  if refused then
+    return refused
   end
   if f[5] == 'HELD' then
     local state, reason = 'RELEASED', 'release'
