@@ -62,6 +62,7 @@ class Recovery:
         settled (or tried to). Its reads of the buckets are spread over `spread_over` seconds,
         so that a pass over a thousand buckets is no burst on a core it shares."""
         pending, handled = await self._leases.buckets(), 0
+        await self._store.load_due_script()
         for _ in range(MAX_BATCHES):
             full: set[int] = set()
             starts = range(0, len(pending), CHUNK)

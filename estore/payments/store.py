@@ -240,12 +240,15 @@ class PaymentStore:
         members = await self._redis.zrangebyscore(due_key(bucket, which), "-inf", now_ms, 0, limit)
         return [text(m) for m in members]
 
+    async def load_due_script(self) -> None:
+        """SCRIPT LOAD the script `due_in` pipelines (a pipeline cannot load it): once a pass."""
+        await self._redis.script_load(self._due_all.script)
+
     async def due_in(
         self, buckets: list[int], now_ms: int, limit: int
     ) -> dict[int, dict[str, list[str]]]:
         """Each bucket's due members, by lease index (keys.WHICH): one script per bucket, all
-        in one pipeline (one round trip per master)."""
-        await self._redis.script_load(self._due_all.script)  # a pipeline cannot load it
+        in one pipeline (one round trip per master), once `load_due_script` has run."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for bucket in buckets:
                 keys = [due_key(bucket, which) for which in WHICH]
