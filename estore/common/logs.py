@@ -13,6 +13,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
@@ -80,6 +81,47 @@ def _copy(record: logging.LogRecord) -> logging.LogRecord:
     copied = object.__new__(type(record))
     copied.__dict__.update(record.__dict__)
     return copied
+
+
+class RecordTemplate:
+    """Logs one fixed message at one level, its records copied from a template.
+
+    LogRecord.__init__ works out the same fields for every record of a message (names, levels,
+    the source that `_skip_unused_record_fields` leaves unknown); only the time and the extras
+    differ. The access line of every call is logged this way, and goes through the logger's
+    level, filters and handlers like any record.
+    """
+
+    def __init__(self, logger: logging.Logger, level: int, message: str) -> None:
+        self._logger = logger
+        self._level = level
+        self._message = message
+        self._fields: dict[str, Any] | None = None
+
+    def _template(self) -> dict[str, Any]:
+        # Made at the first line, once configure_logging has chosen the fields records carry.
+        record = self._logger.makeRecord(
+            self._logger.name, self._level, "(unknown file)", 0, self._message, (), None,
+            "(unknown function)",
+        )  # fmt: skip
+        return dict(record.__dict__)
+
+    def log(self, extra: dict[str, Any]) -> None:
+        """What `logger.log(level, message, extra=extra)` logs, made without LogRecord.__init__."""
+        logger = self._logger
+        if not logger.isEnabledFor(self._level):
+            return
+        if self._fields is None:
+            self._fields = self._template()
+        record = object.__new__(logging.LogRecord)
+        fields = record.__dict__
+        fields.update(self._fields)
+        now = time.time()
+        fields["created"] = now
+        fields["msecs"] = int((now - int(now)) * 1000) + 0.0  # as LogRecord.__init__ has it
+        fields["relativeCreated"] = (now - logging._startTime) * 1000  # type: ignore[attr-defined]
+        fields.update(extra)
+        logger.handle(record)
 
 
 # How long the listener lets records gather after writing a batch. Woken once per record, it

@@ -18,6 +18,7 @@ from estore.common.logs import (
     BatchingListener,
     ContextQueueHandler,
     JsonFormatter,
+    RecordTemplate,
     configure_logging,
     stop_logging,
 )
@@ -132,3 +133,35 @@ def test_records_skip_the_fields_no_line_carries(tmp_path: Path) -> None:
     assert record.pathname == "(unknown file)"  # no walk up the stack for the caller's line
     assert record.thread is None
     assert record.process is None
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_a_templated_record_is_the_record_logger_log_makes(tmp_path: Path) -> None:
+    configure_logging("users", "INFO", log_file=tmp_path / "estore.log")
+    kept: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        kept.append(record)
+        return True
+
+    (queued,) = logging.getLogger().handlers
+    queued.addFilter(keep)
+    logger = logging.getLogger("estore.rpc")
+    extra = {"method": "/estore.users.v1.UserService/GetCurrentUser", "code": "OK"}
+    logger.info("rpc finished", extra=extra)
+    RecordTemplate(logger, logging.INFO, "rpc finished").log(extra)
+    RecordTemplate(logger, logging.DEBUG, "too quiet").log(extra)  # below the level: no record
+    made, templated = kept
+    assert set(templated.__dict__) == set(made.__dict__)
+    timing = {"created", "msecs", "relativeCreated"}
+    assert {k: v for k, v in templated.__dict__.items() if k not in timing} == {
+        k: v for k, v in made.__dict__.items() if k not in timing
+    }
+    assert 0 <= templated.created - made.created < 5
+    stop_logging()
+    lines = (tmp_path / "estore.log").read_text().splitlines()
+    first, second = [json.loads(line) for line in lines]
+    assert first.keys() == second.keys()
+    assert {k: v for k, v in first.items() if k != "time"} == {
+        k: v for k, v in second.items() if k != "time"
+    }
