@@ -77,6 +77,7 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+_SERVICE = Caller(is_service=True)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class TokenVerifier:
         if self._clock() >= claims.valid_until:
             raise Unauthenticated("the token has expired", reason="AUTH_TOKEN_EXPIRED")
         if claims.is_service:
-            return Caller(is_service=True)
+            return _SERVICE
         return self._user_caller(claims)
 
     def _decode(self, token: str) -> VerifiedClaims:
@@ -156,14 +157,19 @@ class TokenVerifier:
         if not subject.isdigit() or type(generation) is not int or not isinstance(session, str):
             raise Unauthenticated("the token is not valid", reason="AUTH_TOKEN_INVALID")
         is_admin, is_verified = claims.get("admin") is True, claims.get("verified") is True
+        user_id = int(subject)
+        caller = Caller(user_id=user_id, is_admin=is_admin, is_verified=is_verified)
         return VerifiedClaims(
-            False, int(subject), generation, session, is_admin, is_verified, valid_until
+            False, user_id, generation, session, is_admin, is_verified, valid_until, caller
         )
 
     def _user_caller(self, claims: VerifiedClaims) -> Caller:
         user_id, is_admin, is_verified = claims.user_id, claims.is_admin, claims.is_verified
+        caller = claims.caller or Caller(
+            user_id=user_id, is_admin=is_admin, is_verified=is_verified
+        )
         if self._revocations is None:
-            return Caller(user_id=user_id, is_admin=is_admin, is_verified=is_verified)
+            return caller
         assert user_id is not None  # a user's token always names the user
         if self._revocations.revokes(user_id, claims.generation, claims.session_id):
             raise Unauthenticated(
@@ -171,7 +177,7 @@ class TokenVerifier:
             )
         if is_admin and not self._revocations.current():
             return Caller(user_id=user_id, is_verified=is_verified, admin_unconfirmed=True)
-        return Caller(user_id=user_id, is_admin=is_admin, is_verified=is_verified)
+        return caller
 
     def caller_from_authorization(self, value: str | None) -> Caller:
         """The caller of an `authorization` metadata value (None: anonymous)."""

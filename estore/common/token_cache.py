@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from estore.common.auth import Caller
 
 # Enough for every token signed in at once on a busy instance; beyond it the oldest go first.
 DEFAULT_MAX_TOKENS = 10_000
@@ -21,6 +25,9 @@ class VerifiedClaims:
     is_admin: bool
     is_verified: bool
     valid_until: float  # epoch seconds: `exp` plus the clock skew allowed
+    # The caller these claims stand for while nothing revokes them, made once per token rather
+    # than on every call (None: made when asked).
+    caller: Caller | None = None
 
 
 class TokenCache:
