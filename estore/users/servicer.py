@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from estore.common.context import current_caller
-from estore.common.proto import timestamp
+from estore.common.proto import set_timestamp, timestamp
 from estore.common.revocations import Revocation
 from estore.users.models import SignIn, User, UserFilter, UserQuery, UserUpdate
 from estore.users.service import UserService
@@ -16,17 +16,22 @@ from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
 Ctx = Any  # grpc.aio.ServicerContext; grpcio ships no types
 
 
-def _to_proto(user: User) -> users_pb.User:
-    message = users_pb.User(
-        id=user.id,
-        email=user.email,
-        is_active=user.is_active,
-        is_verified=user.is_verified,
-        is_admin=user.is_admin,
-        created_at=timestamp(user.created_at),
-    )
+def _to_proto(user: User, message: users_pb.User | None = None) -> users_pb.User:
+    """`user` as a protobuf User, filled into `message` when given.
+
+    A response's own `user` field filled in place costs half what a User built apart and then
+    copied into the response does (GetCurrentUser answers with one on every call).
+    """
+    if message is None:
+        message = users_pb.User()
+    message.id = user.id
+    message.email = user.email
+    message.is_active = user.is_active
+    message.is_verified = user.is_verified
+    message.is_admin = user.is_admin
+    set_timestamp(message.created_at, user.created_at)
     if user.updated_at is not None:
-        message.updated_at.CopyFrom(timestamp(user.updated_at))
+        set_timestamp(message.updated_at, user.updated_at)
     return message
 
 
@@ -125,11 +130,15 @@ class UserServicer(users_grpc.UserServiceServicer):
         self, request: users_pb.GetCurrentUserRequest, ctx: Ctx
     ) -> users_pb.GetCurrentUserResponse:
         user = await self._service.current_user(current_caller())
-        return users_pb.GetCurrentUserResponse(user=_to_proto(user))
+        response = users_pb.GetCurrentUserResponse()
+        _to_proto(user, response.user)
+        return response
 
     async def GetUser(self, request: users_pb.GetUserRequest, ctx: Ctx) -> users_pb.GetUserResponse:
         user = await self._service.get_user(current_caller(), request.user_id)
-        return users_pb.GetUserResponse(user=_to_proto(user))
+        response = users_pb.GetUserResponse()
+        _to_proto(user, response.user)
+        return response
 
     async def ListUsers(
         self, request: users_pb.ListUsersRequest, ctx: Ctx

@@ -1,4 +1,4 @@
-"""Protobuf Timestamps are what protobuf's own FromDatetime makes."""
+"""Protobuf Timestamps are what protobuf's own FromDatetime makes, built apart or in place."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from google.protobuf import timestamp_pb2
 
-from estore.common.proto import timestamp
+from estore.common.proto import set_timestamp, timestamp
+from generated.estore.users.v1 import user_service_pb2 as users_pb
 
 _INDIA = timezone(timedelta(hours=5, minutes=30))
 
@@ -28,3 +29,7 @@ def test_timestamp_is_protobufs_own_conversion(moment: datetime) -> None:
     expected = timestamp_pb2.Timestamp()
     expected.FromDatetime(moment)
     assert timestamp(moment) == expected
+    user = users_pb.User()
+    set_timestamp(user.created_at, moment)
+    assert user.HasField("created_at")  # the epoch too: set, not left out as a default
+    assert user.created_at == expected
