@@ -75,6 +75,20 @@ def order_fields(order: Order) -> dict[str, str | int]:
     return fields
 
 
+def fields_arg(fields: Mapping[str, str | int]) -> str:
+    """Hash fields as one script argument: a JSON array of strings [field, value, ...].
+
+    redis-py's asyncio client packs every argument in Python, a few microseconds each; one
+    argument in place of an order's forty costs a tenth as much (the script decodes it with
+    cjson). Values are the text redis-py would have sent, so the hash holds the same bytes.
+    """
+    return json.dumps(
+        [part for name, value in fields.items() for part in (name, str(value))],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
 def refunded_field(product_id: str) -> str:
     """The order hash field counting a line's units refunded by refunds by lines."""
     return f"refunded:{product_id}"

@@ -8,7 +8,7 @@ from estore.common.context import current_caller
 from estore.common.errors import InvalidArgument
 from estore.common.proto import money, timestamp
 from estore.payments.cards import CardInput
-from estore.payments.models import Order, OrderStatus, PaymentMethod, RefundState
+from estore.payments.models import Order, OrderStatus, PaymentMethod, PaymentStatus, RefundState
 from estore.payments.service import PaymentService
 from generated.estore.payments.v1 import payment_service_pb2 as pb
 from generated.estore.payments.v1 import payment_service_pb2_grpc as payments_grpc
@@ -20,6 +20,11 @@ _REFUND_STATES = {
     RefundState.RETURNED: pb.REFUND_STATE_PENDING,
     RefundState.COMPLETED: pb.REFUND_STATE_COMPLETED,
     RefundState.FAILED: pb.REFUND_STATE_FAILED,
+}
+# Looked up once, not by name on every reply.
+_ORDER_STATUSES = {status: getattr(pb, f"ORDER_STATUS_{status.value}") for status in OrderStatus}
+_PAYMENT_STATUSES = {
+    status: getattr(pb, f"PAYMENT_STATUS_{status.value}") for status in PaymentStatus
 }
 
 
@@ -71,8 +76,8 @@ def _order_to_proto(order: Order) -> pb.Order:
         fee=money(order.fee_minor, currency),
         total=money(order.total_minor, currency),
         refund_amount=money(order.refund_amount_minor, currency),
-        status=getattr(pb, f"ORDER_STATUS_{order.status.value}"),
-        payment_status=getattr(pb, f"PAYMENT_STATUS_{order.payment_status.value}"),
+        status=_ORDER_STATUSES[order.status],
+        payment_status=_PAYMENT_STATUSES[order.payment_status],
         payment_method_id=order.payment_method_id,
         payment_error=order.payment_error,
         notes=[

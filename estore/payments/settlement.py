@@ -80,6 +80,10 @@ class Settlement:
 
     async def _commit(self, order: Order) -> None:
         """Commit every line (at once); after all answered, raise a lapsed hold's error first."""
+        if len(order.lines) == 1:  # one call: awaited as it is, not wrapped in a task of its own
+            line = order.lines[0]
+            await self._inventory.commit(line.reservation_id, line.product_id)
+            return
         outcomes = await asyncio.gather(
             *(self._inventory.commit(line.reservation_id, line.product_id) for line in order.lines),
             return_exceptions=True,

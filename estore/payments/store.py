@@ -20,6 +20,7 @@ from estore.common.idempotency import Claim
 from estore.common.redis import RedisClient, queue_script, text
 from estore.payments.buckets import LEGACY, bucket_of_id, bucket_of_user
 from estore.payments.codec import (
+    fields_arg,
     method_fields,
     method_from_fields,
     note_entry,
@@ -144,10 +145,8 @@ class PaymentStore:
         processing = "" if processing_until_ms is None else processing_until_ms
         intent = "1" if len(order.lines) > 1 else ""
         listed = order.status.value if processing_until_ms is None else ""
-        args: list[str | int] = [index_member(order), processing, expiring, intent, order.id]
-        args.append(listed)
-        for name, value in order_fields(order).items():
-            args += [name, value]
+        args = [index_member(order), processing, expiring, intent, order.id, listed]
+        args.append(fields_arg(order_fields(order)))
         created = Creation(int(await self._create(keys=keys, args=args)))
         if created is Creation.WRITTEN:
             self._doorbell.ring(order.id)
@@ -190,9 +189,8 @@ class PaymentStore:
             change.expiring_at_ms,
             change.refund_entry,
             *recording,
+            fields_arg(change.fields),
         ]
-        for name, value in change.fields.items():
-            args += [name, value]
         reply = await self._transition(keys=keys, args=args)
         if reply[0] == 1:
             self._doorbell.ring(order.id)

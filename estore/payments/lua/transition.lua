@@ -11,7 +11,8 @@
 -- ARGV[9] the request's claim token ('' none), ARGV[10] its outcome, ARGV[11] unused (the
 -- record already lives long enough, see idempotency_finish.lua; kept so the ARGV order holds):
 -- recorded only if the claim is still this one's (as idempotency_finish.lua),
--- ARGV[12..] field/value pairs.
+-- ARGV[12] the fields to set, as a JSON array of strings [field, value, ...] (one argument:
+-- the client packs each argument in Python, at a cost).
 -- An order marked 'unlisted' (written with its card, create_order.lua) is in no status index
 -- yet: it goes into its new status's, whatever the change. A change of listing bumps the
 -- order's version and goes to the events, for the indexer of the admin listings.
@@ -33,8 +34,8 @@ if unlisted then
   fields[3] = 'unlisted'
   fields[4] = '0'
 end
-for i = 12, #ARGV do
-  fields[#fields + 1] = ARGV[i]
+for _, part in ipairs(cjson.decode(ARGV[12])) do
+  fields[#fields + 1] = part
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[8] ~= '' then

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from estore.payments.inventory_batch import Batcher
+from estore.payments.inventory_batch import Batcher, Slots
 
 
 class Lapsed(Exception):
@@ -128,3 +128,28 @@ async def test_a_batch_takes_its_tightest_deadline_and_a_lapsed_call_is_not_sent
     assert (await first, await tight, await loose) == (2, 6, 8)
     assert inventory.batches == [[1], [3, 4]]
     assert 1.8 < inventory.timeouts[1] <= 2
+
+
+async def test_batchers_sharing_slots_take_turns_oldest_waiting_first() -> None:
+    reserves, commits = FakeInventory(), FakeInventory()
+    reserves.gate.clear()
+    slots = Slots(1)
+    reserve = Batcher(reserves.send, Lapsed, max_entries=10, slots=slots)
+    commit = Batcher(commits.send, Lapsed, max_entries=10, slots=slots)
+    first = asyncio.create_task(reserve.call(1, 5))
+    await asyncio.sleep(0)
+    # The slot is out with the reserve: a commit waits for it, then reserves made after it.
+    waiting = [asyncio.create_task(commit.call(2, 5))]
+    await asyncio.sleep(0)
+    waiting += [asyncio.create_task(reserve.call(n, 5)) for n in (3, 4)]
+    waiting.append(asyncio.create_task(commit.call(5, 5)))
+    await asyncio.sleep(0.01)
+    assert (reserves.batches, commits.batches) == ([[1]], [])
+    commits.gate.clear()
+    reserves.gate.set()
+    assert await first == 2
+    await asyncio.sleep(0.01)
+    assert (reserves.batches, commits.batches) == ([[1]], [[2, 5]])  # its call waited longest
+    commits.gate.set()
+    assert [await task for task in waiting] == [4, 6, 8, 10]
+    assert reserves.batches == [[1], [3, 4]]
