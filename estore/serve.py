@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ async def _serve(settings: Settings, service: str, report: Report | None, share_
     )
 
     def started() -> None:
+        # What start-up made (modules, descriptors, scripts, connections) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks all of it
+        # (20 to 60 ms on the event loop about every 12 s, measured in Inventory).
+        gc.collect()
+        gc.freeze()
         if report is not None:
             report({"port": server.port, "metrics_port": server.metrics_port})
 

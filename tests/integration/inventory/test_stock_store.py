@@ -15,6 +15,7 @@ from estore.inventory import store_keys
 from estore.inventory.errors import ReservationExpired
 from estore.inventory.models import ReservationState
 from estore.inventory.rules_fields import PRICE_MAX_MINOR
+from estore.inventory.store_expiry import COUNT_CHUNK
 from estore.inventory.task_sweeper import ReservationSweeper
 from tests.integration.inventory.conftest import ADMIN, SERVICE, Inventory
 
@@ -48,6 +49,15 @@ async def test_sweep_expires_due_reservations_and_returns_their_stock(
     assert await inventory.store.redis.zrange(expiry, 0, -1) == [b"long"]
     ttl = await inventory.store.redis.pttl(store_keys.reservation(product.id, "short"))
     assert 23 * 3600_000 < ttl <= 24 * 3600_000  # final reservations are kept a day
+
+
+async def test_held_reservations_are_counted_across_every_bucket(inventory: Inventory) -> None:
+    products = [await inventory.product(quantity=10) for _ in range(12)]
+    buckets = {bucket_of(product.id) for product in products}
+    assert len({bucket // COUNT_CHUNK for bucket in buckets}) > 1  # more than one pipeline
+    for n, product in enumerate(products):
+        await inventory.stock.reserve_stock(SERVICE, product.id, 1, f"held-{n}", ttl_ms=MINUTE)
+    assert await inventory.store.stock.count_held() == len(products)
 
 
 async def test_concurrent_sweeps_return_stock_once(inventory: Inventory) -> None:

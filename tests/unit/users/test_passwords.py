@@ -92,3 +92,19 @@ async def test_checks_run_in_threads_below_the_event_loops_priority(
 
 def test_one_hashing_thread_per_usable_core() -> None:
     assert passwords.usable_cores() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+async def test_checks_run_in_threads_the_event_loop_preempts_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policies: list[int] = []
+
+    def checkpw(password: bytes, hashed: bytes) -> bool:
+        policies.append(os.sched_getscheduler(threading.get_native_id()))
+        return True
+
+    monkeypatch.setattr(bcrypt, "checkpw", checkpw)
+    assert await PasswordHasher(4).verify("a password", "$2b$04$" + "x" * 53)
+    assert policies == [os.SCHED_IDLE]
+    assert os.sched_getscheduler(threading.get_native_id()) != os.SCHED_IDLE  # the loop's own
