@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any
 
 from estore.common.buckets import bucket_of
@@ -35,6 +36,9 @@ EVENT_FIELDS = (
 )  # fmt: skip
 APPLY_BATCH = 500  # events per index_apply.lua call
 DEFERRED_KEPT = 100_000  # events left for `flush` kept at most (Redis down: the indexer has them)
+# Events this process applied, remembered until its indexer reads them from their bucket (at
+# most this many: another instance's indexer reads the buckets this one does not hold).
+APPLIED_KEPT = 50_000
 INDEX_KEYS = [
     store_keys.INDEXED,
     store_keys.BY_CREATED,
@@ -102,6 +106,7 @@ class IndexWriter:
         self._scripts = scripts
         self.rung: set[int] = set()  # buckets written since the indexer last sent the rings
         self.deferred: list[Event] = []  # events that change no listing, applied by `flush`
+        self._applied: dict[tuple[str, str], bool] = {}  # (event id, product id), oldest first
 
     async def run(self, script: Any, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run an emitting script (store_scripts.EMITTING), apply its events; its reply."""
@@ -121,6 +126,7 @@ class IndexWriter:
         self.deferred += [e for e in events if not (every or e[1]["product_id"] in synced)]
         del self.deferred[:-DEFERRED_KEPT]  # the bucket's indexer applies what is dropped
         await self.apply(now)
+        self._remember(now)
         return [reply for reply, _ in answers]
 
     async def flush(self) -> int:
@@ -128,10 +134,12 @@ class IndexWriter:
         than the bucket's lease holder reads them; it skips them then. How many were new."""
         deferred, self.deferred = self.deferred, []
         try:
-            return await self.apply(deferred)
+            applied = await self.apply(deferred)
         except Exception:
             self.deferred = deferred + self.deferred
             raise
+        self._remember(deferred)
+        return applied
 
     async def apply(self, events: Sequence[Event]) -> int:
         """Apply events to the indexes (each at most once); how many were new."""
@@ -142,3 +150,16 @@ class IndexWriter:
                 args += [event_id, *(fields.get(name, "") for name in EVENT_FIELDS)]
             applied += int(await self._scripts.index_apply(keys=INDEX_KEYS, args=args))
         return applied
+
+    def _remember(self, events: Sequence[Event]) -> None:
+        """Note the events this process's writes applied, for `applied_here`."""
+        applied = self._applied
+        for event_id, fields in events:
+            applied[event_id, fields.get("product_id", "")] = True
+        for key in list(islice(applied, max(0, len(applied) - APPLIED_KEPT))):
+            del applied[key]
+
+    def applied_here(self, event_id: str, product_id: str) -> bool:
+        """Whether this process applied the event already (its indexer need not send it to
+        index_apply.lua again, which would skip it); asked once per event."""
+        return self._applied.pop((event_id, product_id), False)

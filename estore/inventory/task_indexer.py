@@ -20,7 +20,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from estore.common.buckets import RANGE, spans
-from estore.common.redis import RedisClient
+from estore.common.redis import RedisClient, text
 from estore.common.stream_indexer import StreamIndexer
 from estore.common.sweep_leases import BucketLeases
 from estore.inventory import store_keys
@@ -59,8 +59,16 @@ class Indexer(StreamIndexer):
         return store_keys.bucket_events(bucket)
 
     async def apply_entries(self, entries: list[Any]) -> None:
-        """Apply the product events to the global indexes."""
-        await self._writer.apply([as_event(i, fields) for i, fields in entries if fields])
+        """Apply the product events to the global indexes, less those this process's writes
+        applied already (most of them, when it holds the buckets it writes)."""
+        applied_here = self._writer.applied_here
+        await self._writer.apply(
+            [
+                as_event(i, fields)
+                for i, fields in entries
+                if fields and not applied_here(text(i), _product_of(fields))
+            ]
+        )
 
     async def before_pass(self) -> None:
         """Finish the writer's pending index steps, then send its rings."""
@@ -77,3 +85,11 @@ class Indexer(StreamIndexer):
         except RedisError:
             self._writer.rung |= rung
             raise
+
+
+def _product_of(fields: Any) -> str:
+    """The product id of a bucket stream entry's fields (a mapping of bytes, as read)."""
+    if isinstance(fields, dict):
+        found = fields.get(b"product_id", fields.get("product_id"))
+        return text(found) if found is not None else ""
+    return as_event("", fields)[1].get("product_id", "")

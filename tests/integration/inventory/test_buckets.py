@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
 
 from estore.common.buckets import BUCKETS, bucket_of
 from estore.common.sweep_leases import BucketLeases
 from estore.inventory import store_keys
 from estore.inventory.models import ProductFields, ProductFilter
 from estore.inventory.store_events import EVERYTHING
-from estore.inventory.store_index import new_record
+from estore.inventory.store_index import Event, IndexWriter, new_record
 from estore.inventory.task_indexer import Indexer, leases
 from tests.integration.inventory.conftest import SERVICE, Inventory, build_inventory
 
@@ -61,6 +65,36 @@ async def test_the_indexer_lists_a_write_whose_index_step_never_ran(inventory: I
     ]  # appended once: the events applied at the write are not appended again
     assert await indexer.run_once() == 0  # everything acknowledged
     assert (await inventory.store.events.read_after(cursor, 100)).events == page.events
+
+
+async def test_the_indexer_sends_index_apply_only_the_events_no_write_here_applied(
+    inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = inventory.store.redis
+    indexer = Indexer(redis, inventory.store.index, leases(redis, 30))
+    await indexer.run_once()  # adopts every bucket
+    sent: list[tuple[str, str]] = []  # (event id, product id): ids repeat across buckets
+    apply = IndexWriter.apply
+
+    async def spying(writer: IndexWriter, events: Sequence[Event]) -> int:
+        sent.extend((event_id, fields["product_id"]) for event_id, fields in events)
+        return await apply(writer, events)
+
+    monkeypatch.setattr(IndexWriter, "apply", spying)
+    mine = [await inventory.product(f"Mine {n}", quantity=5) for n in range(5)]
+    for product in mine:  # holds that move no stock set: applied by the writer's flush
+        await inventory.stock.reserve_stock(SERVICE, product.id, 1, f"r-{product.id}")
+    other = build_inventory(redis, inventory.clock)  # another process writes too
+    theirs = await other.product("Theirs", quantity=5)
+    await Indexer(redis, other.store.index, leases(redis, 30)).before_pass()  # its rings
+    assert await indexer.run_once() == 11  # every event read and acknowledged
+    times = Counter(product_id for _, product_id in sent)
+    # Each event this process wrote is sent to index_apply.lua once (by its write or its
+    # flush), the other process's by its write and again by this indexer, which cannot tell.
+    assert times == {**{p.id: 2 for p in mine}, theirs.id: 2}
+    assert len(set(sent)) == 11
+    assert await _listed(build_inventory(redis, inventory.clock), "theirs") == ["Theirs"]
+    assert await indexer.run_once() == 0
 
 
 async def test_two_indexers_share_the_buckets_and_one_takes_over_a_dead_ones(
