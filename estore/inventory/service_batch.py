@@ -51,14 +51,18 @@ async def answer_all(
         else:
             together.append(checked)
             at.append(i)
-    outcomes = await asyncio.gather(
-        *([run_many(together)] if together else []),
-        *(run_one(entries[i]) for i in alone),
-        return_exceptions=True,
-    )
-    many = outcomes.pop(0) if together else []
-    if isinstance(many, BaseException):
-        raise many
+    if alone:
+        outcomes = await asyncio.gather(
+            *([run_many(together)] if together else []),
+            *(run_one(entries[i]) for i in alone),
+            return_exceptions=True,
+        )
+        many = outcomes.pop(0) if together else []
+        if isinstance(many, BaseException):
+            raise many
+    else:  # the usual batch: awaited as it is, without a task of its own
+        many = await run_many(together) if together else []
+        outcomes = []
     for i, outcome in [*zip(at, many, strict=True), *zip(alone, outcomes, strict=True)]:
         answers[i] = _answer(outcome, i)
     return answers
