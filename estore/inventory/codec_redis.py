@@ -188,8 +188,24 @@ def analytics_from_hash(product_id: str, h: Hash) -> ProductAnalytics:
     )
 
 
+_EVENT_TYPES = {kind.value.encode(): kind for kind in EventType}
+
+
 def event_from_entry(event_id: object, entry: Mapping[Any, Any] | Sequence[Any]) -> InventoryEvent:
     """An InventoryEvent from a stream entry."""
+    # The reader decodes every event of the stream: an entry as redis-py reads it (bytes both
+    # ways) is read field by field, without first decoding all of it into a str dict.
+    if isinstance(entry, dict) and b"type" in entry:
+        return InventoryEvent(
+            text(event_id),
+            _EVENT_TYPES[entry[b"type"]],
+            entry[b"product_id"].decode(),
+            int(entry[b"quantity"]),
+            int(entry[b"reserved"]),
+            int(entry[b"delta"]),
+            entry[b"reason"].decode(),
+            int(entry[b"at"]),
+        )
     h = as_hash(entry)
     return InventoryEvent(
         id=text(event_id),
