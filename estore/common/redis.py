@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, ResponseError
@@ -22,6 +22,7 @@ from estore.common.redis_cluster import (
     cluster_options,
     is_cluster_url,
 )
+from estore.common.redis_packing import hiredis_packing
 
 log = logging.getLogger("estore.redis")
 # What connect_redis gives: a client of one Redis, or of a Redis Cluster (redis+cluster://).
@@ -40,6 +41,11 @@ class PoolExhausted(ConnectionError):
 
 class WaitingPool(BlockingConnectionPool):
     """A bounded pool where a call waits a bounded time for a connection (then PoolExhausted)."""
+
+    def __init__(
+        self, *, connection_class: type[AbstractConnection] = Connection, **options: Any
+    ) -> None:
+        super().__init__(connection_class=hiredis_packing(connection_class, options), **options)
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         try:

@@ -27,6 +27,7 @@ from redis.exceptions import (
 )
 
 from estore.common.config import ConfigError
+from estore.common.redis_packing import hiredis_packing
 
 SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
@@ -134,6 +135,12 @@ class BoundedCluster(RedisCluster):
 
     def __init__(self, *, pool_timeout: float, **options: Any) -> None:
         super().__init__(**options)
+        # redis-py's cluster picks its connection class itself (plain or TLS): every node's
+        # connections, those of the nodes it knows now and of those it learns, pack with hiredis.
+        shared = self.nodes_manager.connection_kwargs
+        shared["connection_class"] = hiredis_packing(shared["connection_class"], shared)
+        for node in self.nodes_manager.startup_nodes.values():
+            node.connection_class = shared["connection_class"]
         self.commands_parser = SharedCommandTable()
         self.options = options
         self.pool_timeout = pool_timeout
