@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import math
 import queue
 import sys
 import threading
@@ -36,7 +37,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _iso_time(record.created),
             "level": record.levelname,
             "service": getattr(record, "service", None) or context.service.get() or self._service,
             "logger": record.name,
@@ -53,6 +54,27 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text:
             entry["exception"] = record.exc_text
         return _ENCODER.encode(entry)
+
+
+# The second _iso_time wrote last, and its text up to the milliseconds: one tuple, so that two
+# threads formatting at once never pair one second with another's text.
+_last_second: tuple[float, str] = (math.nan, "")
+
+
+def _iso_time(created: float) -> str:
+    """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, its date and
+    time of day worked out once a second rather than on every line."""
+    global _last_second
+    # Rounded to microseconds half to even, as fromtimestamp does, then cut to milliseconds.
+    fraction, second = math.modf(created)
+    microseconds = round(fraction * 1e6)
+    if microseconds >= 1_000_000:
+        second, microseconds = second + 1, microseconds - 1_000_000
+    last, text = _last_second
+    if second != last:
+        text = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:-6]
+        _last_second = (second, text)
+    return f"{text}.{microseconds // 1000:03d}+00:00"
 
 
 class ContextQueueHandler(QueueHandler):

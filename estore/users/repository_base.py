@@ -46,6 +46,8 @@ class Repository:
     def __init__(self, pool: AsyncConnectionPool[Any], *, timeout: float = 5.0) -> None:
         self._pool = pool
         self._timeout = timeout
+        # The hot path's cursor on each pooled connection, by id(connection) (see _cursor_on).
+        self._cursors: dict[int, psycopg.AsyncCursor[Any]] = {}
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Cursor]:
@@ -78,13 +80,30 @@ class Repository:
         try:
             connection = await self._pool.getconn(timeout=self._timeout)
             try:
-                cursor = await connection.execute(query, params, prepare=True)
+                cursor = self._cursor_on(connection)
+                await cursor.execute(query, params, prepare=True)
                 row: tuple[Any, ...] | None = await cursor.fetchone()
                 return row
             finally:
                 await self._pool.putconn(connection)
         except psycopg.OperationalError as error:
             raise StoreUnavailable() from error
+
+    def _cursor_on(self, connection: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]:
+        """`connection`'s cursor for _read_row: made at its first read there, then reused."""
+        # A cursor made per call (connection.execute) starts with empty caches: it looks up the
+        # parameter's dumper and every column's loader again, about 0.014 ms of CPU per read.
+        # Reuse is safe: a connection is held by one call at a time, and execute() resets the
+        # cursor. A cursor keeps its connection alive, so while it is here no other connection
+        # can take its id; those of closed connections (the pool replaced them) go when a new
+        # connection turns up.
+        cursor = self._cursors.get(id(connection))
+        if cursor is None:
+            for key, old in list(self._cursors.items()):
+                if old.connection.closed:
+                    del self._cursors[key]
+            cursor = self._cursors[id(connection)] = connection.cursor()
+        return cursor
 
 
 class IdleCheck:

@@ -9,6 +9,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from estore.common.logs import (
     ContextQueueHandler,
     JsonFormatter,
     RecordTemplate,
+    _iso_time,
     configure_logging,
     stop_logging,
 )
@@ -165,3 +167,14 @@ def test_a_templated_record_is_the_record_logger_log_makes(tmp_path: Path) -> No
     assert {k: v for k, v in first.items() if k != "time"} == {
         k: v for k, v in second.items() if k != "time"
     }
+
+
+@pytest.mark.parametrize(
+    "created",
+    [0.0, 1.0, 0.9999995, 1764279717.9999996, 1764279717.0000004, 1764279717.0005, 1764279717.9995]
+    + [1764279717 + i / 7 for i in range(20)],
+)
+def test_a_line_s_time_is_datetime_s_own_iso_format(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    assert _iso_time(created) == expected
+    assert _iso_time(created) == expected  # the second's text, now kept

@@ -173,3 +173,21 @@ async def test_a_database_that_is_not_there_is_unavailable() -> None:
         with pytest.raises(StoreUnavailable) as caught:
             await repository.get_user(1)
         assert caught.value.reason == "STORE_UNAVAILABLE"
+
+
+async def test_reads_reuse_a_cursor_per_connection_and_forget_closed_ones(
+    users_database_url: str,
+) -> None:
+    async with AsyncConnectionPool(
+        users_database_url, open=False, min_size=1, max_size=1, kwargs={"autocommit": True}
+    ) as pool:
+        repository = UserRepository(pool)
+        user = await repository.create_user("ana@example.com", "hash")
+        assert await repository.get_user(user.id) == user
+        assert await repository.get_user(user.id + 1) is None
+        assert await repository.get_user(user.id) == user
+        assert len(repository._cursors) == 1
+        async with pool.connection() as connection:
+            await connection.close()  # the pool replaces it
+        assert await repository.get_user(user.id) == user
+        assert len(repository._cursors) == 1
