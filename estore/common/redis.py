@@ -42,12 +42,33 @@ class PoolExhausted(ConnectionError):
 class WaitingPool(BlockingConnectionPool):
     """A bounded pool where a call waits a bounded time for a connection (then PoolExhausted)."""
 
+    # redis-py's blocking pool takes a Condition, a timeout and two context managers for every
+    # command, even with a connection free: ~20 us of a command's ~85 us of client CPU here.
+    # With one free and no call waiting, the connection is taken directly (and still checked,
+    # as redis-py does); while any call waits, every call queues behind it as in redis-py's pool.
+
     def __init__(
         self, *, connection_class: type[AbstractConnection] = Connection, **options: Any
     ) -> None:
         super().__init__(connection_class=hiredis_packing(connection_class, options), **options)
+        self._waiting = 0
 
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
+        if self._available_connections and not self._waiting and not self._in_maintenance:
+            connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
+            try:
+                await self.ensure_connection(connection)
+            except BaseException:
+                await self.release(connection)
+                raise
+            return connection
+        self._waiting += 1
+        try:
+            return await self._wait_for_connection(*args, **kwargs)
+        finally:
+            self._waiting -= 1
+
+    async def _wait_for_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         try:
             connection: AbstractConnection = await super().get_connection(  # type: ignore[no-untyped-call]
                 *args, **kwargs
