@@ -119,8 +119,9 @@ def test_records_waiting_are_written_in_one_write_and_stop_writes_the_rest() -> 
     assert stream.writes == 2
 
 
-@pytest.mark.usefixtures("restore_root_logger")
-def test_records_skip_the_fields_no_line_carries(tmp_path: Path) -> None:
+@pytest.fixture
+def kept(restore_root_logger: None, tmp_path: Path) -> list[logging.LogRecord]:
+    """The records the queue handler of a configured service takes, as it takes them."""
     configure_logging("users", "INFO", log_file=tmp_path / "estore.log")
     kept: list[logging.LogRecord] = []
 
@@ -130,6 +131,10 @@ def test_records_skip_the_fields_no_line_carries(tmp_path: Path) -> None:
 
     (queued,) = logging.getLogger().handlers
     queued.addFilter(keep)
+    return kept
+
+
+def test_records_skip_the_fields_no_line_carries(kept: list[logging.LogRecord]) -> None:
     logging.getLogger("estore.rpc").info("rpc finished")
     (record,) = kept
     assert record.pathname == "(unknown file)"  # no walk up the stack for the caller's line
@@ -137,17 +142,9 @@ def test_records_skip_the_fields_no_line_carries(tmp_path: Path) -> None:
     assert record.process is None
 
 
-@pytest.mark.usefixtures("restore_root_logger")
-def test_a_templated_record_is_the_record_logger_log_makes(tmp_path: Path) -> None:
-    configure_logging("users", "INFO", log_file=tmp_path / "estore.log")
-    kept: list[logging.LogRecord] = []
-
-    def keep(record: logging.LogRecord) -> bool:
-        kept.append(record)
-        return True
-
-    (queued,) = logging.getLogger().handlers
-    queued.addFilter(keep)
+def test_a_templated_record_is_the_record_logger_log_makes(
+    kept: list[logging.LogRecord], tmp_path: Path
+) -> None:
     logger = logging.getLogger("estore.rpc")
     extra = {"method": "/estore.users.v1.UserService/GetCurrentUser", "code": "OK"}
     logger.info("rpc finished", extra=extra)
