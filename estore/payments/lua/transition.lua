@@ -19,7 +19,7 @@
 -- Returns {1, recorded (1 or 0)} on success, {0, status, payment_status} on a mismatch, {-1} if
 -- missing.
 local current = redis.call('HMGET', KEYS[1], 'status', 'payment_status', 'refund_amount', 'id',
-  'unlisted')
+  'unlisted', 'version')
 if not current[1] then
   return {-1}
 end
@@ -37,6 +37,14 @@ end
 for _, part in ipairs(cjson.decode(ARGV[12])) do
   fields[#fields + 1] = part
 end
+-- The version is bumped in the same HSET (read above), not by a HINCRBY of its own.
+local listing_changes = unlisted or ARGV[5] ~= ARGV[2]
+local version
+if listing_changes then
+  version = (tonumber(current[6]) or 0) + 1
+  fields[#fields + 1] = 'version'
+  fields[#fields + 1] = version
+end
 redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[8] ~= '' then
   redis.call('RPUSH', KEYS[7], ARGV[8])
@@ -48,8 +56,7 @@ elseif ARGV[5] ~= ARGV[2] then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZADD', KEYS[4], 0, ARGV[1])
 end
-if unlisted or ARGV[5] ~= ARGV[2] then
-  local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+if listing_changes then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'id', order_id, 'v', version,
     's', ARGV[5], 'm', ARGV[1])
 end
