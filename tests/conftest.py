@@ -75,6 +75,17 @@ def redis_cluster(scratch_dir: Path) -> Iterator[EmbeddedRedisCluster]:
 
 
 @pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[EmbeddedRedisCluster]:
+    """A 3+3 cluster of the test's own, for a test that kills its nodes (not the session's)."""
+    cluster = EmbeddedRedisCluster(tmp_path / "cluster")
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
 def redis_kind(request: pytest.FixtureRequest) -> str:
     """ "redis" (a single server) or "cluster": what redis_url names."""
     return str(getattr(request, "param", "redis"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import pytest
+import redis as redis_sync
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -113,3 +114,22 @@ def on_both_redis_kinds(metafunc: pytest.Metafunc) -> None:
     if "redis_url" in metafunc.fixturenames:
         kinds = REDIS_KINDS[:1] if metafunc.definition.get_closest_marker("single_redis") else None
         metafunc.parametrize("redis_kind", kinds or REDIS_KINDS, indirect=True)
+
+
+# What a spread test and its client send besides the service's own commands (COMMAND GETKEYS is
+# redis-py asking where the keys are of a command it has no table for).
+NOT_THE_SERVICES = ("cmdstat_info", "cmdstat_cluster", "cmdstat_config", "cmdstat_scan",
+                    "cmdstat_command", "cmdstat_ping", "cmdstat_hello", "cmdstat_client",
+                    "cmdstat_flushall", "cmdstat_dbsize", "cmdstat_script")  # fmt: skip
+
+
+def spread(masters: Sequence[redis_sync.Redis], match: str) -> tuple[list[int], list[int]]:
+    """Per master: how many keys match `match`, and how many commands it ran since its stats
+    were reset, less NOT_THE_SERVICES."""
+    keys = [sum(1 for _ in master.scan_iter(match=match, count=1000)) for master in masters]
+    commands = [
+        sum(stat["calls"] for name, stat in master.info("commandstats").items()
+            if name.split("|")[0] not in NOT_THE_SERVICES)
+        for master in masters
+    ]  # fmt: skip
+    return keys, commands

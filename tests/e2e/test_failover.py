@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,17 +53,6 @@ class Shop:
     payments: pay_grpc.PaymentServiceStub
     redis: RedisClient
     issuer: TokenIssuer
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[EmbeddedRedisCluster]:
-    """A 3+3 cluster of this test's own: its master is killed, not the session's."""
-    cluster = EmbeddedRedisCluster(tmp_path / "cluster")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

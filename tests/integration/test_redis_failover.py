@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis.asyncio.cluster import ClusterNode
@@ -22,17 +20,6 @@ KEY = "{failover}:log"
 # Appends the call's id: an id found twice is a script that ran twice.
 APPEND = "redis.call('RPUSH', KEYS[1], ARGV[1]) return redis.call('LLEN', KEYS[1])"
 FLOW_BOUND_SECONDS = NODE_TIMEOUT_MS / 1000 + 5
-
-
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[EmbeddedRedisCluster]:
-    """A 3+3 cluster of this test's own: its master is killed, not the session's."""
-    cluster = EmbeddedRedisCluster(tmp_path / "cluster")
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 async def test_a_failover_fails_calls_clearly_then_reaches_the_promoted_replica(

@@ -13,7 +13,7 @@ import pytest
 from estore.common.auth import TokenIssuer, TokenVerifier
 from estore.common.config import Settings
 from estore.common.redis import RedisClient, connect_redis
-from estore.common.server import GrpcServer
+from estore.common.server import GrpcServer, ServiceDefinition
 from estore.inventory.app import create_service as create_inventory
 from estore.payments.app import create_service as create_payments
 from estore.payments.processor import Processor
@@ -74,6 +74,15 @@ class Shop:
             metadata=who or self.buyer,
         )
         return str(reply.payment_method.id)
+
+
+def fake_inventory(servicer: inv_grpc.InventoryServiceServicer) -> ServiceDefinition:
+    """A service definition serving `servicer` as InventoryService (a stand-in the test scripts)."""
+    return ServiceDefinition(
+        name="inventory",
+        full_name="estore.inventory.v1.InventoryService",
+        register=lambda server: inv_grpc.add_InventoryServiceServicer_to_server(servicer, server),
+    )
 
 
 def _token(issuer: TokenIssuer, user_id: int, *, admin: bool = False, verified: bool = True):

@@ -11,13 +11,14 @@ import pytest
 
 from estore.common import context
 from estore.common.errors import FailedPrecondition, InvalidArgument
-from estore.common.server import GrpcServer, ServiceDefinition
+from estore.common.server import GrpcServer
 from estore.common.status import to_status_proto
 from estore.payments.errors import InsufficientStock, InventoryUnavailable, ReservationLost
 from estore.payments.inventory_client import InventoryClient, Reservation
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
+from tests.grpc.payments.conftest import fake_inventory
 
 DOMAIN = "estore.inventory"
 
@@ -77,11 +78,7 @@ class BatchingInventory(inv_grpc.InventoryServiceServicer):
 @pytest.fixture
 async def client(token_verifier, token_issuer) -> AsyncIterator[tuple[BatchingInventory, Any]]:
     servicer = BatchingInventory()
-    definition = ServiceDefinition(
-        name="inventory",
-        full_name="estore.inventory.v1.InventoryService",
-        register=lambda server: inv_grpc.add_InventoryServiceServicer_to_server(servicer, server),
-    )
+    definition = fake_inventory(servicer)
     server = GrpcServer(definition, token_verifier)
     port = await server.start()
     token = token_issuer.mint_service_token("payments", ttl_seconds=60).token

@@ -13,13 +13,14 @@ import pytest
 
 from estore.common import context
 from estore.common.errors import InvalidArgument
-from estore.common.server import GrpcServer, ServiceDefinition
+from estore.common.server import GrpcServer
 from estore.common.tls import TlsFiles
 from estore.payments.errors import InsufficientStock, InventoryBusy, InventoryUnavailable
 from estore.payments.inventory_client import InventoryClient
 from generated.estore.common.v1 import money_pb2
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inv_grpc
+from tests.grpc.payments.conftest import fake_inventory
 from tests.helpers import bearer
 from tests.tls_certs import CertificateAuthority
 
@@ -62,11 +63,7 @@ class ScriptedInventory(inv_grpc.InventoryServiceServicer):
 @pytest.fixture
 async def inventory(token_verifier) -> AsyncIterator[tuple[ScriptedInventory, int]]:
     servicer = ScriptedInventory()
-    definition = ServiceDefinition(
-        name="inventory",
-        full_name="estore.inventory.v1.InventoryService",
-        register=lambda server: inv_grpc.add_InventoryServiceServicer_to_server(servicer, server),
-    )
+    definition = fake_inventory(servicer)
     server = GrpcServer(definition, token_verifier)
     port = await server.start()
     yield servicer, port
@@ -138,11 +135,7 @@ async def test_payments_reaches_inventory_over_mutual_tls(
     ca = CertificateAuthority(tmp_path)
     inventory_cert, payments_cert = ca.issue("inventory"), ca.issue("payments")
     servicer = ScriptedInventory()
-    definition = ServiceDefinition(
-        name="inventory",
-        full_name="estore.inventory.v1.InventoryService",
-        register=lambda server: inv_grpc.add_InventoryServiceServicer_to_server(servicer, server),
-    )
+    definition = fake_inventory(servicer)
     server_tls = TlsFiles(inventory_cert.cert, inventory_cert.key, ca.cert_file)
     server = GrpcServer(definition, token_verifier, credentials=server_tls.server_credentials())
     port = await server.start()

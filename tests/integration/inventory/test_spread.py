@@ -8,15 +8,11 @@ from estore.embedded.redis_cluster import EmbeddedRedisCluster
 from estore.inventory.models import ProductFilter
 from estore.inventory.store_stock import Hold
 from estore.inventory.task_indexer import Indexer, leases
+from tests.helpers import spread
 from tests.integration.inventory.conftest import FakeClock, build_inventory
 
 PRODUCTS = 60
 ORDERS = 120
-# The test's own commands, and the client's (COMMAND GETKEYS: redis-py asking where the keys of
-# a command it has no table for are).
-NOT_INVENTORY = ("cmdstat_info", "cmdstat_cluster", "cmdstat_config", "cmdstat_scan",
-                 "cmdstat_command", "cmdstat_ping", "cmdstat_hello", "cmdstat_client",
-                 "cmdstat_flushall", "cmdstat_dbsize", "cmdstat_script")  # fmt: skip
 
 
 async def test_an_order_load_spreads_over_every_master(redis_cluster: EmbeddedRedisCluster) -> None:
@@ -53,12 +49,7 @@ async def test_an_order_load_spreads_over_every_master(redis_cluster: EmbeddedRe
         assert len(events.events) == PRODUCTS + 4 * ORDERS  # every event merged, once
     finally:
         await redis.aclose()
-    keys = [sum(1 for _ in master.scan_iter(match="inv:*", count=1000)) for master in masters]
-    commands = [
-        sum(stat["calls"] for name, stat in master.info("commandstats").items()
-            if name.split("|")[0] not in NOT_INVENTORY)
-        for master in masters
-    ]  # fmt: skip
+    keys, commands = spread(masters, "inv:*")
     assert max(keys) <= sum(keys) / 2, keys
     assert max(commands) <= sum(commands) / 2, commands
     assert min(keys) > 0
