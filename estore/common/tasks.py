@@ -1,11 +1,13 @@
-"""Stopping background tasks reliably."""
+"""Stopping background tasks reliably, and awaiting several calls' outcomes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 # How long to wait for a cancelled task before cancelling it again.
 RECANCEL_SECONDS = 0.1
 
@@ -20,3 +22,16 @@ async def stop_task(task: asyncio.Task[Any]) -> None:
         await asyncio.wait([task], timeout=RECANCEL_SECONDS)
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def settled(*awaitables: Awaitable[T]) -> list[T | BaseException]:
+    """What each awaitable gave or the exception it raised, in order, as
+    `asyncio.gather(..., return_exceptions=True)`; a lone one is awaited as it is, without the
+    task gather would wrap it in (the hot paths' usual case: a one-line order, a batch with no
+    entry on its own)."""
+    if len(awaitables) == 1:
+        try:
+            return [await awaitables[0]]
+        except Exception as error:
+            return [error]
+    return await asyncio.gather(*awaitables, return_exceptions=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -10,6 +9,7 @@ from typing import Any, TypeVar
 from estore.common.auth import Caller
 from estore.common.errors import DomainError, InvalidArgument, Unavailable
 from estore.common.status import as_domain_error
+from estore.common.tasks import settled
 
 MAX_ENTRIES = 100
 Entry = TypeVar("Entry")
@@ -51,18 +51,12 @@ async def answer_all(
         else:
             together.append(checked)
             at.append(i)
-    if alone:
-        outcomes = await asyncio.gather(
-            *([run_many(together)] if together else []),
-            *(run_one(entries[i]) for i in alone),
-            return_exceptions=True,
-        )
-        many = outcomes.pop(0) if together else []
-        if isinstance(many, BaseException):
-            raise many
-    else:  # the usual batch: awaited as it is, without a task of its own
-        many = await run_many(together) if together else []
-        outcomes = []
+    outcomes = await settled(
+        *([run_many(together)] if together else []), *(run_one(entries[i]) for i in alone)
+    )
+    many = outcomes.pop(0) if together else []
+    if isinstance(many, BaseException):
+        raise many
     for i, outcome in [*zip(at, many, strict=True), *zip(alone, outcomes, strict=True)]:
         answers[i] = _answer(outcome, i)
     return answers

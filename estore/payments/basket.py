@@ -11,7 +11,6 @@ every line, long before the holds would expire by themselves.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from estore.common.errors import DomainError, FieldViolation, InvalidArgument, Unavailable
 from estore.common.leases import kept_alive
+from estore.common.tasks import settled
 from estore.payments.codec import to_ms
 from estore.payments.errors import (
     InsufficientStock,
@@ -158,9 +158,8 @@ class Baskets:
 
         ttl = self._config.reservation_ttl_seconds
         async with kept_alive(renew, self._config.lease_seconds / 3, f"basket {order_id}"):
-            outcomes = await asyncio.gather(
-                *(self._inventory.reserve(p, q, rid, ttl) for p, q, rid in plan),
-                return_exceptions=True,
+            outcomes = await settled(
+                *(self._inventory.reserve(p, q, rid, ttl) for p, q, rid in plan)
             )
         failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, BaseException)]
         if not failures:
@@ -184,9 +183,7 @@ class Baskets:
     async def release(self, holds: Sequence[tuple[str, str]]) -> None:
         """Release each (reservation id, product id) hold (one never made, or already released,
         is fine); raise if one fails."""
-        outcomes = await asyncio.gather(
-            *(self._inventory.release(rid, pid) for rid, pid in holds), return_exceptions=True
-        )
+        outcomes = await settled(*(self._inventory.release(rid, pid) for rid, pid in holds))
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         for error in failed:
             if not isinstance(error, ReservationLost):

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from estore.common.idempotency import Claim
+from estore.common.tasks import settled
 from estore.payments.codec import order_to_json, to_ms, truncate_ms
 from estore.payments.errors import ProcessorUnavailable, ReservationLost
 from estore.payments.models import Order, OrderLine, OrderStatus, PaymentStatus
@@ -80,13 +81,8 @@ class Settlement:
 
     async def _commit(self, order: Order) -> None:
         """Commit every line (at once); after all answered, raise a lapsed hold's error first."""
-        if len(order.lines) == 1:  # one call: awaited as it is, not wrapped in a task of its own
-            line = order.lines[0]
-            await self._inventory.commit(line.reservation_id, line.product_id)
-            return
-        outcomes = await asyncio.gather(
-            *(self._inventory.commit(line.reservation_id, line.product_id) for line in order.lines),
-            return_exceptions=True,
+        outcomes = await settled(
+            *(self._inventory.commit(line.reservation_id, line.product_id) for line in order.lines)
         )
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         lost = [o for o in failed if isinstance(o, ReservationLost)]
