@@ -140,6 +140,8 @@ class Settings:
     inventory_max_watchers: int = 1000
     # Products each Inventory process keeps serialized in its near cache (0: none).
     inventory_cache_products: int = 10_000
+    # Accounts each UserService process keeps, following their changes (0: none).
+    users_cache_accounts: int = 10_000
     event_loop: str = "uvloop"  # one of EVENT_LOOPS: what `estore serve` runs its services on
 
     @property
@@ -235,6 +237,9 @@ class Settings:
             inventory_max_watchers=env.integer("ESTORE_INVENTORY_MAX_WATCHERS", 1000, minimum=1),
             inventory_cache_products=env.integer(
                 "ESTORE_INVENTORY_CACHE_PRODUCTS", 10_000, minimum=0, maximum=10_000_000
+            ),
+            users_cache_accounts=env.integer(
+                "ESTORE_USERS_CACHE_ACCOUNTS", 10_000, minimum=0, maximum=10_000_000
             ),
             event_loop=env.choice("ESTORE_EVENT_LOOP", "uvloop", EVENT_LOOPS),
         )

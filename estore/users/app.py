@@ -27,6 +27,7 @@ from estore.users.repository import UserRepository
 from estore.users.repository_base import DatabaseProbe, IdleCheck
 from estore.users.service import UserService
 from estore.users.servicer import UserServicer
+from estore.users.user_cache import UserCache
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
 
@@ -134,10 +135,16 @@ async def create_app(
     pool = _open_pool(url)
     await pool.open()
     probe = DatabaseProbe(url, pool)
+    users = UserCache(url, max_entries=settings.users_cache_accounts)
     try:
+        if settings.users_cache_accounts:
+            await users.start()
         timeout = settings.pool_timeout_seconds if pool_timeout is None else pool_timeout
         store = UserRepository(
-            pool, timeout=timeout, access_token_ttl_seconds=settings.access_token_ttl_seconds
+            pool,
+            timeout=timeout,
+            access_token_ttl_seconds=settings.access_token_ttl_seconds,
+            users=users if settings.users_cache_accounts else None,
         )
         hasher = PasswordHasher(settings.bcrypt_rounds)
         await hasher.prepare()
@@ -161,6 +168,7 @@ async def create_app(
         )
         await follower.start()
     except BaseException:
+        await users.stop()
         await pool.close()
         raise
     servicer = UserServicer(service)
@@ -170,7 +178,7 @@ async def create_app(
         register=lambda server: users_grpc.add_UserServiceServicer_to_server(servicer, server),
         probe=probe,
         # Mail work still running needs the pool: let it finish before the pool closes.
-        on_stop=(follower.stop, service.drain, pool.close, probe.close),
+        on_stop=(follower.stop, users.stop, service.drain, pool.close, probe.close),
         sampler=lambda: _pool_samples(pool, revocations),
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
         max_message_bytes=settings.max_message_bytes or MAX_MESSAGE_BYTES,

@@ -36,8 +36,8 @@ class UserStore(Protocol):
     async def add_token(self, user_id: int, token: NewToken, *, cooldown_seconds: int = 0) -> bool:
         """Store a token unless one of its purpose was made within the cooldown; whether stored."""
 
-    async def get_user(self, user_id: int) -> User | None:
-        """The account with this id, if any."""
+    async def get_user(self, user_id: int, *, fresh: bool = False) -> User | None:
+        """The account with this id, if any (`fresh`: as stored now, never a process's copy)."""
 
     async def get_credentials(
         self, *, email: str | None = None, user_id: int | None = None

@@ -60,10 +60,22 @@ class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
                 raise
             raise EmailAlreadyExists() from None
 
-    async def get_user(self, user_id: int) -> User | None:
-        """The account with this id, if any."""
+    async def get_user(self, user_id: int, *, fresh: bool = False) -> User | None:
+        """The account with this id, if any: this process's copy unless `fresh` is asked for."""
+        users = self._users
+        if users is None or fresh:
+            row = await self._read_row(_SELECT_USER, (user_id,))
+            return None if row is None else User(*row)
+        user = users.get(user_id)
+        if user is not None:
+            return user
+        epoch = users.epoch
         row = await self._read_row(_SELECT_USER, (user_id,))
-        return None if row is None else User(*row)
+        if row is None:
+            return None
+        user = User(*row)
+        users.put(user, epoch)
+        return user
 
     async def get_credentials(
         self, *, email: str | None = None, user_id: int | None = None
@@ -91,6 +103,7 @@ class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
             )
             if cursor.rowcount:
                 await self._revoke_user_tokens(cursor, user_id, end_sessions=True)
+        self._changed(user_id)
 
     async def rehash_password(self, user_id: int, old_hash: str, new_hash: str) -> None:
         """Store the same password hashed anew, unless the password changed since `old_hash`."""
@@ -127,6 +140,7 @@ class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
             deactivated = row["was_active"] and not row["is_active"]
             if deactivated or (row["was_admin"] and not row["is_admin"]):
                 await self._revoke_user_tokens(cursor, user_id, end_sessions=deactivated)
+        self._changed(user_id)
         return user_from_row(row)
 
     async def make_admin(self, user_id: int, password_hash: str) -> User:
@@ -138,7 +152,8 @@ class UserRepository(SessionRecords, TokenRecords, LoginAttempts):
             await cursor.execute(_MAKE_ADMIN, (password_hash, user_id))
             user = user_from_row(await fetch_one(cursor))
             await self._revoke_user_tokens(cursor, user_id, end_sessions=True)
-            return user
+        self._changed(user_id)
+        return user
 
     async def list_users(self, user_filter: UserFilter, after_id: int, limit: int) -> list[User]:
         """Up to `limit` accounts with ids above `after_id` that pass the filter, by id."""

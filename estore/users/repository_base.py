@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from estore.users.errors import StoreUnavailable
 from estore.users.models import User
+from estore.users.user_cache import UserCache
 
 USER_COLUMNS = sql.SQL("id, email, is_active, is_verified, is_admin, created_at, updated_at")
 USER_COLUMNS_OF_U = sql.SQL(
@@ -43,9 +44,18 @@ class Repository:
     # Every method maps a database that cannot be reached (or a pool that cannot hand out a
     # connection in time) to StoreUnavailable, so callers see UNAVAILABLE rather than a crash.
 
-    def __init__(self, pool: AsyncConnectionPool[Any], *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Any],
+        *,
+        timeout: float = 5.0,
+        users: UserCache | None = None,
+    ) -> None:
         self._pool = pool
         self._timeout = timeout
+        # Accounts kept in the process; every method that changes one calls _changed after
+        # its commit, so this process reads its own writes (other processes hear of them).
+        self._users = users
         # The hot path's cursor on each pooled connection, by id(connection) (see _cursor_on).
         self._cursors: dict[int, psycopg.AsyncCursor[Any]] = {}
 
@@ -59,6 +69,11 @@ class Repository:
                 yield connection.cursor(row_factory=dict_row)
         except psycopg.OperationalError as error:
             raise StoreUnavailable() from error
+
+    def _changed(self, user_id: int) -> None:
+        """The account changed (committed): drop this process's copy at once."""
+        if self._users is not None:
+            self._users.forget(user_id)
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Cursor]:

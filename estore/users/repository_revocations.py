@@ -9,6 +9,7 @@ from psycopg_pool import AsyncConnectionPool
 from estore.common.auth import CLOCK_SKEW_SECONDS
 from estore.common.revocations import Revocation
 from estore.users.repository_base import Cursor, Repository, fetch_one
+from estore.users.user_cache import UserCache
 
 # Any fixed number; every instance appending to the feed takes it, so feed ids commit in order.
 FEED_LOCK_KEY = 0x6573746F7265_02
@@ -31,8 +32,9 @@ class RevocationRecords(Repository):
         *,
         timeout: float = 5.0,
         access_token_ttl_seconds: int = 3600,
+        users: UserCache | None = None,
     ) -> None:
-        super().__init__(pool, timeout=timeout)
+        super().__init__(pool, timeout=timeout, users=users)
         # A revocation must outlive every token it covers, wherever that token is checked.
         self._revocation_seconds = access_token_ttl_seconds + 2 * CLOCK_SKEW_SECONDS
 

@@ -76,7 +76,10 @@ class TokenRecords(RevocationRecords):
                 {"digest": digest, "purpose": str(TokenPurpose.VERIFY_EMAIL)},
             )
             row = await cursor.fetchone()
-        return None if row is None else user_from_row(row)
+        if row is None:
+            return None
+        self._changed(row["id"])
+        return user_from_row(row)
 
     async def reset_password(self, digest: bytes, password_hash: str) -> User | None:
         """Use a reset token and set the password; None if the token is not usable."""
@@ -102,6 +105,7 @@ class TokenRecords(RevocationRecords):
             )
             await cursor.execute("DELETE FROM login_failures WHERE email = %s", (user.email,))
             await self._revoke_user_tokens(cursor, user.id, end_sessions=True)
+        self._changed(user.id)
         return user
 
     async def token_expired(self, digest: bytes, purpose: TokenPurpose) -> bool:

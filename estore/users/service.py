@@ -250,7 +250,8 @@ class UserService:
         # The token's claim may be stale: an admin demoted or deactivated since sign-in is not one.
         if not caller.is_admin or caller.user_id is None:
             return False
-        me = await self._store.get_user(caller.user_id)
+        # Read from PostgreSQL, not this process's copy: a demotion elsewhere counts at once.
+        me = await self._store.get_user(caller.user_id, fresh=True)
         return me is not None and me.is_admin and me.is_active
 
     async def _require_admin(self, caller: Caller) -> None:

@@ -84,7 +84,7 @@ class FakeStore:
         self.tokens[token.digest] = _Token(user_id, token.purpose, token.ttl_seconds <= 0)
         return True
 
-    async def get_user(self, user_id: int) -> User | None:
+    async def get_user(self, user_id: int, *, fresh: bool = False) -> User | None:
         return self.users.get(user_id)
 
     async def get_credentials(

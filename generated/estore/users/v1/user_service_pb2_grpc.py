@@ -328,6 +328,12 @@ class UserServiceServicer:
     def GetCurrentUser(self, request, context):
         """Returns the signed-in caller's account.
 
+        Consistency: each UserService process answers from its own copy of the
+        accounts it has read, dropped when PostgreSQL announces their change. A
+        change made through the same process shows at once; one made through
+        another process (or directly in the database) shows within milliseconds,
+        at most about two seconds if the announcement connection is silently cut.
+
         Who: any signed-in user.
         Errors: NOT_FOUND USER_NOT_FOUND (the account no longer exists).
         """
@@ -337,6 +343,9 @@ class UserServiceServicer:
 
     def GetUser(self, request, context):
         """Returns one account by id.
+
+        Consistency: as GetCurrentUser. An admin's powers are checked against the
+        database itself, never a process's copy.
 
         Who: the user themself, or an admin.
         Errors: NOT_FOUND USER_NOT_FOUND (no such user, or another user's id when
