@@ -133,3 +133,13 @@ def spread(masters: Sequence[redis_sync.Redis], match: str) -> tuple[list[int], 
         for master in masters
     ]  # fmt: skip
     return keys, commands
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = 20.0, every: float = 0.02
+) -> None:
+    """Wait until `check()` is true; fail the test if it is not within `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(every)

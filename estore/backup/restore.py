@@ -24,6 +24,8 @@ from estore.backup.tools import (
 from estore.embedded.redis import EmbeddedRedis
 from estore.inventory.store_events import announce_restore
 from estore.stack import StoreUrls
+from estore.users.user_cache import ALL_USERS
+from estore.users.user_cache import CHANNEL as USERS_CHANNEL
 
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -74,6 +76,13 @@ def _restore_postgres(pg_restore: str, url: str, dump: Path) -> None:
     bare, env = postgres_target(url)
     command = [pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction"]
     run_tool([*command, "--no-password", "--dbname", bare, str(dump)], env)
+    # The tables were dropped and made anew, which no row trigger announces: running UserService
+    # processes must drop every account they keep.
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as db:
+            db.execute("SELECT pg_notify(%s, %s)", (USERS_CHANNEL, ALL_USERS))
+    except psycopg.Error as error:
+        raise BackupError(f"PostgreSQL {redact_url(url)}: {error}".strip()) from None
 
 
 def _restore_redis(

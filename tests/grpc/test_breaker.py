@@ -20,7 +20,7 @@ from estore.common.redis import PoolExhausted
 from estore.common.server import GrpcServer, ServiceDefinition
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from generated.estore.users.v1 import user_service_pb2_grpc as users_grpc
-from tests.helpers import error_details
+from tests.helpers import error_details, eventually
 
 SERVICE = "estore.users.v1.UserService"
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -83,13 +83,6 @@ async def _health(channel) -> int:
     return int(reply.status)
 
 
-async def _eventually(check, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_store_failure_refuses_calls_at_once_until_the_store_answers(served) -> None:
     store, stub, channel = served
     store.up = False
@@ -97,7 +90,7 @@ async def test_a_store_failure_refuses_calls_at_once_until_the_store_answers(ser
     code, reason, _ = await _code(stub)
     assert (code, reason, store.calls) == (grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE", 1)
     # The failure woke the probe: health says so without waiting for the next round.
-    await _eventually(lambda: _is(_health(channel), NOT_SERVING), within=10)
+    await eventually(lambda: _is(_health(channel), NOT_SERVING), within=10)
     for _ in range(5):
         code, reason, seconds = await _code(stub)
         assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
@@ -107,7 +100,7 @@ async def test_a_store_failure_refuses_calls_at_once_until_the_store_answers(ser
     assert SERVICE in reflection
 
     store.up, store.error = True, None
-    await _eventually(lambda: _is(_health(channel), SERVING), within=10)
+    await eventually(lambda: _is(_health(channel), SERVING), within=10)
     assert (await _code(stub))[0] == grpc.StatusCode.OK
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 
 import grpc
@@ -22,6 +21,7 @@ from estore.inventory.app import create_service
 from generated.estore.inventory.v1 import inventory_service_pb2 as pb
 from generated.estore.inventory.v1 import inventory_service_pb2_grpc as inventory_grpc
 from tests.grpc.inventory.conftest import Callers, expect_error, usd
+from tests.helpers import eventually
 
 SERVICE = "estore.inventory.v1.InventoryService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -37,13 +37,6 @@ def own_redis(scratch_dir: Path) -> Iterator[EmbeddedRedis]:
     if server.pid is not None:
         os.kill(server.pid, signal.SIGCONT)
     server.stop()
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_hung_redis_is_answered_at_once_then_served_again(
@@ -75,7 +68,7 @@ async def test_a_hung_redis_is_answered_at_once_then_served_again(
 
             assert own_redis.pid is not None
             os.kill(own_redis.pid, signal.SIGSTOP)  # accepts connections, answers nothing
-            await _eventually(lambda: _is(status(), NOT_SERVING))
+            await eventually(lambda: _is(status(), NOT_SERVING))
             for _ in range(5):
                 # Without the breaker each would wait for the 5 s socket timeout.
                 started = time.perf_counter()
@@ -85,7 +78,7 @@ async def test_a_hung_redis_is_answered_at_once_then_served_again(
                 assert time.perf_counter() - started < 0.1
 
             os.kill(own_redis.pid, signal.SIGCONT)
-            await _eventually(lambda: _is(status(), SERVING))
+            await eventually(lambda: _is(status(), SERVING))
             assert (await stub.GetProduct(get)).product.quantity == 3
     finally:
         await server.stop(grace=0)

@@ -16,17 +16,11 @@ from estore.embedded.ports import free_port
 from estore.embedded.postgres import EmbeddedPostgres
 from generated.estore.users.v1 import user_service_pb2 as users_pb
 from tests.grpc.users.conftest import Users, fails, serving, users_settings
+from tests.helpers import eventually
 
 SERVICE = "estore.users.v1.UserService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-async def _eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
 
 
 async def _health(users: Users) -> int:
@@ -59,7 +53,7 @@ async def test_postgres_down_then_back_without_a_restart(
             )
             await fails(users.register("bob@example.com"), grpc.StatusCode.UNAVAILABLE)
             await fails(users.sign_in("ana@example.com"), grpc.StatusCode.UNAVAILABLE)
-            await _eventually(lambda: _is(_health(users), NOT_SERVING))
+            await eventually(lambda: _is(_health(users), NOT_SERVING))
             # While health says the store is down, calls answer at once, not after the pool's
             # wait for a connection (1 s here).
             for call in (
@@ -72,7 +66,7 @@ async def test_postgres_down_then_back_without_a_restart(
                 assert time.perf_counter() - started < 0.1
 
             await asyncio.to_thread(postgres.start)
-            await _eventually(lambda: _is(_health(users), SERVING))
+            await eventually(lambda: _is(_health(users), SERVING))
             reply = await users.stub.GetCurrentUser(me, metadata=as_ana)
             assert reply.user.email == "ana@example.com"
             await users.register("bob@example.com")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -11,7 +12,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from estore.cli import main
+from estore.users.models import User
 from estore.users.repository import UserRepository
+from estore.users.user_cache import UserCache
+from tests.helpers import eventually
 from tests.integration.backup.conftest import Stores
 from tests.integration.backup.contents import (
     assert_ttls_kept,
@@ -55,8 +59,18 @@ async def test_restore_brings_back_every_user_product_and_order(
     manifest = json.loads((backup / "manifest.json").read_text())
     assert sorted(manifest["files"]) == ["redis-inventory.rdb", "users.dump"]
     assert manifest["redis"][0]["stores"] == ["inventory", "payments"]
+    # A UserService left running keeps accounts; the restore tells it to drop them all.
+    cache = UserCache(stores.users_url)
+    await cache.start()
+    cache.put(User(1, "kept@example.com", True, True, False, datetime.now(UTC), None), cache.epoch)
     wipe(stores)
     assert await estore("restore", str(backup), "--yes") == 0
+
+    async def emptied() -> bool:
+        return cache.get(1) is None
+
+    await eventually(emptied, within=5)
+    await cache.stop()
 
     assert users_contents(stores.users_url) == users
     assert redis_contents(stores.inventory) == keys

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from estore.users.models import NewToken, TokenPurpose, User
 from estore.users.repository import UserRepository
 from estore.users.user_cache import APPLICATION_NAME, UserCache
+from tests.helpers import eventually
 
 Repositories = Callable[[UserCache], Awaitable[UserRepository]]
 
@@ -62,13 +62,6 @@ def _sql(url: str, query: str, *params: Any) -> None:
         connection.execute(query.encode(), params or None)
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "not within the time allowed"
-        await asyncio.sleep(0.01)
-
-
 async def test_a_change_made_elsewhere_reaches_every_process(
     repositories: Repositories, caches: Callable[[], Awaitable[UserCache]], users_database_url: str
 ) -> None:
@@ -84,7 +77,7 @@ async def test_a_change_made_elsewhere_reaches_every_process(
         found = await there.get_user(user.id)
         return found is not None and not found.is_active
 
-    await _eventually(there_sees_it)
+    await eventually(there_sees_it)
     # A change no EStore process made (psql, a migration) is heard of too.
     _sql(users_database_url, "UPDATE users SET is_verified = true WHERE id = %s", user.id)
 
@@ -92,7 +85,7 @@ async def test_a_change_made_elsewhere_reaches_every_process(
         found = [await repository.get_user(user.id) for repository in (here, there)]
         return all(account is not None and account.is_verified for account in found)
 
-    await _eventually(both_see_it)
+    await eventually(both_see_it)
 
 
 async def test_a_truncate_empties_every_cache(
@@ -106,7 +99,7 @@ async def test_a_truncate_empties_every_cache(
     async def gone() -> bool:
         return cache.get(user.id) is None and await repository.get_user(user.id) is None
 
-    await _eventually(gone)
+    await eventually(gone)
 
 
 async def test_this_process_reads_its_own_writes_at_once(
@@ -176,12 +169,12 @@ async def test_while_changes_cannot_be_followed_reads_go_to_postgres(
         found = await repository.get_user(user.id)
         return found is not None and found.is_verified
 
-    await _eventually(fresh)
+    await eventually(fresh)
 
     async def following_again() -> bool:
         return cache.live
 
-    await _eventually(following_again)
+    await eventually(following_again)
     found = await repository.get_user(user.id)
     assert found is not None
     assert found.is_verified
