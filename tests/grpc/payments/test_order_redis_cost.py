@@ -9,8 +9,10 @@ Since the buckets of issue 14 an order's scripts no longer touch the admin listi
 fewer) but append their events and bump the order's version (two XADDs and a HINCRBY more); the
 indexer's work on those events, and the doorbell that tells it which buckets to read, are
 background, batched over orders. The version is bumped within PAID's HSET (one HINCRBY less).
-Then (40 to 36 a paid one-line order): the request id's record is one string, claimed by a bare
-SET NX EX pipelined with the claim's reads and recorded by PAID in one SET ... KEEPTTL GET.
+Then (40 to 33 a paid one-line order): the request id's record is one string, claimed by a bare
+SET NX EX pipelined with the claim's reads and recorded by PAID in one SET ... KEEPTTL GET; the
+simulated processor's token carries the card's behaviour and its charge record is the ledger
+entry, so a charge is one SET NX GET.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ async def _order(shop: Shop, seen: Seen, request: pb.CreateOrderRequest) -> pb.O
     return order
 
 
-async def test_a_paid_one_line_order_costs_36_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_paid_one_line_order_costs_33_commands(shop: Shop, monitor: Seen) -> None:
     product = await shop.product(quantity=10)
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -94,15 +96,15 @@ async def test_a_paid_one_line_order_costs_36_commands(shop: Shop, monitor: Seen
     )
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
-    assert sum(monitor.names().values()) == 36, monitor.commands
+    assert sum(monitor.names().values()) == 33, monitor.commands
     assert (monitor.names()["TIME"], monitor.names()["EXPIRE"]) == (0, 0)
-    # Five scripts: the hold, the order, the charge, the sale, PAID (with the outcome, in one SET ... GET).
+    # Four scripts: the hold, the order, the sale, PAID (with the outcome, in one SET ... GET).
     # The claim is one SET NX EX pipelined with its reads, the card and the retry check; the
-    # charge one script. Since issue 14 the
+    # charge one SET NX GET (the token carries the card's behaviour). Since issue 14 the
     # reservation id is claimed for its product first (an HSETNX in Inventory's index slot:
     # the hold runs in the product's bucket), and the stock scripts read each hash once still.
     assert monitor.names(scripts=False) == Counter(
-        {"EVALSHA": 5, "SET": 1, "HGETALL": 1, "EXISTS": 1, "HSETNX": 1}
+        {"EVALSHA": 4, "SET": 2, "HGETALL": 1, "EXISTS": 1, "HSETNX": 1}
     )
     assert monitor.names()["HGETALL"] == 1  # the card; the order is never read back
     assert monitor.names()["HINCRBY"] == 0  # the version moves with the status
@@ -118,11 +120,13 @@ async def test_without_a_request_id_nothing_is_claimed_or_looked_up(
     assert order.status == pb.ORDER_STATUS_PAID
     names = monitor.names()
     assert (names["EXISTS"], names["TIME"]) == (1, 0)  # only the order's own write checks
-    assert sum(names.values()) == 33, monitor.commands
-    assert monitor.names(scripts=False) == Counter({"HGETALL": 1, "EVALSHA": 5, "HSETNX": 1})
+    assert sum(names.values()) == 30, monitor.commands
+    assert monitor.names(scripts=False) == Counter(
+        {"HGETALL": 1, "EVALSHA": 4, "SET": 1, "HSETNX": 1}
+    )
 
 
-async def test_a_three_line_basket_costs_76_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_three_line_basket_costs_73_commands(shop: Shop, monitor: Seen) -> None:
     products = [await shop.product(quantity=10) for _ in range(3)]
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -133,10 +137,10 @@ async def test_a_three_line_basket_costs_76_commands(shop: Shop, monitor: Seen) 
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
     # The three holds (one batch per product bucket: issue 14), the order, the three sales
-    # (likewise), the charge, PAID; the claim is one SET, no script.
+    # (likewise), PAID; the claim and the charge are one SET each, no script.
     buckets = len({bucket_of(p) for p in products})
-    assert sum(monitor.names().values()) == 70 + 2 * buckets, monitor.commands
-    assert monitor.names(scripts=False)["EVALSHA"] == 3 + 2 * buckets
+    assert sum(monitor.names().values()) == 67 + 2 * buckets, monitor.commands
+    assert monitor.names(scripts=False)["EVALSHA"] == 2 + 2 * buckets
     # The intent's state; no commit or release looks its product up, and the claim's token is
     # read by the SET ... GET that records the outcome.
     assert monitor.names()["HGET"] == 1
