@@ -9,8 +9,8 @@ Since the buckets of issue 14 an order's scripts no longer touch the admin listi
 fewer) but append their events and bump the order's version (two XADDs and a HINCRBY more); the
 indexer's work on those events, and the doorbell that tells it which buckets to read, are
 background, batched over orders. The version is bumped within PAID's HSET (one HINCRBY less).
-Then (40 to 33 a paid one-line order): the request id's record is one string, claimed by a bare
-SET NX EX pipelined with the claim's reads and recorded by PAID in one SET ... KEEPTTL GET; the
+Then (40 to 34 a paid one-line order): the request id's record is one string, claimed by one
+SET NX EX in the claim script and recorded by PAID in one SET ... KEEPTTL GET; the
 simulated processor's token carries the card's behaviour and its charge record is the ledger
 entry, so a charge is one SET NX GET.
 """
@@ -88,7 +88,7 @@ async def _order(shop: Shop, seen: Seen, request: pb.CreateOrderRequest) -> pb.O
     return order
 
 
-async def test_a_paid_one_line_order_costs_33_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_paid_one_line_order_costs_34_commands(shop: Shop, monitor: Seen) -> None:
     product = await shop.product(quantity=10)
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -96,16 +96,15 @@ async def test_a_paid_one_line_order_costs_33_commands(shop: Shop, monitor: Seen
     )
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
-    assert sum(monitor.names().values()) == 33, monitor.commands
+    assert sum(monitor.names().values()) == 34, monitor.commands
     assert (monitor.names()["TIME"], monitor.names()["EXPIRE"]) == (0, 0)
-    # Four scripts: the hold, the order, the sale, PAID (with the outcome, in one SET ... GET).
-    # The claim is one SET NX EX pipelined with its reads, the card and the retry check; the
-    # charge one SET NX GET (the token carries the card's behaviour). Since issue 14 the
+    # Five scripts: the claim (one SET NX EX, with the card and the retry check), the hold, the
+    # order, the sale, PAID (with the outcome, in one SET ... GET); the charge is one SET NX GET
+    # (the token carries the card's behaviour). Since issue 14 the
     # reservation id is claimed for its product first (an HSETNX in Inventory's index slot:
     # the hold runs in the product's bucket), and the stock scripts read each hash once still.
-    assert monitor.names(scripts=False) == Counter(
-        {"EVALSHA": 4, "SET": 2, "HGETALL": 1, "EXISTS": 1, "HSETNX": 1}
-    )
+    assert monitor.names(scripts=False) == Counter({"EVALSHA": 5, "SET": 1, "HSETNX": 1})
+    assert monitor.names()["SET"] == 3  # the claim, the charge, the outcome
     assert monitor.names()["HGETALL"] == 1  # the card; the order is never read back
     assert monitor.names()["HINCRBY"] == 0  # the version moves with the status
 
@@ -126,7 +125,7 @@ async def test_without_a_request_id_nothing_is_claimed_or_looked_up(
     )
 
 
-async def test_a_three_line_basket_costs_73_commands(shop: Shop, monitor: Seen) -> None:
+async def test_a_three_line_basket_costs_74_commands(shop: Shop, monitor: Seen) -> None:
     products = [await shop.product(quantity=10) for _ in range(3)]
     method = await shop.card()
     request = pb.CreateOrderRequest(
@@ -136,11 +135,11 @@ async def test_a_three_line_basket_costs_73_commands(shop: Shop, monitor: Seen) 
     )
     order = await _order(shop, monitor, request)
     assert order.status == pb.ORDER_STATUS_PAID
-    # The three holds (one batch per product bucket: issue 14), the order, the three sales
-    # (likewise), PAID; the claim and the charge are one SET each, no script.
+    # The claim, the three holds (one batch per product bucket: issue 14), the order, the three
+    # sales (likewise), PAID; the charge is one SET, no script.
     buckets = len({bucket_of(p) for p in products})
-    assert sum(monitor.names().values()) == 67 + 2 * buckets, monitor.commands
-    assert monitor.names(scripts=False)["EVALSHA"] == 2 + 2 * buckets
+    assert sum(monitor.names().values()) == 68 + 2 * buckets, monitor.commands
+    assert monitor.names(scripts=False)["EVALSHA"] == 3 + 2 * buckets
     # The intent's state; no commit or release looks its product up, and the claim's token is
     # read by the SET ... GET that records the outcome.
     assert monitor.names()["HGET"] == 1
