@@ -133,13 +133,13 @@ class SimulatedProcessor:
             made = charge_id if outcome == ChargeOutcome.SUCCEEDED.value else ""
             record = _charge_record(outcome, made, code, amount_minor, currency)
             earlier = await self._redis.set(key, record, nx=True, get=True)
-            return _charge_result(record if earlier is None else earlier)
+            return _charge_result(earlier if isinstance(earlier, str | bytes) else record)
         if outcome == ChargeOutcome.PROCESSOR_ERROR.value:  # answered, never recorded
-            earlier = await self._redis.get(key)
+            found = await self._redis.get(key)
             record = _charge_record(outcome, "", code, amount_minor, currency)
-            return _charge_result(record if earlier is None else earlier)
+            return _charge_result(record if found is None else found)
         keys = [key, f"{self._prefix}:token:{token}"]
-        args = [charge_id, amount_minor, currency, outcome, code]
+        args: list[str | int] = [charge_id, amount_minor, currency, outcome, code]
         return _charge_result(await self._charge(keys=keys, args=args))
 
     async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
