@@ -146,7 +146,7 @@ class Idempotency:
         self._end = redis.register_script((_LUA_DIR / "idempotency_finish.lua").read_text())
 
     def key(self, scope: str, request_id: str) -> str:
-        """The request id's hash; a callable prefix places it by scope (e.g. in its user's
+        """The request id's record; a callable prefix places it by scope (e.g. in its user's
         slot, so that the operation's own scripts may record the outcome)."""
         prefix = self._prefix if isinstance(self._prefix, str) else self._prefix(scope)
         return f"{prefix}:{scope}:{request_id}"
