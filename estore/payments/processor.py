@@ -78,6 +78,8 @@ class Processor(Protocol):
 
 
 _LUA = Path(__file__).parent / "lua"
+# A charge's id: this and its idempotency key (ids made before were this and 24 hex digits).
+CHARGE_PREFIX = "ch_"
 
 # The simulator's test cards: number -> (outcome, decline code).
 TEST_CARDS: dict[str, tuple[ChargeOutcome, str]] = {
@@ -97,7 +99,8 @@ class SimulatedProcessor:
         self._latency = latency_seconds
         self._prefix = "sim:{sim}"
         self._refund = redis.register_script((_LUA / "sim_refund.lua").read_text())
-        # One script: the earlier result, the card's behaviour and the record, in one round trip.
+        # For tokens made before they carried the card's behaviour: one script reads it, the
+        # earlier result and writes the record, in one round trip.
         self._charge = redis.register_script((_LUA / "sim_charge.lua").read_text())
 
     async def _pause(self) -> None:
@@ -107,7 +110,9 @@ class SimulatedProcessor:
     async def tokenize(self, card: CardInput) -> str:
         await self._pause()
         outcome, code = TEST_CARDS.get(normalise_number(card.number), (ChargeOutcome.SUCCEEDED, ""))
-        token = f"tok_{secrets.token_hex(12)}"
+        # The token carries the card's behaviour, so a charge reads no vault (one command
+        # less); the vault is still written, for tokens read by an older Payments mid-deploy.
+        token = f"tok_{secrets.token_hex(12)}.{outcome.value}.{code}"
         # Only the behaviour is kept, as a real network would keep its own vault.
         await self._redis.hset(
             f"{self._prefix}:token:{token}", mapping={"outcome": outcome.value, "code": code}
@@ -118,14 +123,24 @@ class SimulatedProcessor:
         self, token: str, amount_minor: int, currency: str, idempotency_key: str
     ) -> ChargeResult:
         await self._pause()
-        charge_id = f"ch_{secrets.token_hex(12)}"  # used only if this call makes the charge
-        keys = [
-            f"{self._prefix}:charge:{idempotency_key}",
-            f"{self._prefix}:token:{token}",
-            f"{self._prefix}:ledger:{charge_id}",
-        ]
-        record = await self._charge(keys=keys, args=[charge_id, amount_minor, currency])
-        return _charge_result(record)
+        # The charge's record is its ledger entry: a refund finds it from the charge's id.
+        charge_id = f"{CHARGE_PREFIX}{idempotency_key}"
+        _, outcome, code = [*token.split("."), "", ""][:3]  # tokens before: no behaviour
+        key = f"{self._prefix}:charge:{idempotency_key}"
+        if outcome in (ChargeOutcome.SUCCEEDED.value, ChargeOutcome.DECLINED.value):
+            # One command, no script: SET NX GET records this result unless one was made with
+            # the key (two concurrent charges record, and report, one result).
+            made = charge_id if outcome == ChargeOutcome.SUCCEEDED.value else ""
+            record = _charge_record(outcome, made, code, amount_minor, currency)
+            earlier = await self._redis.set(key, record, nx=True, get=True)
+            return _charge_result(earlier if isinstance(earlier, str | bytes) else record)
+        if outcome == ChargeOutcome.PROCESSOR_ERROR.value:  # answered, never recorded
+            found = await self._redis.get(key)
+            record = _charge_record(outcome, "", code, amount_minor, currency)
+            return _charge_result(record if found is None else found)
+        keys = [key, f"{self._prefix}:token:{token}"]
+        args: list[str | int] = [charge_id, amount_minor, currency, outcome, code]
+        return _charge_result(await self._charge(keys=keys, args=args))
 
     async def find_charge(self, idempotency_key: str) -> ChargeResult | None:
         found = await self._redis.get(f"{self._prefix}:charge:{idempotency_key}")
@@ -133,14 +148,14 @@ class SimulatedProcessor:
 
     async def refund(self, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
         await self._pause()
-        reply = await self._refund(
-            keys=[
-                f"{self._prefix}:refund:{idempotency_key}",
-                f"{self._prefix}:ledger:{charge_id}",
-                f"{self._prefix}:refunds:{charge_id}",
-            ],
-            args=[amount_minor],
-        )
+        keys = [
+            f"{self._prefix}:refund:{idempotency_key}",
+            f"{self._prefix}:ledger:{charge_id}",
+            f"{self._prefix}:refunds:{charge_id}",
+        ]
+        if charge_id.startswith(CHARGE_PREFIX):  # charges before this named no record: random
+            keys.append(f"{self._prefix}:charge:{charge_id.removeprefix(CHARGE_PREFIX)}")
+        reply = await self._refund(keys=keys, args=[amount_minor, charge_id])
         outcome, refusal = (text(part) for part in reply)
         return RefundResult(RefundOutcome(outcome), refusal)
 
@@ -153,6 +168,12 @@ class SimulatedProcessor:
         """How many successful charges exist for a key (0 or 1): for tests and audits."""
         found = await self.find_charge(idempotency_key)
         return int(found is not None and found.outcome is ChargeOutcome.SUCCEEDED)
+
+
+def _charge_record(outcome: str, charge_id: str, code: str, amount: int, currency: str) -> str:
+    """A charge's JSON record, as sim_charge.lua writes it."""
+    fields = {"outcome": outcome, "charge_id": charge_id, "code": code, "amount": amount}
+    return json.dumps({**fields, "currency": currency})
 
 
 def _charge_result(record: str | bytes) -> ChargeResult:

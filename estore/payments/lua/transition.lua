@@ -2,15 +2,15 @@
 -- this is the last step of an idempotent request, record the request's outcome with it.
 -- KEYS: order hash, the bucket's order events, user's by old status,
 --       user's by new status, processing (lease deadlines), expiring (unpaid order deadlines),
---       the order's refunds list, [the request id's hash, when ARGV[9] is set]
+--       the order's refunds list, [the request id's record, when ARGV[9] is set]
 -- ARGV[1] index member, ARGV[2] expected status, ARGV[3] expected payment status ('' any),
 -- ARGV[4] expected refund amount ('' any), ARGV[5] new status,
 -- ARGV[6] processing: lease deadline ms, '' to remove, '-' to leave,
 -- ARGV[7] expiring: deadline ms, '' to remove, '-' to leave,
 -- ARGV[8] an entry to append to the refunds list ('' none),
--- ARGV[9] the request's claim token ('' none), ARGV[10] its outcome, ARGV[11] unused (the
--- record already lives long enough, see idempotency_finish.lua; kept so the ARGV order holds):
--- recorded only if the claim is still this one's (as idempotency_finish.lua),
+-- ARGV[9] the request's claim token ('' none), ARGV[10] its outcome (unused: it is in the
+-- record), ARGV[11] the request id's whole record with that outcome (Claim.record): recorded
+-- only if the claim is still this one's (as idempotency_finish.lua),
 -- ARGV[12] the fields to set, as a JSON array of strings [field, value, ...] (one argument:
 -- the client packs each argument in Python, at a cost).
 -- An order marked 'unlisted' (written with its card, create_order.lua) is in no status index
@@ -71,8 +71,17 @@ elseif ARGV[7] ~= '-' then
   redis.call('ZADD', KEYS[6], ARGV[7], order_id)
 end
 local recorded = 0
-if ARGV[9] ~= '' and redis.call('HGET', KEYS[8], 'claim') == ARGV[9] then
-  redis.call('HSET', KEYS[8], 'state', 'done', 'response', ARGV[10])
-  recorded = 1
+if ARGV[9] ~= '' then
+  -- One command when the claim is still ours (nearly always): write the record and read the
+  -- one it replaces; if that was not this claim's, put it back (no one sees the difference:
+  -- the script is atomic). The record lives long enough already (idempotency_finish.lua).
+  local before = redis.pcall('SET', KEYS[8], ARGV[11], 'KEEPTTL', 'GET')
+  if type(before) == 'string' and string.match(before, '^[^|]*|[^|]*|([^|]*)|') == ARGV[9] then
+    recorded = 1
+  elseif type(before) == 'string' then
+    redis.call('SET', KEYS[8], before, 'KEEPTTL')
+  elseif not before then
+    redis.call('DEL', KEYS[8])
+  end  -- else a record of the format before (a hash, never this claim's): SET GET left it
 end
 return {1, recorded}
