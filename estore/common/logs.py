@@ -26,6 +26,25 @@ from estore.common import context
 _STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 # json.dumps(..., default=str) would build a new encoder for every line.
 _ENCODER = json.JSONEncoder(default=str)
+_SHAPES_KEPT = 256  # record shapes whose extras a formatter remembers
+# JSONEncoder.encode still makes its C encoder afresh for every object (a third of a line's
+# formatting): this one is made once. It keeps no state between lines (no circular-reference
+# markers: a self-containing extra fails with RecursionError instead of ValueError, and its line
+# is reported by handleError all the same), so the listener thread can call it for every line.
+_ENCODE_C = (
+    None
+    if json.encoder.c_make_encoder is None  # type: ignore[attr-defined]
+    else json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+)
+
+
+def _encode(entry: dict[str, Any]) -> str:
+    """`_ENCODER.encode(entry)`, with the encoder made once."""
+    if _ENCODE_C is None:
+        return _ENCODER.encode(entry)
+    return "".join(_ENCODE_C(entry, 0))
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,6 +53,19 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
         self._service = service
+        # A record's fields in order -> those passed through `extra=`: the few shapes records
+        # come in (the access line's above all) are sorted out once, not field by field.
+        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def _extras(self, fields: dict[str, Any]) -> tuple[str, ...]:
+        shape = tuple(fields)
+        extras = self._shapes.get(shape)
+        if extras is None:
+            extras = tuple(key for key in shape if key not in _STANDARD_ATTRS)
+            if len(self._shapes) >= _SHAPES_KEPT:
+                self._shapes.clear()
+            self._shapes[shape] = extras
+        return extras
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -46,14 +78,15 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None) or context.request_id.get()
         if request_id:
             entry["request_id"] = request_id
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and key not in entry:
-                entry[key] = value
+        fields = record.__dict__
+        for key in self._extras(fields):
+            if key not in entry:
+                entry[key] = fields[key]
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
-        return _ENCODER.encode(entry)
+        return _encode(entry)
 
 
 # The second _iso_time wrote last, and its text up to the milliseconds: one tuple, so that two

@@ -175,3 +175,47 @@ def test_a_line_s_time_is_datetime_s_own_iso_format(created: float) -> None:
     expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
     assert _iso_time(created) == expected
     assert _iso_time(created) == expected  # the second's text, now kept
+
+
+def _access_record(**extra: object) -> logging.LogRecord:
+    return logging.getLogger("estore.rpc").makeRecord(
+        "estore.rpc", logging.INFO, "f.py", 1, "rpc finished", (), None, extra=extra
+    )
+
+
+def test_a_line_is_what_the_json_module_encodes() -> None:
+    formatter = JsonFormatter("inventory")
+    record = _access_record(
+        method="/m", code="OK", duration_ms=0.123, text="é\n\"", items=[1, {"a": None}],
+        big=10**30, odd=object(), nan=float("nan"),
+    )  # fmt: skip
+    line = formatter.format(record)
+    entry = json.loads(line)
+    assert line == json.JSONEncoder(default=str).encode(entry)
+    assert entry["text"] == 'é\n"'
+    assert entry["items"] == [1, {"a": None}]
+    assert entry["odd"].startswith("<object object at")
+    assert entry["big"] == 10**30
+
+
+def test_records_of_one_shape_each_carry_their_own_extras() -> None:
+    formatter = JsonFormatter("inventory")
+    first = json.loads(formatter.format(_access_record(method="/a", code="OK")))
+    second = json.loads(formatter.format(_access_record(method="/b", code="NOT_FOUND")))
+    other = json.loads(formatter.format(_access_record(reason="x")))
+    assert (first["method"], first["code"]) == ("/a", "OK")
+    assert (second["method"], second["code"]) == ("/b", "NOT_FOUND")
+    assert other["reason"] == "x"
+    assert not {"method", "code"} & other.keys()
+
+
+def test_a_self_containing_extra_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(JsonFormatter("inventory"))
+    BatchingListener(queue.SimpleQueue(), handler, pause=0).write(
+        [_access_record(loop=loop), _access_record(method="/after")]
+    )
+    assert json.loads(handler.stream.getvalue())["method"] == "/after"
+    assert "Traceback" in capsys.readouterr().err  # handleError's report; the batch goes on
