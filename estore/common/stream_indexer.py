@@ -51,6 +51,7 @@ class StreamIndexer:
         self._slice = 0  # which part of the held buckets the safety read covers next
         self.lag_ms = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._prompt: asyncio.Task[None] | None = None
 
     def stream_key(self, bucket: int) -> str:
         """The bucket's stream of events."""
@@ -153,16 +154,29 @@ class StreamIndexer:
                 self.log.warning("indexer pass failed", exc_info=True)
             await asyncio.sleep(self._interval)
 
+    async def _prompt_loop(self) -> None:
+        # before_pass on its own beat too: a pass that adopts many buckets (at start, or on
+        # taking over a dead instance's) can take seconds on a cluster, and this process's
+        # deferred events and rings must not wait for it (seen: 5 to 8 s on a loaded machine).
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.before_pass()
+            except Exception:
+                self.log.warning("indexer's prompt step failed", exc_info=True)
+
     def start(self) -> None:
         """Index in the background."""
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name=self.TASK_NAME)
+            self._prompt = asyncio.create_task(self._prompt_loop(), name=self.TASK_NAME)
 
     async def stop(self) -> None:
         """Stop indexing (the leases are given back by their owner, the service's app.py)."""
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
+        for task in (self._task, self._prompt):
+            if task is not None:
+                await stop_task(task)
+        self._task = self._prompt = None
 
 
 def _stream_entries(reply: Any) -> list[Any]:

@@ -139,13 +139,15 @@ class ProductCache:
         if self._max_products and self._caught_up_at is not None:
             self._pages.keep(key, page, by_stock=by_stock, ticket=ticket)
 
-    def caught_up(self) -> None:
-        """The reader has read everything the stream held when its last read ran."""
+    def caught_up(self, seconds_ago: float = 0.0) -> None:
+        """The reader has read everything the stream held `seconds_ago` (or later)."""
         if self._caught_up_at is None:  # reads begun before the reader followed are not kept
             self._drops += 1
             self._floor = self._drops
             self._pages.index_changed()
-        self._caught_up_at = self._clock()
+        at = self._clock() - seconds_ago
+        if self._caught_up_at is None or at > self._caught_up_at:
+            self._caught_up_at = at
 
     def lost(self) -> None:
         """The reader failed or stopped (events may be missed): empty, and serve nothing."""

@@ -70,6 +70,9 @@ class EventPage:
 class EventLog:
     """Reads the event stream; writes happen inside the scripts that change the inventory."""
 
+    # How long wait_after waits for a first event: an empty answer came this long after the ask.
+    block_seconds = BLOCK_MS / 1000
+
     def __init__(
         self, redis: RedisClient, scripts: Scripts, reader: RedisClient | None = None
     ) -> None:

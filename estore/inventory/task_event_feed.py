@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
@@ -53,8 +54,8 @@ class FeedListener(Protocol):
     def events_seen(self, events: Iterable[InventoryEvent]) -> None:
         """The reader read these events."""
 
-    def caught_up(self) -> None:
-        """The reader read everything the stream held when its last read ran."""
+    def caught_up(self, seconds_ago: float = 0.0) -> None:
+        """The reader read everything the stream held `seconds_ago` (or later)."""
 
     def lost(self) -> None:
         """The reader failed or stopped: events may have been missed."""
@@ -64,7 +65,7 @@ class _Nobody:
     def events_seen(self, events: Iterable[InventoryEvent]) -> None:
         """Nothing to do."""
 
-    def caught_up(self) -> None:
+    def caught_up(self, seconds_ago: float = 0.0) -> None:
         """Nothing to do."""
 
     def lost(self) -> None:
@@ -213,6 +214,7 @@ class EventFeed:
     async def _read_once(self) -> int:
         """Read and hand out the next events; how many there were."""
         position = self._position
+        asked = time.monotonic()
         try:
             batch = await self._events.wait_after(position, READ_COUNT)
         except StreamReplaced:
@@ -234,7 +236,12 @@ class EventFeed:
                 watcher.offer(keyed)
             self._listener.events_seen(batch)
         if len(batch) < READ_COUNT:
-            self._listener.caught_up()
+            # The answer holds the stream as Redis had it when it answered: after the ask (an
+            # empty one, after the whole wait), but on a busy event loop perhaps long before
+            # now. Counting from the answer's arrival would stretch the cache's window by that
+            # delay (seen: a change not shown 2.04 s after it, against a 2 s window).
+            answered = asked + (0.0 if batch else self._events.block_seconds)
+            self._listener.caught_up(max(0.0, time.monotonic() - answered))
         return len(batch)
 
     async def close(self) -> None:

@@ -19,6 +19,8 @@ from estore.inventory.task_event_feed import EventFeed
 class MemoryStream:
     """A capped stream in memory, with the EventLog methods the feed uses."""
 
+    block_seconds = 0.2  # wait_after's wait for a first event
+
     def __init__(self) -> None:
         self.entries: list[InventoryEvent] = []
         self.added = 0
@@ -53,7 +55,7 @@ class MemoryStream:
         if not self._after(position):
             self._new.clear()
             try:
-                await asyncio.wait_for(self._new.wait(), 0.2)
+                await asyncio.wait_for(self._new.wait(), self.block_seconds)
             except TimeoutError:
                 return []
         return self._after(position)[:count]
@@ -177,13 +179,15 @@ class Listener:
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.seen: list[str] = []
+        self.ages: list[float] = []  # caught_up's seconds_ago
 
     def events_seen(self, events: Iterable[InventoryEvent]) -> None:
         self.seen += [event.product_id for event in events]
         self.calls.append("events")
 
-    def caught_up(self) -> None:
+    def caught_up(self, seconds_ago: float = 0.0) -> None:
         self.calls.append("caught up")
+        self.ages.append(seconds_ago)
 
     def lost(self) -> None:
         self.calls.append("lost")
@@ -263,3 +267,26 @@ async def test_a_restore_moves_the_reader_to_the_new_stream_s_end(
     await _until(listener, "caught up")
     assert "lost" in listener.calls
     assert listener.seen == []  # it went on from the restored stream's end
+
+
+async def test_caught_up_dates_from_the_ask_not_from_a_late_answer(
+    stream: MemoryStream, followed: tuple[EventFeed, Listener]
+) -> None:
+    # On a busy event loop an answer is handled long after Redis gave it: the stream may have
+    # changed meanwhile, so the near cache's window must count from the ask.
+    feed, listener = followed
+    reading = stream.wait_after
+
+    async def answered_late(position: str, count: int) -> list[InventoryEvent]:
+        events = await reading(position, count)
+        await asyncio.sleep(0.3)
+        return events
+
+    stream.wait_after = answered_late  # type: ignore[method-assign]
+    stream.add(1)
+    feed.start()
+    await _until(listener, "caught up")
+    assert listener.ages[0] >= 0.3  # events: dated from the ask
+    before = len(listener.calls)
+    await _until(listener, "caught up", before)  # an empty answer, after the whole wait
+    assert 0.3 <= listener.ages[-1] < 0.3 + stream.block_seconds  # not from the ask

@@ -168,3 +168,17 @@ def test_pages_are_bounded_and_not_served_while_the_reader_is_not_live() -> None
     cache.lost()
     cache.caught_up()
     assert cache.page(PLAIN_PAGE, by_stock=False) is None  # emptied when the reader failed
+
+
+def test_the_window_counts_from_when_the_reader_s_answer_held_the_stream() -> None:
+    clock = Clock()
+    cache = _live_cache(clock=clock)
+    _filled(cache, PRODUCT)
+    cache.caught_up(seconds_ago=1.5)  # an answer handled late never moves the window back
+    clock.now += 1.9
+    assert cache.get("p1") is not None
+    cache.caught_up(seconds_ago=1.5)  # the stream as it was 0.4 s after the first
+    clock.now += 0.5
+    assert cache.get("p1") is not None  # 2.0 s since then
+    clock.now += 0.05
+    assert cache.get("p1") is None
