@@ -52,6 +52,9 @@ class StreamIndexer:
         self.lag_ms = 0.0
         self._task: asyncio.Task[None] | None = None
         self._prompt: asyncio.Task[None] | None = None
+        # before_pass runs from both loops, one at a time: two flushes at once could apply a
+        # product's older events after its newer ones (index_apply.lua would skip them).
+        self._before = asyncio.Lock()
 
     def stream_key(self, bucket: int) -> str:
         """The bucket's stream of events."""
@@ -66,7 +69,8 @@ class StreamIndexer:
 
     async def run_once(self) -> int:
         """Apply what the held buckets' streams hold; how many events were read."""
-        await self.before_pass()
+        async with self._before:
+            await self.before_pass()
         buckets = await self._leases.buckets()
         fresh = [bucket for bucket in buckets if bucket not in self._adopted]
         read = await self._adopt(fresh) if fresh else 0
@@ -161,7 +165,8 @@ class StreamIndexer:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                await self.before_pass()
+                async with self._before:
+                    await self.before_pass()
             except Exception:
                 self.log.warning("indexer's prompt step failed", exc_info=True)
 
@@ -169,7 +174,8 @@ class StreamIndexer:
         """Index in the background."""
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name=self.TASK_NAME)
-            self._prompt = asyncio.create_task(self._prompt_loop(), name=self.TASK_NAME)
+            name = f"{self.TASK_NAME}-prompt"
+            self._prompt = asyncio.create_task(self._prompt_loop(), name=name)
 
     async def stop(self) -> None:
         """Stop indexing (the leases are given back by their owner, the service's app.py)."""

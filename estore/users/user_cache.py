@@ -110,13 +110,15 @@ class UserCache:
                     application_name=APPLICATION_NAME,
                 ) as connection:
                     await connection.execute(f"LISTEN {CHANNEL}")
+                    if not await _announced(connection):
+                        raise LookupError("migration 0005's trigger on users is missing")
                     self.forget_all()  # whatever changed while nobody listened
                     self._live = True
                     self._listening.set()
                     if was_down:
                         log.info("users cache: following changes again")
                     await self._hear(connection)
-            except (psycopg.Error, OSError, TimeoutError) as error:
+            except Exception as error:  # whatever it was, the cache stays off until it follows
                 if not was_down:
                     log.warning("users cache: cannot follow changes, reading through: %s", error)
                 was_down = True
@@ -125,16 +127,41 @@ class UserCache:
             await asyncio.sleep(self._retry_seconds)
 
     async def _hear(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        """Apply notifications until the connection fails; a quiet one is pinged now and then."""
+        """Apply notifications until the connection fails; it is pinged every ping_seconds."""
         while True:
             async for notice in connection.notifies(timeout=self._ping_seconds):
-                if notice.payload.isdigit():
+                try:
                     self.forget(int(notice.payload))
-                else:  # ALL_USERS, or a word this version does not know: the safe reading
+                except ValueError:  # ALL_USERS, or a word this version does not know
                     self.forget_all()
             # A connection cut without a word (no FIN) would leave the cache stale: prove it alive.
-            await asyncio.wait_for(connection.execute("SELECT 1"), self._ping_seconds)
+            ping = asyncio.ensure_future(connection.execute("SELECT 1"))
+            ping.add_done_callback(_retrieved)
+            done, _ = await asyncio.wait({ping}, timeout=self._ping_seconds)
+            if not done:
+                # Blind at once: psycopg's cancellation of the query can take seconds more (a
+                # cancel request on a new connection, then a wait for the dead one's answer).
+                self._go_blind()
+                ping.cancel()
+                raise TimeoutError("the users cache's connection did not answer its ping")
+            ping.result()
 
     def _go_blind(self) -> None:
         self._live = False
         self.forget_all()
+
+
+async def _announced(connection: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether the users table's changes are announced here (a restored older dump drops the
+    trigger until `estore migrate`; followed without it, the cache would never hear a change)."""
+    cursor = await connection.execute(
+        "SELECT 1 FROM pg_trigger WHERE tgname = 'users_changed'"
+        " AND tgrelid = to_regclass('users') AND tgenabled <> 'D'"
+    )
+    return await cursor.fetchone() is not None
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A ping given up on ends later, in error: its outcome is read, so nothing is logged."""
+    if not task.cancelled():
+        task.exception()

@@ -51,3 +51,49 @@ async def test_deferred_events_and_rings_go_out_while_a_pass_runs_long() -> None
     steps = indexer.prompt_steps
     await asyncio.sleep(0.1)
     assert indexer.prompt_steps == steps  # stopped with the indexer
+
+
+class _NoBuckets:
+    """Leases of no bucket: a pass does nothing after its before_pass."""
+
+    held_ranges: tuple[int, ...] = ()
+
+    async def buckets(self) -> list[int]:
+        return []
+
+
+class _Slow(StreamIndexer):
+    """A real pass whose before_pass takes a while and notes how many run at once."""
+
+    DOORBELL = "doorbell"
+    METRIC = "lag"
+    METRIC_HELP = "lag"
+    TASK_NAME = "test-indexer"
+    log = logging.getLogger("test")
+
+    def __init__(self) -> None:
+        super().__init__(cast(RedisClient, _Redis()), cast(BucketLeases, _NoBuckets()), 0.02)
+        self.running = 0
+        self.most = 0
+        self.passes = 0
+
+    async def before_pass(self) -> None:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(0.05)
+        self.running -= 1
+        self.passes += 1
+
+    async def apply_entries(self, entries: list[Any]) -> None:
+        raise AssertionError("nothing is read here")
+
+
+async def test_before_pass_never_runs_twice_at_once() -> None:
+    indexer = _Slow()
+    indexer.start()
+    try:
+        await asyncio.sleep(0.4)
+    finally:
+        await indexer.stop()
+    assert indexer.passes >= 4
+    assert indexer.most == 1

@@ -187,3 +187,29 @@ def _digest(token: str) -> bytes:
 
 def _token(name: str, purpose: TokenPurpose) -> NewToken:
     return NewToken(_digest(name), purpose, 60)
+
+
+async def test_without_the_trigger_nothing_is_kept(users_database_url: str) -> None:
+    # A restored dump older than migration 0005 has no trigger: changes would go unheard.
+    _sql(users_database_url, "DROP TRIGGER users_changed ON users")
+    cache = UserCache(users_database_url, retry_seconds=0.05)
+    await cache.start(wait_seconds=0.5)
+    try:
+        assert not cache.live
+        await migrate_again(users_database_url)
+
+        async def following() -> bool:
+            return cache.live
+
+        await eventually(following, within=5)
+    finally:
+        await cache.stop()
+
+
+async def migrate_again(url: str) -> None:
+    """What `estore migrate` would do for a restored older dump: the trigger back."""
+    _sql(
+        url,
+        "CREATE TRIGGER users_changed AFTER UPDATE OR DELETE ON users"
+        " FOR EACH ROW EXECUTE FUNCTION estore_users_changed()",
+    )

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
 
 from estore.users.models import User
 from estore.users.user_cache import UserCache
@@ -61,3 +67,32 @@ def test_forget_all_drops_every_account() -> None:
     cache.forget_all()
     assert cache.get(1) is None
     assert cache.get(2) is None
+
+
+class _Hung:
+    """A LISTEN connection cut without a word: nothing arrives, and a query never answers
+    (and, cancelled, takes its time, as psycopg's cancel request on a new connection does)."""
+
+    async def notifies(self, **options: float) -> AsyncIterator[object]:
+        quiet: tuple[object, ...] = ()
+        for notice in quiet:
+            yield notice
+
+    async def execute(self, query: str) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(5)
+            raise
+
+
+async def test_a_connection_that_stops_answering_turns_the_cache_off_within_its_ping() -> None:
+    cache = UserCache("postgresql://unused", ping_seconds=0.1)
+    cache._live = True
+    cache.put(_user(1), cache.epoch)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await cache._hear(cast(Any, _Hung()))
+    assert time.monotonic() - started < 1  # not after the query's slow cancellation
+    assert not cache.live
+    assert cache.get(1) is None
