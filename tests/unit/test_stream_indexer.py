@@ -1,4 +1,5 @@
-"""The indexer's prompt step: this process's deferred events and rings never wait for a pass."""
+"""The indexer's prompt step: this process's deferred events and rings never wait for a pass,
+and never run twice at once."""
 
 from __future__ import annotations
 
@@ -16,43 +17,6 @@ class _Redis:
         return object()
 
 
-class _Stuck(StreamIndexer):
-    """An indexer whose first pass never ends (as one adopting many buckets on a loaded node)."""
-
-    DOORBELL = "doorbell"
-    METRIC = "lag"
-    METRIC_HELP = "lag"
-    TASK_NAME = "test-indexer"
-    log = logging.getLogger("test")
-
-    def __init__(self) -> None:
-        super().__init__(cast(RedisClient, _Redis()), cast(BucketLeases, None), interval=0.02)
-        self.prompt_steps = 0
-
-    async def before_pass(self) -> None:
-        self.prompt_steps += 1
-
-    async def run_once(self) -> int:
-        await asyncio.Event().wait()
-        return 0
-
-    async def apply_entries(self, entries: list[Any]) -> None:
-        raise AssertionError("nothing is read here")
-
-
-async def test_deferred_events_and_rings_go_out_while_a_pass_runs_long() -> None:
-    indexer = _Stuck()
-    indexer.start()
-    try:
-        await asyncio.sleep(0.3)
-        assert indexer.prompt_steps >= 5
-    finally:
-        await indexer.stop()
-    steps = indexer.prompt_steps
-    await asyncio.sleep(0.1)
-    assert indexer.prompt_steps == steps  # stopped with the indexer
-
-
 class _NoBuckets:
     """Leases of no bucket: a pass does nothing after its before_pass."""
 
@@ -62,8 +26,8 @@ class _NoBuckets:
         return []
 
 
-class _Slow(StreamIndexer):
-    """A real pass whose before_pass takes a while and notes how many run at once."""
+class _Indexer(StreamIndexer):
+    """An indexer of no stream that counts its before_pass steps, and how many ran at once."""
 
     DOORBELL = "doorbell"
     METRIC = "lag"
@@ -71,29 +35,51 @@ class _Slow(StreamIndexer):
     TASK_NAME = "test-indexer"
     log = logging.getLogger("test")
 
-    def __init__(self) -> None:
+    def __init__(self, step_seconds: float = 0.0) -> None:
         super().__init__(cast(RedisClient, _Redis()), cast(BucketLeases, _NoBuckets()), 0.02)
+        self._step_seconds = step_seconds
+        self.steps = 0
         self.running = 0
         self.most = 0
-        self.passes = 0
 
     async def before_pass(self) -> None:
         self.running += 1
         self.most = max(self.most, self.running)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(self._step_seconds)
         self.running -= 1
-        self.passes += 1
+        self.steps += 1
 
     async def apply_entries(self, entries: list[Any]) -> None:
         raise AssertionError("nothing is read here")
 
 
+class _Stuck(_Indexer):
+    """Its first pass never ends (as one adopting many buckets on a loaded node)."""
+
+    async def run_once(self) -> int:
+        await asyncio.Event().wait()
+        return 0
+
+
+async def test_deferred_events_and_rings_go_out_while_a_pass_runs_long() -> None:
+    indexer = _Stuck()
+    indexer.start()
+    try:
+        await asyncio.sleep(0.3)
+        assert indexer.steps >= 5
+    finally:
+        await indexer.stop()
+    steps = indexer.steps
+    await asyncio.sleep(0.1)
+    assert indexer.steps == steps  # stopped with the indexer
+
+
 async def test_before_pass_never_runs_twice_at_once() -> None:
-    indexer = _Slow()
+    indexer = _Indexer(step_seconds=0.05)  # the real pass, and the prompt step beside it
     indexer.start()
     try:
         await asyncio.sleep(0.4)
     finally:
         await indexer.stop()
-    assert indexer.passes >= 4
+    assert indexer.steps >= 4
     assert indexer.most == 1
