@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from estore.common.tasks import stop_task
 from estore.users.models import User
 
 log = logging.getLogger("estore.users")
@@ -94,9 +95,7 @@ class UserCache:
         """Stop following; nothing is kept afterwards."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
         self._go_blind()
 
     async def _follow(self) -> None:
