@@ -1,15 +1,23 @@
 """The floors: bare grpc.aio servers doing the least an EStore RPC of each kind must do.
 
-Run as `python -m estore.bench.floors KIND PORT ARG`; each serves Health/Check on 127.0.0.1:PORT
-until SIGTERM, with no EStore code (no interceptor, auth, logging, metrics or store layer):
+Run as `python -m estore.bench.floors KIND PORT ARG...`; each serves Health/Check on
+127.0.0.1:PORT until SIGTERM, with no EStore code (no interceptor, auth, logging, metrics or store
+layer):
 
   redis URL          each call runs one HMGET (redis-py asyncio, hiredis) on a small hash;
   postgres URL       each call runs one SELECT by primary key through a psycopg pool;
   two_hops TARGET    each call makes one bare gRPC call (Health/Check) to TARGET;
-  bare -             each call answers at once (the two-hop floor's backend).
+  bare -             each call answers at once (the two-hop floor's backend);
+  order URL TARGET   each call does the I/O of one paid CreateOrder, in its order: a Redis round
+                     trip (the request id's claim), a call to TARGET (the hold), two round trips
+                     (the order's write, the charge), a call to TARGET (the sale), a round trip
+                     (PAID); TARGET is the Redis floor, one round trip a call, as Inventory's
+                     hold and sale are one script each.
 
 Each answers SERVING, a small message. What an RPC reading Redis once, reading PostgreSQL once
 or calling another service costs beyond this is the cost of our own code; up to it, it is not.
+The order floor batches nothing: PaymentService rides concurrent holds and sales together in
+batch calls (fewer hops than here), and runs scripts where this runs an HMGET.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -106,6 +114,22 @@ async def two_hops_work(target: str, stack: AsyncExitStack) -> Work:
     return work
 
 
+async def order_work(url: str, target: str, stack: AsyncExitStack) -> Work:
+    """One paid order's I/O: four Redis round trips and two calls to `target`, in turn."""
+    store = await redis_work(url, stack)
+    hop = await two_hops_work(target, stack)
+
+    async def work() -> object:
+        await store()  # the request id's claim, with the card
+        await hop()  # the hold
+        await store()  # the order's write
+        await store()  # the charge
+        await hop()  # the sale
+        return await store()  # PAID, with the request's outcome
+
+    return work
+
+
 async def bare_work(_: str, __: AsyncExitStack) -> Work:
     """Nothing: the bare backend the two-hop floor calls, on the same loop as the floors."""
 
@@ -115,18 +139,20 @@ async def bare_work(_: str, __: AsyncExitStack) -> Work:
     return work
 
 
-KINDS: dict[str, Callable[[str, AsyncExitStack], Awaitable[Work]]] = {
+# Each kind's work, made from its command line's arguments (and the stack that closes it).
+KINDS: dict[str, Callable[..., Awaitable[Work]]] = {
     "bare": bare_work,
     "redis": redis_work,
     "postgres": postgres_work,
     "two_hops": two_hops_work,
+    "order": order_work,
 }
 
 
-async def serve(kind: str, port: int, argument: str) -> None:
+async def serve(kind: str, port: int, arguments: Sequence[str]) -> None:
     """Serve the `kind` floor on 127.0.0.1:`port` until SIGTERM or SIGINT."""
     async with AsyncExitStack() as stack:
-        work = await KINDS[kind](argument, stack)
+        work = await KINDS[kind](*arguments, stack)
         server = grpc.aio.server()
         health_pb2_grpc.add_HealthServicer_to_server(FloorHealth(work), server)
         if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
@@ -141,9 +167,10 @@ async def serve(kind: str, port: int, argument: str) -> None:
 
 
 if __name__ == "__main__":
-    kind, port, argument = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    kind, port, *rest = sys.argv[1:]
     # The services' loop (ESTORE_EVENT_LOOP=uvloop, the default): a floor must not be slower
     # than the services only because it runs on the standard library's loop.
-    factory = None if "--asyncio" in sys.argv[4:] else uvloop.new_event_loop
+    factory = None if "--asyncio" in rest else uvloop.new_event_loop
+    arguments = [argument for argument in rest if argument != "--asyncio"]
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(kind, port, argument))
+        runner.run(serve(kind, int(port), arguments))

@@ -210,6 +210,11 @@ def floor_two_hops(bench: Bench) -> Result:
     return floor(bench, "floor_two_hops")
 
 
+@scenario("floor_order", "Floor: an order's I/O")
+def floor_order(bench: Bench) -> Result:
+    return floor(bench, "floor_order")
+
+
 def floor(bench: Bench, name: str) -> Result:
     """Measure the floor server `name` (its target is its scenario's name)."""
     return closed_loop(bench, name, SCENARIOS[name].title, [health_check_call(bench, name)])

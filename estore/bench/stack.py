@@ -28,7 +28,7 @@ from estore.embedded.redis import EmbeddedRedis
 
 SERVICES = ("users", "inventory", "payments")
 # The floors (estore.bench.floors) and the bare backend the two-hop floor calls.
-FLOORS = ("floor_redis", "floor_postgres", "floor_two_hops", "floor_backend")
+FLOORS = ("floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order")
 DATABASE = "estore_users"
 FLOOR_DATABASE = "bench_floor"  # the PostgreSQL floor's table, apart from UserService's
 ADMIN = ("admin@bench.example", "bench-admin-password")
@@ -172,6 +172,10 @@ def _floor_commands(
         ],
         "floor_two_hops": [*floor, "two_hops", str(ports["floor_two_hops"]), backend, *loop],
         "floor_backend": [*floor, "bare", str(ports["floor_backend"]), "-", *loop],
+        "floor_order": [
+            *floor, "order", str(ports["floor_order"]), stores.redis_url,
+            f"127.0.0.1:{ports['floor_redis']}", *loop,
+        ],
     }  # fmt: skip
 
 

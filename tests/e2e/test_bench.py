@@ -16,12 +16,13 @@ from estore.bench.scenarios import SCENARIOS
 BIN = Path(sys.executable).parent
 PROCESSES = {
     "users", "inventory", "payments", "redis", "postgres", "baseline",
-    "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend",
+    "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order",
 }  # fmt: skip
 FLOORS = {
     "floor_redis": "Floor: gRPC + one Redis HMGET",
     "floor_postgres": "Floor: gRPC + one PostgreSQL SELECT",
     "floor_two_hops": "Floor: a two-hop call",
+    "floor_order": "Floor: an order's I/O",
 }
 NUMBERS = (
     "calls", "seconds", "throughput", "p50_ms", "p99_ms", "client_cpu_ms_per_call",
@@ -110,11 +111,15 @@ def _check_floors(scenarios: dict[str, dict[str, Any]], table: str) -> None:
         assert _finite(floor["cpu_ratio"]), name
         assert floor["cpu_ms_per_call"][name] > 0, name  # its own server did the work
         assert any(line.startswith(title) for line in table.splitlines()), name
-    # One HMGET a call (loosely: the window's edges and a loaded machine move the counts), and
-    # the others touch no Redis at all. Redis also serves the idle services' bucket sweeps in
-    # every window (ZRANGEBYSCORE, XREADGROUP), so the floors' own command is counted by name.
+    # One HMGET a call (loosely: the window's edges and a loaded machine move the counts), an
+    # order's six (four of its own, one in each call to the Redis floor), and the others touch no
+    # Redis at all. Redis also serves the idle services' bucket sweeps in every window
+    # (ZRANGEBYSCORE, XREADGROUP), so the floors' own command is counted by name.
     redis_floor = scenarios["floor_redis"]
     assert 0.5 <= redis_floor["redis_top_commands"]["hmget"] <= 1.5
+    order_floor = scenarios["floor_order"]
+    assert 5 <= order_floor["redis_top_commands"]["hmget"] <= 7
+    assert order_floor["cpu_ms_per_call"]["floor_redis"] > 0  # its hops' backend
     assert scenarios["floor_postgres"]["cpu_ms_per_call"]["postgres"] > 0
     assert scenarios["floor_two_hops"]["cpu_ms_per_call"]["floor_backend"] > 0
     assert scenarios["floor_two_hops"]["redis_top_commands"].get("hmget", 0) < 0.1

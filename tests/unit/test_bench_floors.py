@@ -21,15 +21,18 @@ def _result(name: str, title: str, cpu: dict[str, float]) -> Result:
 
 def test_each_floor_is_a_scenario_selectable_by_name_after_the_rpcs() -> None:
     names = list(SCENARIOS)
-    assert names[-3:] == ["floor_redis", "floor_postgres", "floor_two_hops"]
+    assert names[-4:] == ["floor_redis", "floor_postgres", "floor_two_hops", "floor_order"]
     assert SCENARIOS["floor_redis"].title == "Floor: gRPC + one Redis HMGET"
     assert SCENARIOS["floor_postgres"].title == "Floor: gRPC + one PostgreSQL SELECT"
     assert SCENARIOS["floor_two_hops"].title == "Floor: a two-hop call"
+    assert SCENARIOS["floor_order"].title == "Floor: an order's I/O"
 
 
 def test_the_floor_servers_count_as_server_side_cpu() -> None:
     assert set(FLOORS) <= set(SERVER_PROCESSES)
-    assert {"floor_redis", "floor_postgres", "floor_two_hops", "floor_backend"} == set(FLOORS)
+    assert {
+        "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order"
+    } == set(FLOORS)  # fmt: skip
 
 
 def test_a_two_hop_floor_shows_both_its_servers_cpu_and_its_ratios() -> None:
