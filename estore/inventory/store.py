@@ -19,7 +19,12 @@ Redis Cluster; the listing indexes, categories and the merged event stream carry
                                         read by WatchInventory and the near cache)
     inv:{inv}:indexed                   hash: product id -> "<event id>|<stock state>|<entry>",
                                         the last event applied to the indexes for it
-    inv:{inv}:reservation-products      hash: reservation id -> product id (claimed before a hold)
+    inv:{inv}:reservation-product:<r>   string: the product id reservation id r is claimed for
+                                        (SET NX before its hold); lives as long as the
+                                        reservation and a day more, then r is free again
+    inv:{inv}:reservation-products      hash: the same for every id ever claimed, as layout 4
+                                        and older kept it; read for ids with no key, emptied
+                                        at start (store_layout_owners.py)
     inv:{inv}:indexer:rung              zset: buckets with new events (the indexer's doorbell)
     inv:{inv}:sweep:sweepers, :sweep:sweep-lease:<i>   the bucket leases (sweep and indexer)
     inv:{inv}:category:<id>             hash: id, name, description, parent_id, sort_key

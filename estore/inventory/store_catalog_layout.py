@@ -13,6 +13,11 @@ once. Old-version writers must be stopped first: they would not keep the new str
 
 Layout 4 (issue 14) moves each product's keys to its bucket (store_layout_buckets.py) and files
 it through index_apply.lua, which records what it indexed for the product.
+
+Layout 5 changes no listing index: it moves the reservation -> product hash to one string per
+reservation (store_layout_owners.py), so data at layout 4 is not re-indexed for it. That step
+also runs at any start that finds the old hash again (written by an instance of the older
+version during a rolling deploy).
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from estore.common.redis import RedisClient, text
-from estore.inventory import store_keys, store_layout_buckets
+from estore.inventory import store_keys, store_layout_buckets, store_layout_owners
+from estore.inventory.models import Clock, system_clock
 from estore.inventory.store_errors import store_errors
 from estore.inventory.store_index import IndexWriter
 from estore.inventory.store_scripts import Scripts
 
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
+INDEXES_VERSION = 4  # the last layout that changed the listing indexes
 BATCH = 500  # products or categories per script call: well under a millisecond each
 
 log = logging.getLogger("estore.inventory")
@@ -37,10 +44,17 @@ log = logging.getLogger("estore.inventory")
 class CatalogLayout:
     """Knows whether the listing indexes are at LAYOUT_VERSION, and re-indexes them if not."""
 
-    def __init__(self, redis: RedisClient, scripts: Scripts, writer: IndexWriter) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        scripts: Scripts,
+        writer: IndexWriter,
+        clock: Clock = system_clock,
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._writer = writer
+        self._clock = clock
         self._ready = False
         self._lock = asyncio.Lock()
 
@@ -51,24 +65,40 @@ class CatalogLayout:
         async with self._lock:
             if self._ready:
                 return
-            version = await self._redis.get(store_keys.INDEX_VERSION)
-            if int(version or 0) < LAYOUT_VERSION:
+            version = int(await self._redis.get(store_keys.INDEX_VERSION) or 0)
+            if version < INDEXES_VERSION:
                 await self.reindex()
+            elif version < LAYOUT_VERSION or await self._redis.exists(
+                store_keys.OLD_RESERVATION_PRODUCTS
+            ):
+                await self.move_reservation_owners()
             self._ready = True
 
     async def reindex(self) -> tuple[int, int]:
         """Bring every category and product to the current layout; (categories, products)."""
         categories = await self._in_batches(store_keys.CATEGORIES_BY_NAME, self._file_categories)
         products = await self._in_batches(store_keys.BY_CREATED, self._file_products)
-        await store_layout_buckets.move_reservations(self._redis)
+        await store_layout_buckets.move_reservations(self._redis, self._clock())
         await self._unlink_old_sets()
-        await self._redis.set(store_keys.INDEX_VERSION, LAYOUT_VERSION)
+        await self.move_reservation_owners()
         if categories or products:
             log.info(
                 "re-indexed the catalogue for listings",
                 extra={"categories": categories, "products": products},
             )
         return categories, products
+
+    async def move_reservation_owners(self) -> tuple[int, int]:
+        """Layout 5's step: the old reservation -> product hash to one key per live
+        reservation, then the layout's version; (moved, dropped)."""
+        moved, dropped = await store_layout_owners.move_owners(self._redis, self._clock())
+        await self._redis.set(store_keys.INDEX_VERSION, LAYOUT_VERSION)
+        if moved or dropped:
+            log.info(
+                "moved the reservation ids' products to keys of their own",
+                extra={"moved": moved, "dropped": dropped},
+            )
+        return moved, dropped
 
     async def _in_batches(self, index: str, handle: Callable[[list[str]], Awaitable[int]]) -> int:
         # ZSCAN returns every member present from start to end at least once: writes meanwhile

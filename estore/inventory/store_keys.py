@@ -69,6 +69,12 @@ def reservation(product_id: str, reservation_id: str) -> str:
     return reservation_in(bucket_of(product_id), reservation_id)
 
 
+def reservation_product(reservation_id: str) -> str:
+    """String: the product id a reservation id is claimed for, in the index slot (the hold's
+    bucket is known only from it); lives as long as the reservation and a grace after."""
+    return f"{PREFIX}:reservation-product:{reservation_id}"
+
+
 def category(category_id: str) -> str:
     """Hash of one category."""
     return f"{PREFIX}:category:{category_id}"
@@ -86,8 +92,10 @@ CATEGORIES_BY_NAME = f"{PREFIX}:categories:by_name"
 CATEGORY_PARENTS = f"{PREFIX}:categories:parents"
 # Hash: category id -> products filed in it or anywhere below it (plans subtree listings).
 SUBTREE_PRODUCTS = f"{PREFIX}:categories:subtree_products"
-# Hash: reservation id -> product id, for Commit/Release calls that name no product.
-RESERVATION_PRODUCTS = f"{PREFIX}:reservation-products"
+# Hash: reservation id -> product id, every id ever claimed, as layout 4 and older kept them
+# (and instances of that version still write during a rolling deploy): read for ids whose
+# `reservation_product` key is missing, emptied at start (store_layout_owners.py).
+OLD_RESERVATION_PRODUCTS = f"{PREFIX}:reservation-products"
 # The merged stream: every bucket's events, appended once each by the index script.
 EVENTS = f"{PREFIX}:events"
 # Hash: product id -> "<event id>|<stock state>|<index entry>" as last applied (index_apply.lua).

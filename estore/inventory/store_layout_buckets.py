@@ -3,10 +3,11 @@
 Layout 3 and older kept every key under `{inv}`: `inv:{inv}:product:<id>`, its analytics, and
 `inv:{inv}:reservation:<id>` with one expiry index. Each product's hash and analytics are copied
 to its bucket's keys (with its index entry, `ix`) and the old keys unlinked; each reservation,
-held or final (with its time to live), goes to its product's bucket, its expiry index and the
-reservation -> product map. A batch is idempotent (an old key gone was moved), so a migration
-that stops half way resumes. Old-version writers must be stopped first. AdjustStock's applied
-markers of the old layout stay where they were (their request-id records answer retries).
+held or final (with its time to live), goes to its product's bucket, its expiry index and its
+claim (store_reservation_owners.py, with a time to live covering it). A batch is idempotent (an
+old key gone was moved), so a migration that stops half way resumes. Old-version writers must be
+stopped first. AdjustStock's applied markers of the old layout stay where they were (their
+request-id records answer retries).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from estore.common.buckets import bucket_of
 from estore.common.redis import RedisClient, text
-from estore.inventory import store_keys
+from estore.inventory import store_keys, store_reservation_owners
 from estore.inventory.codec_redis import as_hash, product_fields, product_from_hash
 from estore.inventory.store_index import Event, IndexWriter, index_entry
 
@@ -52,19 +53,19 @@ async def move_products(redis: RedisClient, ids: Sequence[str]) -> None:
 _KINDS = ("product", "analytics")
 
 
-async def move_reservations(redis: RedisClient) -> int:
+async def move_reservations(redis: RedisClient, now: int) -> int:
     """Move every reservation of the old slot to its product's bucket; how many it moved."""
     moved = 0
     batch: list[str] = []
     async for key in redis.scan_iter(f"{OLD}:reservation:*", count=BATCH):
         batch.append(text(key))
         if len(batch) == BATCH:
-            moved += await _move_reservations(redis, batch)
+            moved += await _move_reservations(redis, batch, now)
             batch = []
-    return moved + (await _move_reservations(redis, batch) if batch else 0)
+    return moved + (await _move_reservations(redis, batch, now) if batch else 0)
 
 
-async def _move_reservations(redis: RedisClient, keys: Sequence[str]) -> int:
+async def _move_reservations(redis: RedisClient, keys: Sequence[str], now: int) -> int:
     async with redis.pipeline(transaction=False) as pipe:
         for key in keys:
             pipe.hgetall(key)
@@ -83,7 +84,11 @@ async def _move_reservations(redis: RedisClient, keys: Sequence[str]) -> int:
             if fields["state"] == "HELD":
                 expiry = store_keys.bucket_expiry(bucket_of(product_id))
                 pipe.zadd(expiry, {reservation_id: int(fields["expires_at"])})
-            pipe.hset(store_keys.RESERVATION_PRODUCTS, reservation_id, product_id)
+            claim = store_keys.reservation_product(reservation_id)
+            keep = store_reservation_owners.kept_ttl_ms(
+                fields["state"], int(fields["expires_at"]), ttl, now
+            )
+            pipe.set(claim, product_id, nx=True, px=keep)
         await pipe.execute()
     await redis.unlink(*keys, f"{OLD}:reservations:expiry")
     return len(keys)

@@ -11,7 +11,7 @@ from estore.common.buckets import bucket_of
 from estore.common.errors import DomainError
 from estore.common.idempotency import fingerprint
 from estore.common.redis import text
-from estore.inventory import store_keys
+from estore.inventory import store_keys, store_reservation_owners
 from estore.inventory.codec_redis import as_hash, product_from_hash, reservation_from_hash
 from estore.inventory.errors import (
     InsufficientStock,
@@ -91,25 +91,13 @@ class StockStore(ReservationExpiry):
     async def _reserve_replies(self, holds: Sequence[Hold], now: int) -> list[Any]:
         """reserve_stock_batch.lua's reply for each hold, a script per bucket at once; REUSED
         for a reservation id another product holds. Each id is claimed for its product in the
-        index slot's map before its hold (HSETNX): an id is one product's for ever, and a claim
-        left by a hold that never ran is harmless."""
-        mine = await self._claim(holds)
+        index slot before its hold (store_reservation_owners.py): an id is one product's while
+        its reservation exists and for a grace after, then free again; a claim left by a hold
+        that never ran is harmless and lapses likewise."""
+        mine = await store_reservation_owners.claim(self._redis, holds, now)
         claimed = [hold for hold, ok in zip(holds, mine, strict=True) if ok]
         replies = iter(await self._hold(claimed, now))
         return [next(replies) if ok else [b"REUSED"] for ok in mine]
-
-    async def _claim(self, holds: Sequence[Hold]) -> list[bool]:
-        """Whether each hold's reservation id is (now) its product's."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for hold in holds:
-                pipe.hsetnx(store_keys.RESERVATION_PRODUCTS, hold.id, hold.product_id)
-            fresh = await pipe.execute()
-        taken = [hold.id for hold, new in zip(holds, fresh, strict=True) if not new]
-        owners = await self._redis.hmget(store_keys.RESERVATION_PRODUCTS, taken) if taken else []
-        owner_of = {rid: text(owner) for rid, owner in zip(taken, owners, strict=True) if owner}
-        return [
-            new or owner_of.get(h.id) == h.product_id for h, new in zip(holds, fresh, strict=True)
-        ]
 
     async def _hold(self, holds: Sequence[Hold], now: int) -> list[Any]:
         """reserve_stock_batch.lua's reply for each hold, a script per bucket at once."""
@@ -132,9 +120,9 @@ class StockStore(ReservationExpiry):
         return in_order(groups, await self._writer.run_many(calls), len(holds))
 
     async def product_of(self, reservation_id: str) -> str | None:
-        """The product a reservation holds (the index slot's map, written before its hold)."""
-        found = await self._redis.hget(store_keys.RESERVATION_PRODUCTS, reservation_id)
-        return text(found) if found is not None else None
+        """The product a reservation holds (its claim in the index slot, made before its hold)."""
+        (found,) = await store_reservation_owners.products_of(self._redis, [reservation_id])
+        return found
 
     async def get_reservation(
         self, reservation_id: str, product_id: str = ""
@@ -155,10 +143,10 @@ class StockStore(ReservationExpiry):
         self, script: Any, holds: Sequence[tuple[str, str]], now: int
     ) -> list[Any]:
         """Run a batch commit or release script per bucket for (reservation id, product id)
-        pairs; a pair naming no product ('') finds it in the map (None: no such reservation)."""
+        pairs; a pair naming no product ('') finds it by its claim (None: no such reservation)."""
         unnamed = [rid for rid, pid in holds if not pid]
-        found = await self._redis.hmget(store_keys.RESERVATION_PRODUCTS, unnamed) if unnamed else []
-        products = dict(zip(unnamed, (text(p) if p else "" for p in found), strict=True))
+        found = await store_reservation_owners.products_of(self._redis, unnamed)
+        products = dict(zip(unnamed, (p or "" for p in found), strict=True))
         known = [(rid, pid or products[rid], pid) for rid, pid in holds if pid or products[rid]]
         groups = by_bucket(known, lambda entry: entry[1])
         calls = []
@@ -181,11 +169,11 @@ class StockStore(ReservationExpiry):
         self, holds: Sequence[tuple[str, str]], answers: dict[str, Any]
     ) -> None:
         """A reservation not found in the bucket of the product named may be another
-        product's: the map says so, and the answer is WRONG_PRODUCT (as if found)."""
+        product's: its claim says so, and the answer is WRONG_PRODUCT (as if found)."""
         missing = [rid for rid, pid in holds if pid and text(answers[rid][0]) == "NOT_FOUND"]
         if not missing:
             return
-        found = await self._redis.hmget(store_keys.RESERVATION_PRODUCTS, missing)
+        found = await store_reservation_owners.products_of(self._redis, missing)
         for rid, product in zip(missing, found, strict=True):
             if product is not None:
                 answers[rid] = [b"WRONG_PRODUCT"]

@@ -157,7 +157,7 @@ async def test_a_batch_runs_one_script_and_a_request_id_entry_goes_alone(
         again = await stub.BatchReserveStock(request, metadata=callers.service)
         after = await redis.info("commandstats")
     calls = after["cmdstat_evalsha"]["calls"] - before["cmdstat_evalsha"]["calls"]
-    # The three holds in one script (their product's bucket; their ids were claimed by HSETNX);
+    # The three holds in one script (their product's bucket; their ids claimed by SET NX);
     # the request id's claim in its own.
     assert calls == 2
     assert [r.reservation.state for r in again.results] == [pb.RESERVATION_STATE_COMMITTED] * 3 + [

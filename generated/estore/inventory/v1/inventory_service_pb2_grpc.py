@@ -407,7 +407,11 @@ class InventoryServiceServicer:
         Idempotent on reservation_id: the same reservation_id with the same
         product and quantity returns the existing reservation (in whatever state
         it now is); with a different product or quantity it is INVALID_ARGUMENT
-        REQUEST_ID_REUSED.
+        REQUEST_ID_REUSED. A reservation_id stays its product's while its
+        reservation is kept (until 24 hours after it is committed, released or
+        expired) and for a day after that; then it is free again, and a call with
+        it starts a new reservation, of any product. (Earlier servers kept an id
+        its first product's for ever.)
 
         Who: services only.
         Errors: NOT_FOUND PRODUCT_NOT_FOUND; FAILED_PRECONDITION
