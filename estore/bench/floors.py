@@ -12,12 +12,17 @@ layer):
                      trip (the request id's claim), a call to TARGET (the hold), two round trips
                      (the order's write, the charge), a call to TARGET (the sale), a round trip
                      (PAID); TARGET is the Redis floor, one round trip a call, as Inventory's
-                     hold and sale are one script each.
+                     hold and sale are one script each;
+  order_batched URL TARGET   the same, with the holds and the sales batched as PaymentService
+                     batches them (estore.payments.inventory_batch: calls made while one is out
+                     leave together in the next, one out at a time): a batch is one call.
 
 Each answers SERVING, a small message. What an RPC reading Redis once, reading PostgreSQL once
 or calling another service costs beyond this is the cost of our own code; up to it, it is not.
-The order floor batches nothing: PaymentService rides concurrent holds and sales together in
-batch calls (fewer hops than here), and runs scripts where this runs an HMGET.
+The order floor batches nothing; the batched one rides concurrent holds and sales together as
+PaymentService does, so between them they bound what an order's I/O costs. Both run an HMGET
+where the services run scripts, and the batched one's backend one round trip per batch where
+Inventory makes two for a batch of holds.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ import redis.asyncio
 import uvloop
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg_pool import AsyncConnectionPool
+
+from estore.payments.inventory_batch import Batcher, Slots
+from estore.payments.inventory_client import MAX_BATCH
 
 REDIS_KEY = "bench:floor:item"
 REDIS_FIELDS = ("name", "price", "quantity", "currency")
@@ -130,6 +138,34 @@ async def order_work(url: str, target: str, stack: AsyncExitStack) -> Work:
     return work
 
 
+async def batched_order_work(url: str, target: str, stack: AsyncExitStack) -> Work:
+    """The order floor's I/O with its holds and sales batched: each batch one call to `target`."""
+    store = await redis_work(url, stack)
+    hop = await two_hops_work(target, stack)
+
+    async def send(entries: list[None], _: float) -> list[None]:
+        await hop()
+        return entries
+
+    slots = Slots(1)  # one batch out at a time, whatever its kind, as InventoryClient's
+    holds: Batcher[None, None] = Batcher(send, _late, max_entries=MAX_BATCH, slots=slots)
+    sales: Batcher[None, None] = Batcher(send, _late, max_entries=MAX_BATCH, slots=slots)
+
+    async def work() -> object:
+        await store()  # the request id's claim, with the card
+        await holds.call(None, HOP_TIMEOUT_SECONDS)
+        await store()  # the order's write
+        await store()  # the charge
+        await sales.call(None, HOP_TIMEOUT_SECONDS)
+        return await store()  # PAID, with the request's outcome
+
+    return work
+
+
+def _late() -> BaseException:
+    return TimeoutError("a floor call waited past its deadline for its batch")
+
+
 async def bare_work(_: str, __: AsyncExitStack) -> Work:
     """Nothing: the bare backend the two-hop floor calls, on the same loop as the floors."""
 
@@ -146,6 +182,7 @@ KINDS: dict[str, Callable[..., Awaitable[Work]]] = {
     "postgres": postgres_work,
     "two_hops": two_hops_work,
     "order": order_work,
+    "order_batched": batched_order_work,
 }
 
 

@@ -215,6 +215,11 @@ def floor_order(bench: Bench) -> Result:
     return floor(bench, "floor_order")
 
 
+@scenario("floor_order_batched", "Floor: an order's I/O, batched hops")
+def floor_order_batched(bench: Bench) -> Result:
+    return floor(bench, "floor_order_batched")
+
+
 def floor(bench: Bench, name: str) -> Result:
     """Measure the floor server `name` (its target is its scenario's name)."""
     return closed_loop(bench, name, SCENARIOS[name].title, [health_check_call(bench, name)])

@@ -28,7 +28,10 @@ from estore.embedded.redis import EmbeddedRedis
 
 SERVICES = ("users", "inventory", "payments")
 # The floors (estore.bench.floors) and the bare backend the two-hop floor calls.
-FLOORS = ("floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order")
+FLOORS = (
+    "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order",
+    "floor_order_batched",
+)  # fmt: skip
 DATABASE = "estore_users"
 FLOOR_DATABASE = "bench_floor"  # the PostgreSQL floor's table, apart from UserService's
 ADMIN = ("admin@bench.example", "bench-admin-password")
@@ -165,6 +168,7 @@ def _floor_commands(
     loop = ["--asyncio"] if settings.event_loop == "asyncio" else []
     floor = [sys.executable, "-m", "estore.bench.floors"]
     backend = f"127.0.0.1:{ports['floor_backend']}"
+    redis_floor = f"127.0.0.1:{ports['floor_redis']}"  # the order floors' Inventory
     return {
         "floor_redis": [*floor, "redis", str(ports["floor_redis"]), stores.redis_url, *loop],
         "floor_postgres": [
@@ -173,8 +177,11 @@ def _floor_commands(
         "floor_two_hops": [*floor, "two_hops", str(ports["floor_two_hops"]), backend, *loop],
         "floor_backend": [*floor, "bare", str(ports["floor_backend"]), "-", *loop],
         "floor_order": [
-            *floor, "order", str(ports["floor_order"]), stores.redis_url,
-            f"127.0.0.1:{ports['floor_redis']}", *loop,
+            *floor, "order", str(ports["floor_order"]), stores.redis_url, redis_floor, *loop,
+        ],
+        "floor_order_batched": [
+            *floor, "order_batched", str(ports["floor_order_batched"]), stores.redis_url,
+            redis_floor, *loop,
         ],
     }  # fmt: skip
 

@@ -17,12 +17,14 @@ BIN = Path(sys.executable).parent
 PROCESSES = {
     "users", "inventory", "payments", "redis", "postgres", "baseline",
     "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order",
+    "floor_order_batched",
 }  # fmt: skip
 FLOORS = {
     "floor_redis": "Floor: gRPC + one Redis HMGET",
     "floor_postgres": "Floor: gRPC + one PostgreSQL SELECT",
     "floor_two_hops": "Floor: a two-hop call",
     "floor_order": "Floor: an order's I/O",
+    "floor_order_batched": "Floor: an order's I/O, batched hops",
 }
 NUMBERS = (
     "calls", "seconds", "throughput", "p50_ms", "p99_ms", "client_cpu_ms_per_call",
@@ -120,6 +122,10 @@ def _check_floors(scenarios: dict[str, dict[str, Any]], table: str) -> None:
     order_floor = scenarios["floor_order"]
     assert 5 <= order_floor["redis_top_commands"]["hmget"] <= 7
     assert order_floor["cpu_ms_per_call"]["floor_redis"] > 0  # its hops' backend
+    # Batched, an order makes its four round trips and shares its two hops' (one HMGET each).
+    batched = scenarios["floor_order_batched"]
+    assert 4 <= batched["redis_top_commands"]["hmget"] <= 6.5
+    assert batched["cpu_ms_per_call"]["floor_redis"] > 0
     assert scenarios["floor_postgres"]["cpu_ms_per_call"]["postgres"] > 0
     assert scenarios["floor_two_hops"]["cpu_ms_per_call"]["floor_backend"] > 0
     assert scenarios["floor_two_hops"]["redis_top_commands"].get("hmget", 0) < 0.1

@@ -21,17 +21,21 @@ def _result(name: str, title: str, cpu: dict[str, float]) -> Result:
 
 def test_each_floor_is_a_scenario_selectable_by_name_after_the_rpcs() -> None:
     names = list(SCENARIOS)
-    assert names[-4:] == ["floor_redis", "floor_postgres", "floor_two_hops", "floor_order"]
+    assert names[-5:] == [
+        "floor_redis", "floor_postgres", "floor_two_hops", "floor_order", "floor_order_batched"
+    ]  # fmt: skip
     assert SCENARIOS["floor_redis"].title == "Floor: gRPC + one Redis HMGET"
     assert SCENARIOS["floor_postgres"].title == "Floor: gRPC + one PostgreSQL SELECT"
     assert SCENARIOS["floor_two_hops"].title == "Floor: a two-hop call"
     assert SCENARIOS["floor_order"].title == "Floor: an order's I/O"
+    assert SCENARIOS["floor_order_batched"].title == "Floor: an order's I/O, batched hops"
 
 
 def test_the_floor_servers_count_as_server_side_cpu() -> None:
     assert set(FLOORS) <= set(SERVER_PROCESSES)
     assert {
-        "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order"
+        "floor_redis", "floor_postgres", "floor_two_hops", "floor_backend", "floor_order",
+        "floor_order_batched",
     } == set(FLOORS)  # fmt: skip
 
 
