@@ -51,7 +51,9 @@ async def _move(redis: RedisClient, entries: dict[str, str], now: int) -> int:
         for (rid, product_id), (state, expires_at), ttl in zip(
             entries.items(), found[::2], found[1::2], strict=True
         ):
-            if state is None:  # gone (or never made: a claim whose hold was refused)
+            # Gone (or never made: a claim whose hold was refused), or lapsing between the two
+            # reads (PTTL -2): a claim with no time to live would be kept for ever.
+            if state is None or ttl == -2:
                 continue
             keep = kept_ttl_ms(text(state), int(expires_at), int(ttl), now)
             pipe.set(store_keys.reservation_product(rid), product_id, nx=True, px=keep)

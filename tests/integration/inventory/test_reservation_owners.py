@@ -92,6 +92,9 @@ async def test_a_retried_hold_stretches_the_claim_an_earlier_refusal_left(
     await inventory.stock.adjust_stock(SERVICE, product.id, 1, "delivery")
     await inventory.stock.reserve_stock(SERVICE, product.id, 2, "order-3", ttl_ms=DAY_MS)
     assert await inventory.store.redis.pttl(claim) > 3 * DAY_MS - MINUTE
+    # A retry asking a shorter hold never shortens the claim (the reservation keeps its own).
+    await inventory.stock.reserve_stock(SERVICE, product.id, 2, "order-3", ttl_ms=1000)
+    assert await inventory.store.redis.pttl(claim) > 3 * DAY_MS - MINUTE
 
 
 async def test_an_id_claimed_in_the_old_hash_is_still_found(inventory: Inventory) -> None:
