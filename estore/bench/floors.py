@@ -2,7 +2,7 @@
 
 Run as `python -m estore.bench.floors KIND PORT ARG...`; each serves Health/Check on
 127.0.0.1:PORT until SIGTERM, with no EStore code (no interceptor, auth, logging, metrics or store
-layer):
+layer; the batched order floor borrows PaymentService's batcher, and nothing else):
 
   redis URL          each call runs one HMGET (redis-py asyncio, hiredis) on a small hash;
   postgres URL       each call runs one SELECT by primary key through a psycopg pool;
