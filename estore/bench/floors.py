@@ -122,25 +122,28 @@ async def two_hops_work(target: str, stack: AsyncExitStack) -> Work:
     return work
 
 
-async def order_work(url: str, target: str, stack: AsyncExitStack) -> Work:
-    """One paid order's I/O: four Redis round trips and two calls to `target`, in turn."""
-    store = await redis_work(url, stack)
-    hop = await two_hops_work(target, stack)
+def _order(store: Work, hold: Work, sale: Work) -> Work:
+    """One paid order's I/O, in the saga's order: four Redis round trips, the hold and the sale."""
 
     async def work() -> object:
         await store()  # the request id's claim, with the card
-        await hop()  # the hold
+        await hold()
         await store()  # the order's write
         await store()  # the charge
-        await hop()  # the sale
+        await sale()
         return await store()  # PAID, with the request's outcome
 
     return work
 
 
+async def order_work(url: str, target: str, stack: AsyncExitStack) -> Work:
+    """One paid order's I/O: four Redis round trips and two calls to `target`, in turn."""
+    hop = await two_hops_work(target, stack)
+    return _order(await redis_work(url, stack), hop, hop)
+
+
 async def batched_order_work(url: str, target: str, stack: AsyncExitStack) -> Work:
     """The order floor's I/O with its holds and sales batched: each batch one call to `target`."""
-    store = await redis_work(url, stack)
     hop = await two_hops_work(target, stack)
 
     async def send(entries: list[None], _: float) -> list[None]:
@@ -150,16 +153,11 @@ async def batched_order_work(url: str, target: str, stack: AsyncExitStack) -> Wo
     slots = Slots(1)  # one batch out at a time, whatever its kind, as InventoryClient's
     holds: Batcher[None, None] = Batcher(send, _late, max_entries=MAX_BATCH, slots=slots)
     sales: Batcher[None, None] = Batcher(send, _late, max_entries=MAX_BATCH, slots=slots)
-
-    async def work() -> object:
-        await store()  # the request id's claim, with the card
-        await holds.call(None, HOP_TIMEOUT_SECONDS)
-        await store()  # the order's write
-        await store()  # the charge
-        await sales.call(None, HOP_TIMEOUT_SECONDS)
-        return await store()  # PAID, with the request's outcome
-
-    return work
+    return _order(
+        await redis_work(url, stack),
+        lambda: holds.call(None, HOP_TIMEOUT_SECONDS),
+        lambda: sales.call(None, HOP_TIMEOUT_SECONDS),
+    )
 
 
 def _late() -> BaseException:
