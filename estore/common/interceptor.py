@@ -18,12 +18,12 @@ from estore.common import context
 from estore.common.auth import TokenVerifier
 from estore.common.breaker import StoreBreaker
 from estore.common.errors import FieldViolation, InvalidArgument
-from estore.common.logs import RecordTemplate
+from estore.common.logs import AccessLine
 from estore.common.metrics import Metrics
 from estore.common.status import as_domain_error, build_status, status_code_of, to_rpc_status
 
 log = logging.getLogger("estore.rpc")
-_access_line = RecordTemplate(log, logging.INFO, "rpc finished")
+_access_line = AccessLine(log)
 
 REQUEST_ID_HEADER = "x-request-id"
 _MAX_REQUEST_ID = 128
@@ -138,13 +138,7 @@ class ServerInterceptor:
         seconds = time.perf_counter() - started
         self._metrics.observe_rpc(method, name, seconds)
         _access_line.log(
-            {
-                "service": self._service,
-                "method": method,
-                "code": name,
-                "duration_ms": round(seconds * 1000, 3),
-                "request_id": context.request_id.get(),
-            }
+            self._service, method, name, round(seconds * 1000, 3), context.request_id.get()
         )
 
     def _wrap_unary(self, inner: Handler, method: str, decode: _Decoder) -> Handler:

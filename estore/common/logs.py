@@ -3,111 +3,25 @@
 Records are queued on the calling thread and written by a listener thread, so a call never
 waits on the disk or a slow stderr reader. The listener writes in batches: woken for a record,
 it writes everything queued in one write, then lets the next records gather for a moment.
+The lines' format is logs_format.py's; the access line of every call skips the record.
 """
 
 from __future__ import annotations
 
 import atexit
-import json
 import logging
-import math
 import queue
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 from typing import Any
 
 from estore.common import context
+from estore.common.logs_format import JsonFormatter, access_json
 
-# Attributes every LogRecord has; anything else was passed through `extra=` and is logged too.
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-# json.dumps(..., default=str) would build a new encoder for every line.
-_ENCODER = json.JSONEncoder(default=str)
-_SHAPES_KEPT = 256  # record shapes whose extras a formatter remembers
-# JSONEncoder.encode still makes its C encoder afresh for every object (a third of a line's
-# formatting): this one is made once. It keeps no state between lines (no circular-reference
-# markers: a self-containing extra fails with RecursionError instead of ValueError, and its line
-# is reported by handleError all the same), so the listener thread can call it for every line.
-_ENCODE_C = (
-    None
-    if json.encoder.c_make_encoder is None  # type: ignore[attr-defined]
-    else json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
-)
-
-
-def _encode(entry: dict[str, Any]) -> str:
-    """`_ENCODER.encode(entry)`, with the encoder made once."""
-    if _ENCODE_C is None:
-        return _ENCODER.encode(entry)
-    return "".join(_ENCODE_C(entry, 0))
-
-
-class JsonFormatter(logging.Formatter):
-    """Formats records as JSON lines: time, level, service, logger, message, request_id, extras."""
-
-    def __init__(self, service: str) -> None:
-        super().__init__()
-        self._service = service
-        # A record's fields in order -> those passed through `extra=`: the few shapes records
-        # come in (the access line's above all) are sorted out once, not field by field.
-        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-    def _extras(self, fields: dict[str, Any]) -> tuple[str, ...]:
-        shape = tuple(fields)
-        extras = self._shapes.get(shape)
-        if extras is None:
-            extras = tuple(key for key in shape if key not in _STANDARD_ATTRS)
-            if len(self._shapes) >= _SHAPES_KEPT:
-                self._shapes.clear()
-            self._shapes[shape] = extras
-        return extras
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": _iso_time(record.created),
-            "level": record.levelname,
-            "service": getattr(record, "service", None) or context.service.get() or self._service,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None) or context.request_id.get()
-        if request_id:
-            entry["request_id"] = request_id
-        fields = record.__dict__
-        for key in self._extras(fields):
-            if key not in entry:
-                entry[key] = fields[key]
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
-            entry["exception"] = record.exc_text
-        return _encode(entry)
-
-
-# The second _iso_time wrote last, and its text up to the milliseconds: one tuple, so that two
-# threads formatting at once never pair one second with another's text.
-_last_second: tuple[float, str] = (math.nan, "")
-
-
-def _iso_time(created: float) -> str:
-    """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, its date and
-    time of day worked out once a second rather than on every line."""
-    global _last_second
-    # Rounded to microseconds half to even, as fromtimestamp does, then cut to milliseconds.
-    fraction, second = math.modf(created)
-    microseconds = round(fraction * 1e6)
-    if microseconds >= 1_000_000:
-        second, microseconds = second + 1, microseconds - 1_000_000
-    last, text = _last_second
-    if second != last:
-        text = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:-6]
-        _last_second = (second, text)
-    return f"{text}.{microseconds // 1000:03d}+00:00"
+__all__ = ["AccessLine", "JsonFormatter", "configure_logging", "stop_logging"]
 
 
 class ContextQueueHandler(QueueHandler):
@@ -143,8 +57,8 @@ class RecordTemplate:
 
     LogRecord.__init__ works out the same fields for every record of a message (names, levels,
     the source that `_skip_unused_record_fields` leaves unknown); only the time and the extras
-    differ. The access line of every call is logged this way, and goes through the logger's
-    level, filters and handlers like any record.
+    differ. AccessLine makes the access line's records this way when it needs records; they go
+    through the logger's level, filters and handlers like any record.
     """
 
     def __init__(self, logger: logging.Logger, level: int, message: str) -> None:
@@ -163,20 +77,86 @@ class RecordTemplate:
 
     def log(self, extra: dict[str, Any]) -> None:
         """What `logger.log(level, message, extra=extra)` logs, made without LogRecord.__init__."""
-        logger = self._logger
-        if not logger.isEnabledFor(self._level):
-            return
+        if self._logger.isEnabledFor(self._level):
+            self._logger.handle(self.record(extra, time.time()))
+
+    def record(self, extra: dict[str, Any], created: float) -> logging.LogRecord:
+        """The record `logger.log(level, message, extra=extra)` makes at time `created`."""
         if self._fields is None:
             self._fields = self._template()
         record = object.__new__(logging.LogRecord)
         fields = record.__dict__
         fields.update(self._fields)
-        now = time.time()
-        fields["created"] = now
-        fields["msecs"] = int((now - int(now)) * 1000) + 0.0  # as LogRecord.__init__ has it
-        fields["relativeCreated"] = (now - logging._startTime) * 1000  # type: ignore[attr-defined]
+        fields["created"] = created
+        fields["msecs"] = int((created - int(created)) * 1000) + 0.0  # as LogRecord.__init__ does
+        fields["relativeCreated"] = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
         fields.update(extra)
-        logger.handle(record)
+        return record
+
+
+class AccessLine:
+    """The line every RPC logs: "rpc finished" at INFO with its service, method, code, duration
+    and request id, as a record with those extras would be written.
+
+    While records go from the logger straight to configure_logging's listener (no other
+    handler or filter on the way), the line is queued as a tuple, and the listener writes it
+    without a record: a record costs the call's thread and the listener three times as much.
+    Otherwise it is logged as a record (RecordTemplate), for the handlers that are there.
+    """
+
+    def __init__(self, logger: logging.Logger, message: str = "rpc finished") -> None:
+        self._logger = logger
+        self._message = message
+        self._template = RecordTemplate(logger, logging.INFO, message)
+
+    def log(
+        self, service: str, method: str, code: str, duration_ms: float, request_id: str
+    ) -> None:
+        logger = self._logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        sink = _sink
+        queued = (self, time.time(), service, (method, code, request_id, duration_ms))
+        if sink is not None and service and request_id and sink.takes(logger):
+            sink.records.put_nowait(queued)
+        else:
+            logger.handle(self.record(queued))
+
+    def text(self, queued: _Queued) -> str:
+        """The JSON line of a queued line."""
+        _, created, service, fields = queued
+        return access_json(created, "INFO", service, self._logger.name, self._message, fields)
+
+    def record(self, queued: _Queued) -> logging.LogRecord:
+        """The record of a queued line, for a handler that takes records."""
+        _, created, service, (method, code, request_id, duration_ms) = queued
+        extra: dict[str, Any] = {"service": service, "method": method, "code": code}
+        extra |= {"duration_ms": duration_ms, "request_id": request_id}
+        return self._template.record(extra, created)
+
+
+# An access line as AccessLine queues it: who queued it, when, the service, and the line's fields.
+_Queued = tuple[AccessLine, float, str, tuple[str, str, str, float]]
+
+
+class _Sink:
+    """Where configure_logging's records go: its queue, behind its one handler on the root."""
+
+    def __init__(self, records: queue.SimpleQueue[Any], handler: logging.Handler) -> None:
+        self.records = records
+        self._handler = handler
+
+    def takes(self, logger: logging.Logger) -> bool:
+        """Whether `logger`'s records reach this queue and nothing else, untouched: only the
+        root's handler (this queue's) on the way, and no filter."""
+        if logger.filters or self._handler.filters or self._handler.level > logging.INFO:
+            return False
+        node: logging.Logger | None = logger
+        while node is not None and node.parent is not None:
+            if node.handlers or not node.propagate:
+                return False
+            node = node.parent
+        return node is not None and node.handlers == [self._handler]
 
 
 # How long the listener lets records gather after writing a batch. Woken once per record, it
@@ -220,32 +200,51 @@ class BatchingListener(QueueListener):
                 return
             self._stopping.wait(self._pause)
 
-    def write(self, batch: list[logging.LogRecord]) -> None:
-        """Write `batch` to each handler: a stream handler gets one write and one flush."""
+    def write(self, batch: list[Any]) -> None:
+        """Write `batch` (records, and AccessLine's lines) to each handler: a stream handler
+        gets one write and one flush."""
         for handler in self.handlers:
-            if not isinstance(handler, logging.StreamHandler):
-                for record in batch:
-                    handler.handle(record)
+            if isinstance(handler, logging.StreamHandler):
+                _write_lines(handler, batch)
                 continue
-            lines = []
-            for record in batch:
-                if record.levelno >= handler.level and handler.filter(record):
-                    try:
-                        lines.append(handler.format(record) + handler.terminator)
-                    except Exception:  # as logging does: report it, keep the other lines
-                        handler.handleError(record)
-            if lines:
-                with handler.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-                    handler.stream.write("".join(lines))
-                    handler.flush()
+            for item in batch:
+                handler.handle(item[0].record(item) if type(item) is tuple else item)
+
+
+def _write_lines(handler: logging.StreamHandler[Any], batch: list[Any]) -> None:
+    """Write `batch` to `handler` in one write: AccessLine's lines as it renders them, where
+    the handler would have written their records as JsonFormatter does."""
+    plain = (
+        isinstance(handler.formatter, JsonFormatter)
+        and not handler.filters
+        and handler.level <= logging.INFO
+    )
+    lines = []
+    for item in batch:
+        if type(item) is tuple:
+            if plain:
+                lines.append(item[0].text(item) + handler.terminator)
+                continue
+            item = item[0].record(item)
+        if item.levelno >= handler.level and handler.filter(item):
+            try:
+                lines.append(handler.format(item) + handler.terminator)
+            except Exception:  # as logging does: report it, keep the other lines
+                handler.handleError(item)
+    if lines:
+        with handler.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            handler.stream.write("".join(lines))
+            handler.flush()
 
 
 _listener: QueueListener | None = None
+_sink: _Sink | None = None
 
 
 def stop_logging() -> None:
     """Write out every queued record and stop the listener thread (at exit, or reconfiguring)."""
-    global _listener
+    global _listener, _sink
+    _sink = None
     if _listener is not None:
         _listener.stop()
         _listener = None
@@ -272,15 +271,16 @@ def configure_logging(
         handler = logging.FileHandler(log_file)
     handler.setFormatter(JsonFormatter(service))
     _skip_unused_record_fields()
-    global _listener
+    global _listener, _sink
     stop_logging()
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    records: queue.SimpleQueue[Any] = queue.SimpleQueue()
     _listener = BatchingListener(records, handler, pause=pause)
     _listener.start()
     root = logging.getLogger()
     queued = ContextQueueHandler(records)
     queued.listener = _listener
     root.handlers[:] = [queued]
+    _sink = _Sink(records, queued)
     root.setLevel(level)
 
 

@@ -20,10 +20,10 @@ from estore.common.logs import (
     ContextQueueHandler,
     JsonFormatter,
     RecordTemplate,
-    _iso_time,
     configure_logging,
     stop_logging,
 )
+from estore.common.logs_format import _iso_time
 
 
 @pytest.fixture
