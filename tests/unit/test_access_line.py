@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import queue
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,6 @@ from estore.common.logs import (
 )
 
 METHOD = "/estore.inventory.v1.InventoryService/GetProduct"
-
-
-@pytest.fixture
-def root_logger() -> Iterator[logging.Logger]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield root
-    stop_logging()
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 class _Kept(logging.Handler):

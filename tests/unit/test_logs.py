@@ -8,7 +8,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,16 +25,6 @@ from estore.common.logs import (
 from estore.common.logs_format import _iso_time
 
 
-@pytest.fixture
-def restore_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    stop_logging()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 class _Writers(logging.Filter):
     """Notes which thread wrote each record."""
 
@@ -48,7 +37,7 @@ class _Writers(logging.Filter):
         return True
 
 
-@pytest.mark.usefixtures("restore_root_logger")
+@pytest.mark.usefixtures("root_logger")
 def test_lines_are_written_off_the_calling_thread_with_its_request_id(tmp_path: Path) -> None:
     log_file = tmp_path / "estore.log"
     configure_logging("inventory", "INFO", log_file=log_file)
@@ -120,7 +109,7 @@ def test_records_waiting_are_written_in_one_write_and_stop_writes_the_rest() -> 
 
 
 @pytest.fixture
-def kept(restore_root_logger: None, tmp_path: Path) -> list[logging.LogRecord]:
+def kept(root_logger: logging.Logger, tmp_path: Path) -> list[logging.LogRecord]:
     """The records the queue handler of a configured service takes, as it takes them."""
     configure_logging("users", "INFO", log_file=tmp_path / "estore.log")
     kept: list[logging.LogRecord] = []
