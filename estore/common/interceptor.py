@@ -18,7 +18,7 @@ from estore.common import context
 from estore.common.auth import TokenVerifier
 from estore.common.breaker import StoreBreaker
 from estore.common.errors import FieldViolation, InvalidArgument
-from estore.common.logs import AccessLine
+from estore.common.logs_access import AccessLine
 from estore.common.metrics import Metrics
 from estore.common.status import as_domain_error, build_status, status_code_of, to_rpc_status
 

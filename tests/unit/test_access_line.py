@@ -7,17 +7,14 @@ import io
 import json
 import logging
 import queue
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from estore.common.logs import (
-    AccessLine,
-    BatchingListener,
-    JsonFormatter,
-    configure_logging,
-    stop_logging,
-)
+from estore.common.logs import BatchingListener, configure_logging, stop_logging
+from estore.common.logs_access import AccessLine
 
 METHOD = "/estore.inventory.v1.InventoryService/GetProduct"
 
@@ -45,6 +42,7 @@ def _lines(log_file: Path) -> list[str]:
         (METHOD, 'a "quoted"\nid, é and \u2028', 12345.5),  # a client's x-request-id: any text
         ("/estore.x.v1.X/Y", "r", 1e-05),
         ("/estore.x.v1.X/Y", "r", 0.0),
+        ("/estore.x.v1.X/Y", "r", float("inf")),  # as the json module writes it: Infinity
     ],
 )
 def test_a_queued_line_is_the_line_its_record_makes(
@@ -136,4 +134,62 @@ def test_the_listener_hands_a_queued_line_to_other_handlers_as_a_record(
     (record,) = kept.records
     assert (record.method, record.request_id) == (METHOD, "r-1")  # type: ignore[attr-defined]
     assert plain.stream.getvalue() == "INFO rpc finished r-1\n"  # its own formatter, not ours
-    assert isinstance(JsonFormatter("x").format(record), str)
+
+
+def test_a_line_of_other_types_is_written_as_its_record_would_be(
+    root_logger: logging.Logger, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "estore.log"
+    configure_logging("inventory", "INFO", log_file=log_file)
+    line = AccessLine(logging.getLogger("estore.rpc"))
+    line.log("inventory", METHOD, "OK", 3, "r-int")  # an int where a float belongs
+    line.log("inventory", b"/bytes", "OK", 0.5, "r-bytes")  # type: ignore[arg-type]
+    logging.getLogger("estore").warning("after them")  # the listener still writes
+    first, second, third = [json.loads(text) for text in _lines(log_file)]
+    assert (first["duration_ms"], first["request_id"]) == (3, "r-int")
+    assert (second["method"], second["request_id"]) == ("b'/bytes'", "r-bytes")
+    assert third["message"] == "after them"
+
+
+def _propagates_not(logger: logging.Logger) -> None:
+    logger.propagate = False
+
+
+def _disabled(logger: logging.Logger) -> None:
+    logger.disabled = True
+
+
+def _quiet_handler(logger: logging.Logger) -> None:
+    (queued,) = logging.getLogger().handlers
+    queued.setLevel(logging.WARNING)
+
+
+@pytest.mark.parametrize("change", [_propagates_not, _disabled, _quiet_handler])
+def test_a_line_its_record_would_not_reach_the_log_does_not_either(
+    root_logger: logging.Logger, tmp_path: Path, change: Callable[[logging.Logger], None]
+) -> None:
+    log_file = tmp_path / "estore.log"
+    configure_logging("inventory", "INFO", log_file=log_file)
+    logger = logging.getLogger("estore.test-access")
+    change(logger)
+    AccessLine(logger).log("inventory", METHOD, "OK", 0.5, "r-1")
+    assert _lines(log_file) == []
+
+
+def test_a_field_a_record_factory_adds_is_kept(root_logger: logging.Logger, tmp_path: Path) -> None:
+    log_file = tmp_path / "estore.log"
+    configure_logging("inventory", "INFO", log_file=log_file)
+    make = logging.getLogRecordFactory()
+
+    def with_host(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        record.host = "shop-1"
+        return record
+
+    logging.setLogRecordFactory(with_host)
+    try:
+        AccessLine(logging.getLogger("estore.rpc")).log("inventory", METHOD, "OK", 0.5, "r-1")
+    finally:
+        logging.setLogRecordFactory(make)
+    (line,) = _lines(log_file)
+    assert json.loads(line)["host"] == "shop-1"

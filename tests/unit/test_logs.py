@@ -18,10 +18,10 @@ from estore.common.logs import (
     BatchingListener,
     ContextQueueHandler,
     JsonFormatter,
-    RecordTemplate,
     configure_logging,
     stop_logging,
 )
+from estore.common.logs_access import RecordTemplate
 from estore.common.logs_format import _iso_time
 
 
