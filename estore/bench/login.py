@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 import bcrypt
 
 from estore.bench.client import Stream
-from estore.bench.measure import Bench, Measurement, Result, percentile, summarise
+from estore.bench.measure import Bench, Measurement, Result, Timing, percentile, summarise
 from estore.bench.scenarios import current_user_call, get_product_calls, rpc
 from estore.bench.system import pin_self
 from generated.estore.users.v1 import user_service_pb2 as users_pb
@@ -24,12 +24,11 @@ from generated.estore.users.v1 import user_service_pb2 as users_pb
 PROBED = {"GetProduct": ("inventory", "redis"), "GetCurrentUser": ("users", "postgres")}
 PROBES = tuple(PROBED)
 # At bcrypt's cost a closed loop of Login takes a while to reach its pace, and completes few
-# calls a second: warm up for about this many hashes, and measure at least this many.
+# calls a second: warm up for about this many hashes, and measure at least Timing.logins.
 # Each probe is an ordinary caller, one call every PROBE_PAUSE seconds: probes sent flat out
 # would be a second load competing with Login for the core, not a measure of what callers see.
 PROBE_PAUSE = 0.05
 WARMUP_HASHES = 8
-MEASURED_HASHES = 10
 
 
 def bcrypt_rate(threads: int, rounds: int, seconds: float) -> float:
@@ -98,6 +97,13 @@ def _without_probes(loaded: Measurement, idle: Measurement) -> Measurement:
     )
 
 
+def login_window(timing: Timing, ceiling: float) -> tuple[float, float]:
+    """Login's warm-up and window at `ceiling` hashes a second: long enough for its hashes."""
+    return max(timing.warmup, WARMUP_HASHES / ceiling), max(
+        timing.duration, timing.logins / ceiling
+    )
+
+
 def measure_login(bench: Bench, title: str, target: float) -> Result:
     """Login throughput as a share of the bcrypt ceiling, and probe p99s idle and under Login."""
     bench.say(f"{title}: bcrypt ceiling at cost {bench.bcrypt_rounds} ...")
@@ -109,8 +115,7 @@ def measure_login(bench: Bench, title: str, target: float) -> Result:
         for email, password in bench.shop.accounts
     ]
     logins = Stream("login", tuple(signs_in), bench.concurrency, per_loop=True)
-    warmup = max(bench.timing.warmup, WARMUP_HASHES / ceiling)
-    duration = max(bench.timing.duration, MEASURED_HASHES / ceiling)
+    warmup, duration = login_window(bench.timing, ceiling)
     bench.say(f"{title}: Login load with the probes for {warmup + duration:.0f} s ...")
     loaded = bench.measure([logins, *_probes(bench)], duration, warmup)
     result = summarise(bench, "login", title, _without_probes(loaded, idle), "login", target)

@@ -22,8 +22,8 @@ from estore.bench.stack import running_stack
 from estore.bench.system import Cores, pin_self, plan_cores
 from estore.common.config import ConfigError, Settings
 
-FULL = Timing(warmup=2.0, duration=10.0, ceiling=5.0)
-QUICK = Timing(warmup=0.5, duration=2.0, ceiling=1.5)
+FULL = Timing(warmup=2.0, duration=10.0, ceiling=5.0, logins=100)
+QUICK = Timing(warmup=0.5, duration=2.0, ceiling=1.5, logins=10)
 PRODUCTS = {False: 1000, True: 200}  # full, quick
 
 
@@ -57,6 +57,7 @@ def _timing(options: Options) -> Timing:
         warmup=base.warmup if options.warmup is None else options.warmup,
         duration=options.duration or base.duration,
         ceiling=min(base.ceiling, options.duration or base.ceiling),
+        logins=base.logins,
     )
 
 
@@ -124,6 +125,7 @@ def run_bench(settings: Settings, options: Options) -> int:
             "warmup_seconds": timing.warmup,
             "duration_seconds": timing.duration,
             "bcrypt_ceiling_seconds": timing.ceiling,
+            "login_hashes": timing.logins,
             "products": products,
             "bcrypt_rounds": settings.bcrypt_rounds,
             "channels_per_target": CHANNELS_PER_TARGET,
