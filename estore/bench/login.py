@@ -99,9 +99,8 @@ def _without_probes(loaded: Measurement, idle: Measurement) -> Measurement:
 
 def login_window(timing: Timing, ceiling: float) -> tuple[float, float]:
     """Login's warm-up and window at `ceiling` hashes a second: long enough for its hashes."""
-    return max(timing.warmup, WARMUP_HASHES / ceiling), max(
-        timing.duration, timing.logins / ceiling
-    )
+    warmup = max(timing.warmup, WARMUP_HASHES / ceiling)
+    return warmup, max(timing.duration, timing.logins / ceiling)
 
 
 def measure_login(bench: Bench, title: str, target: float) -> Result:
