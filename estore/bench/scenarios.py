@@ -7,6 +7,7 @@ registry order (after the ones here) and `--scenarios NAME` picks it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -195,31 +196,19 @@ def mixed_shop(bench: Bench) -> Result:
 
 # The floors (estore.bench.floors): bare servers doing only the store read or the hop an RPC of
 # that kind cannot avoid; no target, they say how far a target is from what the design allows.
-@scenario("floor_redis", "Floor: gRPC + one Redis HMGET")
-def floor_redis(bench: Bench) -> Result:
-    return floor(bench, "floor_redis")
-
-
-@scenario("floor_postgres", "Floor: gRPC + one PostgreSQL SELECT")
-def floor_postgres(bench: Bench) -> Result:
-    return floor(bench, "floor_postgres")
-
-
-@scenario("floor_two_hops", "Floor: a two-hop call")
-def floor_two_hops(bench: Bench) -> Result:
-    return floor(bench, "floor_two_hops")
-
-
-@scenario("floor_order", "Floor: an order's I/O")
-def floor_order(bench: Bench) -> Result:
-    return floor(bench, "floor_order")
-
-
-@scenario("floor_order_batched", "Floor: an order's I/O, batched hops")
-def floor_order_batched(bench: Bench) -> Result:
-    return floor(bench, "floor_order_batched")
+FLOOR_TITLES = {
+    "floor_redis": "Floor: gRPC + one Redis HMGET",
+    "floor_postgres": "Floor: gRPC + one PostgreSQL SELECT",
+    "floor_two_hops": "Floor: a two-hop call",
+    "floor_order": "Floor: an order's I/O",
+    "floor_order_batched": "Floor: an order's I/O, batched hops",
+}
 
 
 def floor(bench: Bench, name: str) -> Result:
     """Measure the floor server `name` (its target is its scenario's name)."""
     return closed_loop(bench, name, SCENARIOS[name].title, [health_check_call(bench, name)])
+
+
+for _name, _title in FLOOR_TITLES.items():
+    scenario(_name, _title)(functools.partial(floor, name=_name))
