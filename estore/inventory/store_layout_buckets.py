@@ -84,11 +84,8 @@ async def _move_reservations(redis: RedisClient, keys: Sequence[str], now: int) 
             if fields["state"] == "HELD":
                 expiry = store_keys.bucket_expiry(bucket_of(product_id))
                 pipe.zadd(expiry, {reservation_id: int(fields["expires_at"])})
-            claim = store_keys.reservation_product(reservation_id)
-            keep = store_reservation_owners.kept_ttl_ms(
-                fields["state"], int(fields["expires_at"]), ttl, now
-            )
-            pipe.set(claim, product_id, nx=True, px=keep)
+            existing = (reservation_id, product_id, fields["state"], int(fields["expires_at"]), ttl)
+            store_reservation_owners.keep_claim(pipe, existing, now)
         await pipe.execute()
     await redis.unlink(*keys, f"{OLD}:reservations:expiry")
     return len(keys)

@@ -2,7 +2,7 @@
 id (store_reservation_owners.py), so that the map holds only the ids of reservations that exist.
 
 Each entry whose reservation still exists moves to its key, with a time to live covering the
-reservation (kept_ttl_ms); an entry whose reservation is gone is dropped; and each batch's fields
+reservation (keep_claim); an entry whose reservation is gone is dropped; and each batch's fields
 are deleted from the hash, which Redis drops with its last field. SET NX never overwrites a
 claim made since, and a batch done twice finds its fields gone or moves them again alike, so a
 run that stops half way resumes and several instances starting at once may run it together.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
 from estore.inventory.codec_redis import as_hash
-from estore.inventory.store_reservation_owners import kept_ttl_ms
+from estore.inventory.store_reservation_owners import keep_claim
 
 OLD = store_keys.OLD_RESERVATION_PRODUCTS
 BATCH = 500
@@ -55,8 +55,7 @@ async def _move(redis: RedisClient, entries: dict[str, str], now: int) -> int:
             # reads (PTTL -2): a claim with no time to live would be kept for ever.
             if state is None or ttl == -2:
                 continue
-            keep = kept_ttl_ms(text(state), int(expires_at), int(ttl), now)
-            pipe.set(store_keys.reservation_product(rid), product_id, nx=True, px=keep)
+            keep_claim(pipe, (rid, product_id, text(state), int(expires_at), int(ttl)), now)
             moved += 1
         pipe.hdel(OLD, *entries)  # after the SETs: a run that dies between them redoes the batch
         await pipe.execute()

@@ -13,7 +13,7 @@ reads fall back to it for the ids whose key is missing, so only misses pay a sec
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from estore.common.redis import RedisClient, text
 from estore.inventory import store_keys
@@ -39,6 +39,18 @@ def kept_ttl_ms(state: str, expires_at: int, ttl_ms: int, now: int) -> int | Non
     if state == "HELD":
         return claim_ttl_ms(expires_at, now)
     return ttl_ms + CLAIM_GRACE_MS if ttl_ms > 0 else None
+
+
+# An existing reservation as a layout step reads it: id, product id, state, expires_at, PTTL.
+Existing = tuple[str, str, str, int, int]
+
+
+def keep_claim(pipe: Any, reservation: Existing, now: int) -> None:
+    """Queue on `pipe` the claim of an existing reservation (a layout step moving it): SET NX,
+    so never over a claim made since, for as long as kept_ttl_ms says."""
+    reservation_id, product_id, state, expires_at, ttl_ms = reservation
+    keep = kept_ttl_ms(state, expires_at, ttl_ms, now)
+    pipe.set(store_keys.reservation_product(reservation_id), product_id, nx=True, px=keep)
 
 
 async def claim(redis: RedisClient, holds: Sequence[Hold], now: int) -> list[bool]:
